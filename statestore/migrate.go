@@ -1,0 +1,120 @@
+package statestore
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/tern/v2/migrate"
+
+	"github.com/drydock-go/statemgmt/schema"
+)
+
+// SchemaVersionTable is the table in which tern records the schema version.
+const SchemaVersionTable = "public.schema_version"
+
+// MigrationResult reports what a migration call did.
+type MigrationResult struct {
+	// From is the schema version found before migrating.
+	From int32
+	// To is the schema version after migrating.
+	To int32
+	// Applied names the migrations run, in order ("002_build_data.sql up").
+	Applied []string
+}
+
+// Migrate brings the database behind conn to the latest schema version.
+//
+// conn must be a direct connection to PostgreSQL, not one through a
+// transaction-pooling proxy such as PgBouncer: tern serialises concurrent
+// migrators with a session advisory lock, which a pooler does not keep. Two
+// processes may call Migrate at once; one applies the migrations while the
+// other waits for the lock, then finds nothing left to do, and both succeed.
+// Progress is logged through logger (slog.Default() when nil).
+func Migrate(ctx context.Context, conn *pgx.Conn, logger *slog.Logger) (MigrationResult, error) {
+	return MigrateTo(ctx, conn, LatestSchemaVersion(), logger)
+}
+
+// MigrateTo brings the database behind conn to schema version target, up or
+// down; 0 removes every table of the schema. The same rules as Migrate apply.
+func MigrateTo(ctx context.Context, conn *pgx.Conn, target int32, logger *slog.Logger) (MigrationResult, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	if latest := LatestSchemaVersion(); target < 0 || target > latest {
+		return MigrationResult{}, invalid("target version", "must be between 0 and %d, got %d", latest, target)
+	}
+	m, err := newMigrator(ctx, conn)
+	if err != nil {
+		return MigrationResult{}, err
+	}
+	var res MigrationResult
+	m.OnStart = func(seq int32, name, direction, _ string) {
+		res.Applied = append(res.Applied, name+" "+direction)
+		logger.InfoContext(ctx, "applying migration", "sequence", seq, "name", name, "direction", direction)
+	}
+	// The version read here is advisory (for the log); tern re-reads it under
+	// its lock before acting.
+	res.From, err = m.GetCurrentVersion(ctx)
+	if err != nil {
+		return res, fmt.Errorf("statestore: read schema version: %w", err)
+	}
+	start := time.Now()
+	if err := m.MigrateTo(ctx, target); err != nil {
+		return res, fmt.Errorf("statestore: migrate to version %d: %w", target, err)
+	}
+	res.To, err = m.GetCurrentVersion(ctx)
+	if err != nil {
+		return res, fmt.Errorf("statestore: read schema version: %w", err)
+	}
+	if len(res.Applied) == 0 {
+		logger.InfoContext(ctx, "schema already at target version", "version", res.To)
+	} else {
+		logger.InfoContext(ctx, "schema migrated", "from", res.From, "to", res.To,
+			"applied", len(res.Applied), "duration", time.Since(start))
+	}
+	return res, nil
+}
+
+// SchemaVersion returns the schema version of the database behind conn
+// (0 for an empty database).
+func SchemaVersion(ctx context.Context, conn *pgx.Conn) (int32, error) {
+	m, err := newMigrator(ctx, conn)
+	if err != nil {
+		return 0, err
+	}
+	v, err := m.GetCurrentVersion(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("statestore: read schema version: %w", err)
+	}
+	return v, nil
+}
+
+// LatestSchemaVersion returns the version the embedded migrations lead to.
+func LatestSchemaVersion() int32 {
+	names, err := migrate.FindMigrations(schema.Migrations)
+	if err != nil {
+		// The migrations are embedded at build time; failing to list them is
+		// a defect of the build, caught by every test.
+		panic(fmt.Sprintf("statestore: embedded migrations unreadable: %v", err))
+	}
+	return int32(len(names))
+}
+
+// newMigrator prepares tern over the embedded migrations. It creates the
+// version table if missing (under tern's advisory lock).
+func newMigrator(ctx context.Context, conn *pgx.Conn) (*migrate.Migrator, error) {
+	if conn == nil {
+		return nil, invalid("conn", "must not be nil")
+	}
+	m, err := migrate.NewMigrator(ctx, conn, SchemaVersionTable)
+	if err != nil {
+		return nil, fmt.Errorf("statestore: prepare migrator: %w", err)
+	}
+	if err := m.LoadMigrations(schema.Migrations); err != nil {
+		return nil, fmt.Errorf("statestore: load migrations: %w", err)
+	}
+	return m, nil
+}

@@ -1,0 +1,145 @@
+//go:build unix
+
+package statetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// clusterReadyTimeout bounds how long a fresh cluster may take to accept connections.
+const clusterReadyTimeout = 60 * time.Second
+
+// startCluster initialises and starts a throwaway PostgreSQL cluster from the
+// binaries in binDir. It listens only on a unix socket inside its own
+// temporary directory, runs with fsync off (its data is disposable), and,
+// when this process runs as root, runs as the postgres user, since PostgreSQL
+// refuses to run as root. On Linux the server is told to quit if this process
+// dies, so a crashed test run leaves no server behind.
+func startCluster(ctx context.Context, binDir string) (*Server, error) {
+	dir, err := os.MkdirTemp("", "statemgmt-pg-")
+	if err != nil {
+		return nil, fmt.Errorf("statetest: cluster directory: %w", err)
+	}
+	cleanup := func() { _ = os.RemoveAll(dir) }
+
+	cred, err := serverCredential()
+	if err != nil {
+		cleanup()
+		return nil, err
+	}
+	if cred != nil {
+		if err := os.Chown(dir, int(cred.Uid), int(cred.Gid)); err != nil {
+			cleanup()
+			return nil, fmt.Errorf("statetest: hand cluster directory to postgres: %w", err)
+		}
+	}
+	data := filepath.Join(dir, "data")
+	logPath := filepath.Join(dir, "server.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		cleanup()
+		return nil, fmt.Errorf("statetest: cluster log: %w", err)
+	}
+	defer logFile.Close()
+
+	initdb := exec.CommandContext(ctx, filepath.Join(binDir, "initdb"),
+		"-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-locale", "--no-sync")
+	initdb.Stdout, initdb.Stderr = logFile, logFile
+	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	if err := initdb.Run(); err != nil {
+		cleanup()
+		return nil, fmt.Errorf("statetest: initdb: %w\n%s", err, tail(logPath, 20))
+	}
+
+	server := exec.Command(filepath.Join(binDir, "postgres"),
+		"-D", data, "-k", dir, "-p", "5432",
+		"-c", "listen_addresses=",
+		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+		"-c", "max_connections=300")
+	server.Stdout, server.Stderr = logFile, logFile
+	server.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: true}
+	setParentDeathSignal(server.SysProcAttr)
+	if err := server.Start(); err != nil {
+		cleanup()
+		return nil, fmt.Errorf("statetest: start postgres: %w", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- server.Wait() }()
+
+	stop := func(ctx context.Context) error {
+		defer cleanup()
+		// SIGINT is PostgreSQL's fast shutdown: disconnect clients, exit.
+		if err := server.Process.Signal(syscall.SIGINT); err != nil && !errors.Is(err, os.ErrProcessDone) {
+			return fmt.Errorf("signal postgres: %w", err)
+		}
+		select {
+		case <-exited:
+			return nil
+		case <-ctx.Done():
+			_ = server.Process.Kill()
+			<-exited
+			return fmt.Errorf("postgres did not stop in time: %w", ctx.Err())
+		}
+	}
+
+	admin := fmt.Sprintf("host=%s port=5432 user=postgres dbname=postgres", dir)
+	if err := waitReady(ctx, admin, exited); err != nil {
+		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		_ = stop(stopCtx)
+		return nil, fmt.Errorf("statetest: throwaway cluster in %s: %w\n%s", dir, err, tail(logPath, 20))
+	}
+	return &Server{Source: SourceCluster, AdminURL: admin, stop: stop}, nil
+}
+
+// waitReady polls until the server accepts a connection, it exits, or the
+// time is up.
+func waitReady(ctx context.Context, connString string, exited <-chan error) error {
+	ctx, cancel := context.WithTimeout(ctx, clusterReadyTimeout)
+	defer cancel()
+	for {
+		conn, err := pgx.Connect(ctx, connString)
+		if err == nil {
+			return conn.Close(ctx)
+		}
+		select {
+		case werr := <-exited:
+			return fmt.Errorf("postgres exited during start-up: %v", werr)
+		case <-ctx.Done():
+			return fmt.Errorf("not ready: %w (last error: %v)", ctx.Err(), err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// serverCredential returns the postgres user's credential when running as
+// root, else nil (run as the current user).
+func serverCredential() (*syscall.Credential, error) {
+	if os.Geteuid() != 0 {
+		return nil, nil
+	}
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		return nil, fmt.Errorf("statetest: running as root, PostgreSQL must run as another user, and user postgres is missing: %w", err)
+	}
+	uid, err := strconv.ParseUint(u.Uid, 10, 32)
+	if err != nil {
+		return nil, fmt.Errorf("statetest: uid of postgres: %w", err)
+	}
+	gid, err := strconv.ParseUint(u.Gid, 10, 32)
+	if err != nil {
+		return nil, fmt.Errorf("statetest: gid of postgres: %w", err)
+	}
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
+}

@@ -1,0 +1,33 @@
+// Package statetest gives each test an isolated, fully migrated PostgreSQL
+// database, fast, for this module's tests and for the integration tests of
+// programs built on statestore.
+//
+//	func TestMain(m *testing.M) { os.Exit(statetest.Main(m)) }
+//
+//	func TestSomething(t *testing.T) {
+//		pool := statetest.NewPool(t) // a fresh database, dropped after the test
+//		...
+//	}
+//
+// The schema is migrated once per server into a template database whose name
+// carries a hash of the migrations; each test clones it (CREATE DATABASE ...
+// TEMPLATE), which costs milliseconds. The clone is dropped when the test
+// passes, and kept, with its connection string logged, when it fails.
+//
+// The server comes from the first of these that works:
+//
+//  1. STATEMGMT_TEST_DATABASE_URL, then DATABASE_URL: an explicit server. A
+//     URL that is set but does not answer is an error, never skipped.
+//  2. libpq defaults: the PG* environment variables, the local unix socket,
+//     or 127.0.0.1:5432 as user postgres.
+//  3. Docker, through testcontainers-go, when a Docker engine answers
+//     (image postgres:15-alpine, or STATEMGMT_TEST_POSTGRES_IMAGE).
+//  4. A throwaway cluster started from the local PostgreSQL server binaries
+//     (initdb and postgres on PATH or under /usr/lib/postgresql/*/bin), on a
+//     unix socket in a temporary directory; as root it runs them as the
+//     postgres user.
+//
+// STATEMGMT_TEST_SERVER=url|libpq|docker|cluster forces one of them. The user
+// must be allowed to CREATE DATABASE. Servers this package started (a
+// container or a cluster) are stopped by Main, or by Shutdown.
+package statetest

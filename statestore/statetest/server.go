@@ -1,0 +1,295 @@
+package statetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Environment variables read by this package.
+const (
+	// EnvDatabaseURL names an explicit server for tests; it wins over DATABASE_URL.
+	EnvDatabaseURL = "STATEMGMT_TEST_DATABASE_URL"
+	// EnvFallbackDatabaseURL is the conventional variable, used when EnvDatabaseURL is unset.
+	EnvFallbackDatabaseURL = "DATABASE_URL"
+	// EnvServer forces one way of finding a server: url, libpq, docker or cluster.
+	EnvServer = "STATEMGMT_TEST_SERVER"
+	// EnvPostgresImage overrides the Docker image (default postgres:15-alpine).
+	EnvPostgresImage = "STATEMGMT_TEST_POSTGRES_IMAGE"
+)
+
+// Source says how a server was found.
+type Source string
+
+// The four sources, in the order they are tried.
+const (
+	SourceURL     Source = "url"
+	SourceLibpq   Source = "libpq"
+	SourceDocker  Source = "docker"
+	SourceCluster Source = "cluster"
+)
+
+// probeTimeout bounds each attempt to reach a candidate server.
+const probeTimeout = 3 * time.Second
+
+// Server is a PostgreSQL server that hands out test databases.
+type Server struct {
+	// Source says how the server was found.
+	Source Source
+	// AdminURL connects to a maintenance database of the server as a user
+	// that may create databases. It may contain a password: do not log it;
+	// use Redact.
+	AdminURL string
+
+	stop func(context.Context) error
+
+	adminMu sync.Mutex
+	admin   *pgxpool.Pool
+
+	templateOnce sync.Once
+	templateName string
+	templateErr  error
+}
+
+var (
+	defaultMu     sync.Mutex
+	defaultServer *Server
+)
+
+// DefaultServer returns the process-wide test server, finding (and if need
+// be starting) it on first use. A failure is not cached: a later call tries
+// again.
+func DefaultServer(ctx context.Context) (*Server, error) {
+	defaultMu.Lock()
+	defer defaultMu.Unlock()
+	if defaultServer != nil {
+		return defaultServer, nil
+	}
+	srv, err := findServer(ctx, systemProbes())
+	if err != nil {
+		return nil, err
+	}
+	defaultServer = srv
+	return srv, nil
+}
+
+// Shutdown stops the process-wide server if this package started it (a
+// container or a throwaway cluster) and forgets it. It is safe to call when
+// nothing was started.
+func Shutdown(ctx context.Context) error {
+	defaultMu.Lock()
+	srv := defaultServer
+	defaultServer = nil
+	defaultMu.Unlock()
+	if srv == nil {
+		return nil
+	}
+	return srv.Close(ctx)
+}
+
+// Close releases the server's admin connections and stops the server if this
+// package started it.
+func (s *Server) Close(ctx context.Context) error {
+	s.adminMu.Lock()
+	if s.admin != nil {
+		s.admin.Close()
+		s.admin = nil
+	}
+	s.adminMu.Unlock()
+	if s.stop == nil {
+		return nil
+	}
+	stop := s.stop
+	s.stop = nil
+	if err := stop(ctx); err != nil {
+		return fmt.Errorf("statetest: stop %s server: %w", s.Source, err)
+	}
+	return nil
+}
+
+// probes are the ways of finding a server, separated from the decision so
+// the decision can be tested without Docker or a cluster.
+type probes struct {
+	getenv func(string) string
+	// libpq returns an admin connection string when a server answers with
+	// libpq defaults and the user may create databases.
+	libpq func(ctx context.Context) (string, error)
+	// docker returns nil when a Docker engine answers.
+	docker func(ctx context.Context) error
+	// binaries returns the directory holding initdb and postgres.
+	binaries func() (string, error)
+}
+
+func systemProbes() probes {
+	return probes{getenv: os.Getenv, libpq: probeLibpq, docker: probeDocker, binaries: findBinaries}
+}
+
+// choice is the outcome of choose: which source, and what it needs.
+type choice struct {
+	source Source
+	url    string // SourceURL, SourceLibpq
+	envVar string // SourceURL: which variable named it
+	binDir string // SourceCluster
+}
+
+// choose decides where the test server comes from. It starts nothing.
+func choose(ctx context.Context, p probes) (choice, error) {
+	forced := Source(strings.ToLower(strings.TrimSpace(p.getenv(EnvServer))))
+	switch forced {
+	case "", SourceURL, SourceLibpq, SourceDocker, SourceCluster:
+	default:
+		return choice{}, fmt.Errorf("statetest: %s=%q: must be one of url, libpq, docker, cluster", EnvServer, forced)
+	}
+	want := func(s Source) bool { return forced == "" || forced == s }
+	var tried []string
+
+	if want(SourceURL) {
+		for _, name := range []string{EnvDatabaseURL, EnvFallbackDatabaseURL} {
+			if v := p.getenv(name); v != "" {
+				return choice{source: SourceURL, url: v, envVar: name}, nil
+			}
+		}
+		tried = append(tried, fmt.Sprintf("%s and %s are unset", EnvDatabaseURL, EnvFallbackDatabaseURL))
+	}
+	if want(SourceLibpq) {
+		u, err := p.libpq(ctx)
+		if err == nil {
+			return choice{source: SourceLibpq, url: u}, nil
+		}
+		tried = append(tried, "libpq defaults: "+err.Error())
+	}
+	if want(SourceDocker) {
+		err := p.docker(ctx)
+		if err == nil {
+			return choice{source: SourceDocker}, nil
+		}
+		tried = append(tried, "docker: "+err.Error())
+	}
+	if want(SourceCluster) {
+		dir, err := p.binaries()
+		if err == nil {
+			return choice{source: SourceCluster, binDir: dir}, nil
+		}
+		tried = append(tried, "local binaries: "+err.Error())
+	}
+	return choice{}, fmt.Errorf("%w\ntried:\n  - %s", ErrNoServer, strings.Join(tried, "\n  - "))
+}
+
+// ErrNoServer means no way of getting a PostgreSQL server worked. Its text
+// lists the four ways to provide one.
+var ErrNoServer = errors.New(`statetest: no PostgreSQL server for tests; provide one of:
+  1. ` + EnvDatabaseURL + ` (or ` + EnvFallbackDatabaseURL + `): a connection URL whose user may CREATE DATABASE;
+  2. a server reachable with libpq defaults (PGHOST, PGPORT, PGUSER, ...; the local socket; or 127.0.0.1:5432 as postgres);
+  3. a running Docker engine (testcontainers starts postgres:15-alpine);
+  4. PostgreSQL server binaries (initdb, postgres) on PATH or under /usr/lib/postgresql/*/bin`)
+
+// findServer chooses a source and makes it ready.
+func findServer(ctx context.Context, p probes) (*Server, error) {
+	c, err := choose(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	switch c.source {
+	case SourceURL:
+		if err := checkAdmin(ctx, c.url); err != nil {
+			return nil, fmt.Errorf("statetest: server named by %s (%s): %w", c.envVar, Redact(c.url), err)
+		}
+		return &Server{Source: SourceURL, AdminURL: c.url}, nil
+	case SourceLibpq:
+		return &Server{Source: SourceLibpq, AdminURL: c.url}, nil
+	case SourceDocker:
+		return startDocker(ctx, p.getenv(EnvPostgresImage))
+	default:
+		return startCluster(ctx, c.binDir)
+	}
+}
+
+// libpqCandidates are tried in order: pure libpq defaults (PG* variables,
+// socket, current OS user), then the postgres user, then TCP on loopback.
+var libpqCandidates = []string{"", "user=postgres", "host=127.0.0.1 port=5432 user=postgres dbname=postgres"}
+
+func probeLibpq(ctx context.Context) (string, error) {
+	var errs []string
+	for _, c := range libpqCandidates {
+		err := checkAdmin(ctx, c)
+		if err == nil {
+			return c, nil
+		}
+		label := c
+		if label == "" {
+			label = "(defaults)"
+		}
+		errs = append(errs, label+": "+err.Error())
+	}
+	return "", errors.New(strings.Join(errs, "; "))
+}
+
+// checkAdmin connects to connString and checks that its user may create
+// databases.
+func checkAdmin(ctx context.Context, connString string) error {
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	cfg, err := pgx.ParseConfig(connString)
+	if err != nil {
+		return fmt.Errorf("parse connection string: %w", err)
+	}
+	cfg.ConnectTimeout = probeTimeout
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var may bool
+	if err := conn.QueryRow(ctx,
+		"SELECT rolsuper OR rolcreatedb FROM pg_roles WHERE rolname = current_user").Scan(&may); err != nil {
+		return fmt.Errorf("check privileges: %w", err)
+	}
+	if !may {
+		return errors.New("connected, but the user may not CREATE DATABASE")
+	}
+	return nil
+}
+
+// withDatabase returns connString pointing at database name instead.
+func withDatabase(connString, name string) (string, error) {
+	if strings.HasPrefix(connString, "postgres://") || strings.HasPrefix(connString, "postgresql://") {
+		u, err := url.Parse(connString)
+		if err != nil {
+			return "", fmt.Errorf("statetest: parse connection URL: %w", err)
+		}
+		u.Path = "/" + name
+		return u.String(), nil
+	}
+	// Keyword/value form: a later keyword overrides an earlier one.
+	return strings.TrimSpace(connString + " dbname=" + name), nil
+}
+
+// Redact returns connString with any password replaced, fit for logs.
+func Redact(connString string) string {
+	if strings.HasPrefix(connString, "postgres://") || strings.HasPrefix(connString, "postgresql://") {
+		u, err := url.Parse(connString)
+		if err != nil {
+			return "(unparseable connection URL)"
+		}
+		q := u.Query()
+		if q.Has("password") {
+			q.Set("password", "xxxxx")
+			u.RawQuery = q.Encode()
+		}
+		return u.Redacted()
+	}
+	return kvPassword.ReplaceAllString(connString, "password=xxxxx")
+}
+
+// kvPassword matches a password in a keyword/value connection string, quoted
+// (with backslash escapes) or bare.
+var kvPassword = regexp.MustCompile(`(?i)password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)`)

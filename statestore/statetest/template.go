@@ -1,0 +1,227 @@
+package statetest
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"sort"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/drydock-go/statemgmt/schema"
+	"github.com/drydock-go/statemgmt/statestore"
+)
+
+// Database is one isolated, fully migrated database.
+type Database struct {
+	// Name is the database's name on the server.
+	Name string
+	// URL connects to it (same user and server as the admin connection). It
+	// may contain a password: log Redact(URL), not URL.
+	URL string
+}
+
+// Names of the databases this package creates. Only these fixed prefixes and
+// hex digits ever reach the DDL below, which cannot take parameters for
+// identifiers; pgx.Identifier quotes them all the same.
+const (
+	templatePrefix = "statemgmt_tpl_"
+	testDBPrefix   = "statemgmt_test_"
+	buildSuffix    = "_build"
+)
+
+// MigrationsHash is a digest of every embedded migration file (names and
+// contents). A template database is reused only by migrations with the same
+// hash, so editing a migration never runs tests on a stale schema.
+func MigrationsHash() string {
+	h := sha256.New()
+	var names []string
+	err := fs.WalkDir(schema.Migrations, ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() {
+			names = append(names, path)
+		}
+		return nil
+	})
+	if err != nil {
+		panic(fmt.Sprintf("statetest: walk embedded migrations: %v", err))
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		b, err := fs.ReadFile(schema.Migrations, n)
+		if err != nil {
+			panic(fmt.Sprintf("statetest: read embedded migration %s: %v", n, err))
+		}
+		fmt.Fprintf(h, "%s\x00%d\x00", n, len(b))
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// TemplateName is the name of the template database for the current migrations.
+func TemplateName() string { return templatePrefix + MigrationsHash()[:16] }
+
+// ensureTemplate makes sure the template database exists on the server,
+// building it under an advisory lock so parallel test binaries (go test runs
+// one per package) neither race nor build it twice. The template is built
+// under a temporary name and renamed when complete, so a template that exists
+// is always complete; a half-built one left by a crash is rebuilt.
+func (s *Server) ensureTemplate(ctx context.Context) (string, error) {
+	s.templateOnce.Do(func() {
+		s.templateName, s.templateErr = s.buildTemplate(ctx)
+	})
+	return s.templateName, s.templateErr
+}
+
+func (s *Server) buildTemplate(ctx context.Context) (string, error) {
+	name := TemplateName()
+	admin, err := pgx.Connect(ctx, s.AdminURL)
+	if err != nil {
+		return "", fmt.Errorf("statetest: connect to admin database: %w", err)
+	}
+	defer admin.Close(context.WithoutCancel(ctx))
+
+	sum := sha256.Sum256([]byte("statetest template " + name))
+	lockKey := int64(binary.BigEndian.Uint64(sum[:8]))
+	if _, err := admin.Exec(ctx, "SELECT pg_advisory_lock($1)", lockKey); err != nil {
+		return "", fmt.Errorf("statetest: lock template build: %w", err)
+	}
+	// Closing the session releases the lock too; unlock explicitly so a
+	// long-lived admin session never holds it.
+	defer admin.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", lockKey) //nolint:errcheck // session end releases it anyway
+
+	var exists bool
+	if err := admin.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
+		return "", fmt.Errorf("statetest: look for template: %w", err)
+	}
+	if exists {
+		return name, nil
+	}
+
+	build := name + buildSuffix
+	buildID := pgx.Identifier{build}.Sanitize()
+	if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+buildID+" WITH (FORCE)"); err != nil {
+		return "", fmt.Errorf("statetest: drop half-built template: %w", err)
+	}
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+buildID); err != nil {
+		return "", fmt.Errorf("statetest: create template: %w", err)
+	}
+	buildURL, err := withDatabase(s.AdminURL, build)
+	if err != nil {
+		return "", err
+	}
+	if err := migrateDatabase(ctx, buildURL); err != nil {
+		return "", err
+	}
+	for _, stmt := range []string{
+		"ALTER DATABASE " + buildID + " WITH IS_TEMPLATE true ALLOW_CONNECTIONS false",
+		"ALTER DATABASE " + buildID + " RENAME TO " + pgx.Identifier{name}.Sanitize(),
+	} {
+		if _, err := admin.Exec(ctx, stmt); err != nil {
+			return "", fmt.Errorf("statetest: finish template: %w", err)
+		}
+	}
+	return name, nil
+}
+
+func migrateDatabase(ctx context.Context, connString string) error {
+	conn, err := pgx.Connect(ctx, connString)
+	if err != nil {
+		return fmt.Errorf("statetest: connect to template: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if _, err := statestore.Migrate(ctx, conn, quiet); err != nil {
+		return fmt.Errorf("statetest: migrate template: %w", err)
+	}
+	return nil
+}
+
+// CreateDatabase clones the template into a new database with a random name.
+// The caller drops it with DropDatabase.
+func (s *Server) CreateDatabase(ctx context.Context) (*Database, error) {
+	tpl, err := s.ensureTemplate(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var rnd [8]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		return nil, fmt.Errorf("statetest: random name: %w", err)
+	}
+	name := testDBPrefix + hex.EncodeToString(rnd[:])
+	if err := s.adminExec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()+
+		" TEMPLATE "+pgx.Identifier{tpl}.Sanitize()); err != nil {
+		return nil, fmt.Errorf("statetest: clone template: %w", err)
+	}
+	u, err := withDatabase(s.AdminURL, name)
+	if err != nil {
+		return nil, err
+	}
+	return &Database{Name: name, URL: u}, nil
+}
+
+// CreateEmptyDatabase creates a new database with no schema at all, for
+// tests of migrations themselves. The caller drops it with DropDatabase.
+func (s *Server) CreateEmptyDatabase(ctx context.Context) (*Database, error) {
+	var rnd [8]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		return nil, fmt.Errorf("statetest: random name: %w", err)
+	}
+	name := testDBPrefix + "empty_" + hex.EncodeToString(rnd[:])
+	if err := s.adminExec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		return nil, fmt.Errorf("statetest: create empty database: %w", err)
+	}
+	u, err := withDatabase(s.AdminURL, name)
+	if err != nil {
+		return nil, err
+	}
+	return &Database{Name: name, URL: u}, nil
+}
+
+// DropDatabase drops a database this package created, disconnecting any
+// session still attached to it.
+func (s *Server) DropDatabase(ctx context.Context, name string) error {
+	if err := s.adminExec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+		return fmt.Errorf("statetest: drop database %s: %w", name, err)
+	}
+	return nil
+}
+
+// adminExec runs one maintenance statement (CREATE or DROP DATABASE) on the
+// server's small admin pool, created on first use.
+func (s *Server) adminExec(ctx context.Context, stmt string) error {
+	pool, err := s.adminPool(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = pool.Exec(ctx, stmt)
+	return err
+}
+
+func (s *Server) adminPool(ctx context.Context) (*pgxpool.Pool, error) {
+	s.adminMu.Lock()
+	defer s.adminMu.Unlock()
+	if s.admin != nil {
+		return s.admin, nil
+	}
+	cfg, err := pgxpool.ParseConfig(s.AdminURL)
+	if err != nil {
+		return nil, fmt.Errorf("parse admin connection string: %w", err)
+	}
+	cfg.MaxConns = 4
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to admin database: %w", err)
+	}
+	s.admin = pool
+	return pool, nil
+}

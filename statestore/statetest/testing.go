@@ -1,0 +1,94 @@
+package statetest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// setupTimeout bounds finding a server and cloning a database for one test.
+// Starting a container or a cluster the first time is the slow part.
+const setupTimeout = 3 * time.Minute
+
+// Main runs the tests of a package and then stops any server this package
+// started. Use it from TestMain:
+//
+//	func TestMain(m *testing.M) { os.Exit(statetest.Main(m)) }
+func Main(m *testing.M) int {
+	code := m.Run()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := Shutdown(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		if code == 0 {
+			code = 1
+		}
+	}
+	return code
+}
+
+// New gives the test a fresh, fully migrated database of its own. It is
+// dropped when the test ends, unless the test failed: then it is kept and its
+// connection string (password redacted) is logged, for inspection.
+func New(t testing.TB) *Database {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
+	defer cancel()
+	srv, err := DefaultServer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := srv.CreateDatabase(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dropUnlessFailed(t, srv, db) })
+	return db
+}
+
+// NewEmpty gives the test a fresh database with no schema (for migration
+// tests), dropped like New's.
+func NewEmpty(t testing.TB) *Database {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
+	defer cancel()
+	srv, err := DefaultServer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := srv.CreateEmptyDatabase(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dropUnlessFailed(t, srv, db) })
+	return db
+}
+
+// NewPool gives the test a pool connected to a fresh database of its own
+// (see New). The pool is closed before the database is dropped.
+func NewPool(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	db := New(t)
+	pool, err := pgxpool.New(context.Background(), db.URL)
+	if err != nil {
+		t.Fatalf("statetest: connect to %s: %v", db.Name, err)
+	}
+	t.Cleanup(pool.Close) // runs before New's cleanup: cleanups run last-in first-out
+	return pool
+}
+
+func dropUnlessFailed(t testing.TB, srv *Server, db *Database) {
+	if t.Failed() {
+		t.Logf("statetest: kept database %s of failed test %s: %s", db.Name, t.Name(), Redact(db.URL))
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := srv.DropDatabase(ctx, db.Name); err != nil {
+		t.Errorf("statetest: %v", err)
+	}
+}

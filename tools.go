@@ -1,0 +1,11 @@
+//go:build tools
+
+// Package tools pins the versions of the code generators and migration tool
+// this module runs with `go run`, so `go run github.com/sqlc-dev/sqlc/cmd/sqlc`
+// always uses the version recorded in go.mod.
+package tools
+
+import (
+	_ "github.com/jackc/tern/v2"
+	_ "github.com/sqlc-dev/sqlc/cmd/sqlc"
+)

@@ -8,8 +8,9 @@ INSERT INTO tasks (
 ) VALUES (
     @task_id, sqlc.narg('parent_task_id'), @status, @action, @design_ref, sqlc.narg('node_filter'),
     sqlc.narg('request_context'), @retry, @created_by, @terminate, @result_status,
-    @result_message, @result_reason, @result_error_count, @result_successes::text[],
-    @result_failures::text[], @result_links
+    @result_message, @result_reason, @result_error_count,
+    coalesce(@result_successes::text[], '{}'), coalesce(@result_failures::text[], '{}'),
+    coalesce(sqlc.narg('result_links')::jsonb, '[]')
 )
 RETURNING *;
 

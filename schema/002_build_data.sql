@@ -11,7 +11,7 @@ CREATE TABLE build_data (
     data_format    text        NOT NULL,
     data_element   text        NOT NULL,
 
-    CONSTRAINT build_data_node_name_check CHECK (node_name ~ '^[A-Za-z0-9][A-Za-z0-9._-]{0,279}$'),
+    CONSTRAINT build_data_node_name_check CHECK (node_name ~ '^[A-Za-z0-9][A-Za-z0-9._-]*$' AND char_length(node_name) <= 280),
     CONSTRAINT build_data_generator_check CHECK (char_length(generator) BETWEEN 1 AND 256),
     -- A MIME type: type "/" subtype, optional parameters (RFC 6838 token shape).
     CONSTRAINT build_data_data_format_check CHECK (

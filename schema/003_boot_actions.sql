@@ -16,7 +16,7 @@ CREATE TABLE boot_action (
     created_at        timestamptz NOT NULL DEFAULT now(),
     updated_at        timestamptz NOT NULL DEFAULT now(),
 
-    CONSTRAINT boot_action_node_name_check CHECK (node_name ~ '^[A-Za-z0-9][A-Za-z0-9._-]{0,279}$'),
+    CONSTRAINT boot_action_node_name_check CHECK (node_name ~ '^[A-Za-z0-9][A-Za-z0-9._-]*$' AND char_length(node_name) <= 280),
     CONSTRAINT boot_action_identity_key_hash_length CHECK (octet_length(identity_key_hash) = 32)
 );
 
@@ -32,7 +32,7 @@ CREATE TABLE boot_action_status (
     created_at        timestamptz NOT NULL DEFAULT now(),
     updated_at        timestamptz NOT NULL DEFAULT now(),
 
-    CONSTRAINT boot_action_status_node_name_check CHECK (node_name ~ '^[A-Za-z0-9][A-Za-z0-9._-]{0,279}$'),
+    CONSTRAINT boot_action_status_node_name_check CHECK (node_name ~ '^[A-Za-z0-9][A-Za-z0-9._-]*$' AND char_length(node_name) <= 280),
     CONSTRAINT boot_action_status_action_name_check CHECK (char_length(action_name) BETWEEN 1 AND 64),
     CONSTRAINT boot_action_status_identity_key_hash_length CHECK (octet_length(identity_key_hash) = 32),
     CONSTRAINT boot_action_status_action_status_check CHECK (action_status IN

@@ -60,8 +60,9 @@ INSERT INTO tasks (
 ) VALUES (
     $1, $2, $3, $4, $5, $6,
     $7, $8, $9, $10, $11,
-    $12, $13, $14, $15::text[],
-    $16::text[], $17
+    $12, $13, $14,
+    coalesce($15::text[], '{}'), coalesce($16::text[], '{}'),
+    coalesce($17::jsonb, '[]')
 )
 RETURNING task_id, parent_task_id, subtask_id_list, status, action, design_ref, node_filter, request_context, retry, created_at, created_by, updated_at, terminated_at, terminated_by, terminate, result_status, result_message, result_reason, result_error_count, result_successes, result_failures, result_links, version, last_message_seq, claimed_by, claimed_at
 `

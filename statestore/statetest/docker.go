@@ -33,8 +33,7 @@ func startDocker(ctx context.Context, image string) (*Server, error) {
 	ctr, err := testcontainers.Run(ctx, image,
 		testcontainers.WithEnv(map[string]string{"POSTGRES_HOST_AUTH_METHOD": "trust"}),
 		testcontainers.WithExposedPorts("5432/tcp"),
-		testcontainers.WithCmd("postgres", "-c", "fsync=off", "-c", "synchronous_commit=off",
-			"-c", "full_page_writes=off", "-c", "max_connections=300"),
+		testcontainers.WithCmd("postgres", "-c", "fsync=off", "-c", "max_connections=300"),
 		// The entrypoint starts the server twice (init, then for real).
 		testcontainers.WithWaitStrategy(wait.ForLog("database system is ready to accept connections").
 			WithOccurrence(2).WithStartupTimeout(2*time.Minute)),

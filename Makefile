@@ -1,0 +1,31 @@
+# statemgmt — developer commands. `make test` is the test command CI runs.
+
+GO      ?= go
+SQLC    := $(GO) run github.com/sqlc-dev/sqlc/cmd/sqlc
+PKGS    := ./...
+
+.PHONY: all generate check-generated test lint bench
+
+all: check-generated lint test
+
+## generate: regenerate gen/db from schema/, queries/ and sqlc.yaml
+generate:
+	$(SQLC) generate
+
+## check-generated: fail when gen/db differs from what sqlc would write
+check-generated:
+	$(SQLC) diff
+
+## test: every test, with the race detector, against real PostgreSQL
+test:
+	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+## lint: gofmt and go vet must be clean
+lint:
+	@unformatted="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+## bench: every Go benchmark, briefly (figures, not assertions)
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 20x $(PKGS)

@@ -1,0 +1,155 @@
+package statestore_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/drydock-go/statemgmt/statestore"
+	"github.com/drydock-go/statemgmt/statestore/statetest"
+)
+
+var allTables = []string{"active_instance", "boot_action", "boot_action_status", "build_data", "result_message", "tasks"}
+
+func connect(t *testing.T, url string) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+// userTables lists the schema's tables, leaving out tern's version table.
+func userTables(t *testing.T, conn *pgx.Conn) []string {
+	t.Helper()
+	rows, err := conn.Query(context.Background(),
+		"SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_name <> 'schema_version' ORDER BY 1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return names
+}
+
+func TestMigrateUpDownUp(t *testing.T) {
+	ctx := context.Background()
+	conn := connect(t, statetest.NewEmpty(t).URL)
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	latest := statestore.LatestSchemaVersion()
+
+	res, err := statestore.Migrate(ctx, conn, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.From != 0 || res.To != latest || len(res.Applied) != int(latest) {
+		t.Fatalf("first migrate = %+v, want 0 -> %d with %d applied", res, latest, latest)
+	}
+	if diff := cmp.Diff(allTables, userTables(t, conn)); diff != "" {
+		t.Fatalf("tables after up (-want +got):\n%s", diff)
+	}
+	if !strings.Contains(logs.String(), "schema migrated") || !strings.Contains(logs.String(), "applying migration") {
+		t.Errorf("migration was not reported through slog:\n%s", logs.String())
+	}
+
+	// Step down one version at a time: every down section must work.
+	for v := latest - 1; v >= 0; v-- {
+		if _, err := statestore.MigrateTo(ctx, conn, v, logger); err != nil {
+			t.Fatalf("migrate down to %d: %v", v, err)
+		}
+		got, err := statestore.SchemaVersion(ctx, conn)
+		if err != nil || got != v {
+			t.Fatalf("SchemaVersion() = %d, %v; want %d", got, err, v)
+		}
+	}
+	if got := userTables(t, conn); len(got) != 0 {
+		t.Fatalf("tables left after migrating down to 0: %v", got)
+	}
+
+	res, err = statestore.Migrate(ctx, conn, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.From != 0 || res.To != latest {
+		t.Fatalf("second migrate = %+v", res)
+	}
+	if diff := cmp.Diff(allTables, userTables(t, conn)); diff != "" {
+		t.Fatalf("tables after up again (-want +got):\n%s", diff)
+	}
+
+	// Already at the latest version: nothing applied.
+	res, err = statestore.Migrate(ctx, conn, logger)
+	if err != nil || len(res.Applied) != 0 {
+		t.Fatalf("idempotent migrate = %+v, %v", res, err)
+	}
+}
+
+func TestMigrateToRejectsUnknownVersion(t *testing.T) {
+	conn := connect(t, statetest.NewEmpty(t).URL)
+	for _, v := range []int32{-1, statestore.LatestSchemaVersion() + 1} {
+		_, err := statestore.MigrateTo(context.Background(), conn, v, nil)
+		if !errors.Is(err, statestore.ErrInvalidInput) || !strings.Contains(err.Error(), "target version") {
+			t.Errorf("MigrateTo(%d) error = %v, want invalid target version", v, err)
+		}
+	}
+	if got := userTables(t, conn); len(got) != 0 {
+		t.Fatalf("a rejected migration changed the database: %v", got)
+	}
+}
+
+func TestConcurrentMigratorsBothSucceed(t *testing.T) {
+	db := statetest.NewEmpty(t)
+	const migrators = 4
+	conns := make([]*pgx.Conn, migrators)
+	for i := range conns {
+		conns[i] = connect(t, db.URL)
+	}
+	results := make([]statestore.MigrationResult, migrators)
+	errs := make([]error, migrators)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			results[i], errs[i] = statestore.Migrate(context.Background(), conns[i], nil)
+		}()
+	}
+	close(start)
+	wg.Wait()
+
+	var applied []string
+	for i := range conns {
+		if errs[i] != nil {
+			t.Fatalf("migrator %d: %v", i, errs[i])
+		}
+		if results[i].To != statestore.LatestSchemaVersion() {
+			t.Errorf("migrator %d ended at version %d", i, results[i].To)
+		}
+		applied = append(applied, results[i].Applied...)
+	}
+	// Every migration ran exactly once across all migrators.
+	sort.Strings(applied)
+	if len(applied) != int(statestore.LatestSchemaVersion()) {
+		t.Fatalf("migrations applied across %d migrators: %v", migrators, applied)
+	}
+	for i := 1; i < len(applied); i++ {
+		if applied[i] == applied[i-1] {
+			t.Fatalf("migration %s applied twice", applied[i])
+		}
+	}
+}

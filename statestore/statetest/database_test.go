@@ -1,0 +1,168 @@
+package statetest
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+func databaseExists(t *testing.T, name string) bool {
+	t.Helper()
+	ctx := context.Background()
+	srv, err := DefaultServer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := srv.adminPool(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var exists bool
+	if err := pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
+		t.Fatal(err)
+	}
+	return exists
+}
+
+func TestDatabasesAreIsolatedAndMigrated(t *testing.T) {
+	ctx := context.Background()
+	a, b := NewPool(t), NewPool(t)
+
+	for _, p := range []*pgxpool.Pool{a, b} {
+		var n int
+		if err := p.QueryRow(ctx, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public' AND table_name = 'tasks'").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 1 {
+			t.Fatalf("tasks table missing in a fresh test database")
+		}
+	}
+	if _, err := a.Exec(ctx, "INSERT INTO tasks (action) VALUES ('noop')"); err != nil {
+		t.Fatal(err)
+	}
+	var inA, inB int
+	if err := a.QueryRow(ctx, "SELECT count(*) FROM tasks").Scan(&inA); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.QueryRow(ctx, "SELECT count(*) FROM tasks").Scan(&inB); err != nil {
+		t.Fatal(err)
+	}
+	if inA != 1 || inB != 0 {
+		t.Fatalf("rows: database A has %d (want 1), database B has %d (want 0)", inA, inB)
+	}
+	var nameA, nameB string
+	a.QueryRow(ctx, "SELECT current_database()").Scan(&nameA) //nolint:errcheck // compared below
+	b.QueryRow(ctx, "SELECT current_database()").Scan(&nameB) //nolint:errcheck
+	if nameA == nameB || nameA == "" {
+		t.Fatalf("two tests share database %q / %q", nameA, nameB)
+	}
+}
+
+func TestDatabaseDroppedAfterPassingTest(t *testing.T) {
+	var name string
+	t.Run("inner", func(t *testing.T) {
+		name = New(t).Name
+		if !databaseExists(t, name) {
+			t.Fatalf("database %s does not exist during the test", name)
+		}
+	})
+	if databaseExists(t, name) {
+		t.Fatalf("database %s still exists after its test passed", name)
+	}
+}
+
+func TestDatabaseKeptAfterFailingTest(t *testing.T) {
+	// A failing subtest would fail this test too, so drive the cleanup
+	// directly with a recorder standing in for the failed test.
+	ctx := context.Background()
+	srv, err := DefaultServer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := srv.CreateDatabase(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.DropDatabase(ctx, db.Name) //nolint:errcheck // checked by the assertion below on the happy path
+	rec := &failedTB{TB: t}
+	dropUnlessFailed(rec, srv, db)
+	if !databaseExists(t, db.Name) {
+		t.Fatalf("database of a failed test was dropped")
+	}
+	if len(rec.logs) != 1 {
+		t.Fatalf("want one log line naming the kept database, got %q", rec.logs)
+	}
+}
+
+// failedTB reports itself failed and records what is logged.
+type failedTB struct {
+	testing.TB
+	logs []string
+}
+
+func (f *failedTB) Failed() bool                    { return true }
+func (f *failedTB) Logf(format string, args ...any) { f.logs = append(f.logs, format) }
+
+func TestThrowawayCluster(t *testing.T) {
+	dir, err := findBinaries()
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("CI must exercise the throwaway cluster: %v", err)
+		}
+		t.Skip(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	start := time.Now()
+	srv, err := startCluster(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("cluster from %s ready in %v", dir, time.Since(start).Round(time.Millisecond))
+	clusterDir := srv.AdminURL
+	db, err := srv.CreateDatabase(ctx)
+	if err != nil {
+		srv.Close(ctx) //nolint:errcheck // already failing
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, db.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM tasks").Scan(&n); err != nil {
+		t.Fatalf("query migrated cluster database: %v", err)
+	}
+	conn.Close(ctx)
+	if err := srv.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkAdmin(ctx, clusterDir); err == nil {
+		t.Fatal("cluster still answers after Close")
+	}
+}
+
+func BenchmarkCreateDatabase(b *testing.B) {
+	ctx := context.Background()
+	srv, err := DefaultServer(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := srv.ensureTemplate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		db, err := srv.CreateDatabase(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := srv.DropDatabase(ctx, db.Name); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,5 @@
+package statetest
+
+import "os"
+
+var exit = os.Exit

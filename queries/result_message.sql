@@ -3,7 +3,8 @@
 -- under the task's row lock (gap-free, ordered); returns no row if the task does not exist.
 WITH next AS (
     UPDATE tasks
-    SET last_message_seq = last_message_seq + 1
+    SET last_message_seq = last_message_seq + 1,
+        result_error_count = result_error_count + CASE WHEN @error::boolean THEN 1 ELSE 0 END
     WHERE tasks.task_id = @task_id
     RETURNING tasks.task_id, tasks.last_message_seq
 )
@@ -13,6 +14,48 @@ SELECT next.task_id, next.last_message_seq, @message, @error, @context, @context
 FROM next
 RETURNING *;
 
+-- name: AppendResultMessages :many
+-- Appends a batch of messages to one task in one statement: the task's counter moves by the batch
+-- size under its row lock and the messages take the numbers in input order; no rows if no such task.
+WITH input AS (
+    SELECT x.message,
+           (@errors::boolean[])[x.ord] AS error,
+           (@contexts::text[])[x.ord] AS context,
+           (@context_types::text[])[x.ord] AS context_type,
+           (@has_ts::boolean[])[x.ord] AS has_ts,
+           (@tss::timestamptz[])[x.ord] AS ts,
+           (@extras::jsonb[])[x.ord] AS extra,
+           x.ord
+    FROM unnest(@messages::text[]) WITH ORDINALITY AS x(message, ord)
+),
+next AS (
+    UPDATE tasks
+    SET last_message_seq = last_message_seq + (SELECT count(*) FROM input),
+        result_error_count = result_error_count + (SELECT count(*) FROM input WHERE input.error)
+    WHERE tasks.task_id = @task_id
+    RETURNING tasks.task_id, tasks.last_message_seq
+)
+INSERT INTO result_message (task_id, sequence, message, error, context, context_type, ts, extra)
+SELECT next.task_id, next.last_message_seq - (SELECT count(*) FROM input) + i.ord,
+       i.message, i.error, i.context, i.context_type,
+       CASE WHEN i.has_ts THEN i.ts ELSE now() END, i.extra
+FROM input i, next
+ORDER BY i.ord
+RETURNING *;
+
 -- name: GetResultMessage :one
 -- Reads one message by task and sequence.
 SELECT * FROM result_message WHERE task_id = @task_id AND sequence = @sequence;
+
+-- name: ListResultMessages :many
+-- Reads a task's messages after a sequence number, in order, at most max_rows.
+SELECT * FROM result_message
+WHERE task_id = @task_id AND sequence > @after_sequence
+ORDER BY sequence
+LIMIT @max_rows;
+
+-- name: ListResultMessagesOfTasks :many
+-- Reads every message of a set of tasks in one query (no query per task), ordered by task and sequence.
+SELECT * FROM result_message
+WHERE task_id = ANY(@task_ids::uuid[])
+ORDER BY task_id, sequence;

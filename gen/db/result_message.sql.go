@@ -16,7 +16,8 @@ import (
 const appendResultMessage = `-- name: AppendResultMessage :one
 WITH next AS (
     UPDATE tasks
-    SET last_message_seq = last_message_seq + 1
+    SET last_message_seq = last_message_seq + 1,
+        result_error_count = result_error_count + CASE WHEN $2::boolean THEN 1 ELSE 0 END
     WHERE tasks.task_id = $7
     RETURNING tasks.task_id, tasks.last_message_seq
 )
@@ -63,6 +64,85 @@ func (q *Queries) AppendResultMessage(ctx context.Context, db DBTX, arg AppendRe
 	return &i, err
 }
 
+const appendResultMessages = `-- name: AppendResultMessages :many
+WITH input AS (
+    SELECT x.message,
+           ($1::boolean[])[x.ord] AS error,
+           ($2::text[])[x.ord] AS context,
+           ($3::text[])[x.ord] AS context_type,
+           ($4::boolean[])[x.ord] AS has_ts,
+           ($5::timestamptz[])[x.ord] AS ts,
+           ($6::jsonb[])[x.ord] AS extra,
+           x.ord
+    FROM unnest($7::text[]) WITH ORDINALITY AS x(message, ord)
+),
+next AS (
+    UPDATE tasks
+    SET last_message_seq = last_message_seq + (SELECT count(*) FROM input),
+        result_error_count = result_error_count + (SELECT count(*) FROM input WHERE input.error)
+    WHERE tasks.task_id = $8
+    RETURNING tasks.task_id, tasks.last_message_seq
+)
+INSERT INTO result_message (task_id, sequence, message, error, context, context_type, ts, extra)
+SELECT next.task_id, next.last_message_seq - (SELECT count(*) FROM input) + i.ord,
+       i.message, i.error, i.context, i.context_type,
+       CASE WHEN i.has_ts THEN i.ts ELSE now() END, i.extra
+FROM input i, next
+ORDER BY i.ord
+RETURNING task_id, sequence, message, error, context, context_type, ts, extra
+`
+
+type AppendResultMessagesParams struct {
+	Errors       []bool            `json:"errors"`
+	Contexts     []string          `json:"contexts"`
+	ContextTypes []string          `json:"context_types"`
+	HasTs        []bool            `json:"has_ts"`
+	Tss          []time.Time       `json:"tss"`
+	Extras       []json.RawMessage `json:"extras"`
+	Messages     []string          `json:"messages"`
+	TaskID       uuid.UUID         `json:"task_id"`
+}
+
+// Appends a batch of messages to one task in one statement: the task's counter moves by the batch
+// size under its row lock and the messages take the numbers in input order; no rows if no such task.
+func (q *Queries) AppendResultMessages(ctx context.Context, db DBTX, arg AppendResultMessagesParams) ([]*ResultMessage, error) {
+	rows, err := db.Query(ctx, appendResultMessages,
+		arg.Errors,
+		arg.Contexts,
+		arg.ContextTypes,
+		arg.HasTs,
+		arg.Tss,
+		arg.Extras,
+		arg.Messages,
+		arg.TaskID,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []*ResultMessage{}
+	for rows.Next() {
+		var i ResultMessage
+		if err := rows.Scan(
+			&i.TaskID,
+			&i.Sequence,
+			&i.Message,
+			&i.Error,
+			&i.Context,
+			&i.ContextType,
+			&i.Ts,
+			&i.Extra,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, &i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const getResultMessage = `-- name: GetResultMessage :one
 SELECT task_id, sequence, message, error, context, context_type, ts, extra FROM result_message WHERE task_id = $1 AND sequence = $2
 `
@@ -87,4 +167,83 @@ func (q *Queries) GetResultMessage(ctx context.Context, db DBTX, arg GetResultMe
 		&i.Extra,
 	)
 	return &i, err
+}
+
+const listResultMessages = `-- name: ListResultMessages :many
+SELECT task_id, sequence, message, error, context, context_type, ts, extra FROM result_message
+WHERE task_id = $1 AND sequence > $2
+ORDER BY sequence
+LIMIT $3
+`
+
+type ListResultMessagesParams struct {
+	TaskID        uuid.UUID `json:"task_id"`
+	AfterSequence int64     `json:"after_sequence"`
+	MaxRows       int32     `json:"max_rows"`
+}
+
+// Reads a task's messages after a sequence number, in order, at most max_rows.
+func (q *Queries) ListResultMessages(ctx context.Context, db DBTX, arg ListResultMessagesParams) ([]*ResultMessage, error) {
+	rows, err := db.Query(ctx, listResultMessages, arg.TaskID, arg.AfterSequence, arg.MaxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []*ResultMessage{}
+	for rows.Next() {
+		var i ResultMessage
+		if err := rows.Scan(
+			&i.TaskID,
+			&i.Sequence,
+			&i.Message,
+			&i.Error,
+			&i.Context,
+			&i.ContextType,
+			&i.Ts,
+			&i.Extra,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, &i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listResultMessagesOfTasks = `-- name: ListResultMessagesOfTasks :many
+SELECT task_id, sequence, message, error, context, context_type, ts, extra FROM result_message
+WHERE task_id = ANY($1::uuid[])
+ORDER BY task_id, sequence
+`
+
+// Reads every message of a set of tasks in one query (no query per task), ordered by task and sequence.
+func (q *Queries) ListResultMessagesOfTasks(ctx context.Context, db DBTX, taskIds []uuid.UUID) ([]*ResultMessage, error) {
+	rows, err := db.Query(ctx, listResultMessagesOfTasks, taskIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []*ResultMessage{}
+	for rows.Next() {
+		var i ResultMessage
+		if err := rows.Scan(
+			&i.TaskID,
+			&i.Sequence,
+			&i.Message,
+			&i.Error,
+			&i.Context,
+			&i.ContextType,
+			&i.Ts,
+			&i.Extra,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, &i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }

@@ -8,9 +8,133 @@ package db
 import (
 	"context"
 	"encoding/json"
+	"time"
 
 	"github.com/google/uuid"
 )
+
+const claimTasks = `-- name: ClaimTasks :many
+WITH picked AS (
+    SELECT task_id FROM tasks
+    WHERE status = 'queued'
+      AND (cardinality($3::text[]) = 0 OR action = ANY($3::text[]))
+    ORDER BY created_at, task_id
+    LIMIT $4
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE tasks t
+SET status = 'running',
+    claimed_by = $1::text,
+    claimed_at = coalesce($2::timestamptz, now()),
+    version = t.version + 1,
+    updated_at = now()
+FROM picked
+WHERE t.task_id = picked.task_id
+RETURNING t.task_id, t.parent_task_id, t.subtask_id_list, t.status, t.action, t.design_ref, t.node_filter, t.request_context, t.retry, t.created_at, t.created_by, t.updated_at, t.terminated_at, t.terminated_by, t.terminate, t.result_status, t.result_message, t.result_reason, t.result_error_count, t.result_successes, t.result_failures, t.result_links, t.version, t.last_message_seq, t.claimed_by, t.claimed_at
+`
+
+type ClaimTasksParams struct {
+	ClaimedBy string     `json:"claimed_by"`
+	Now       *time.Time `json:"now"`
+	Actions   []string   `json:"actions"`
+	MaxTasks  int32      `json:"max_tasks"`
+}
+
+// Atomically takes up to max_tasks of the oldest queued tasks (optionally only the given actions),
+// skipping rows other claimers hold, and marks them running for the claimer.
+func (q *Queries) ClaimTasks(ctx context.Context, db DBTX, arg ClaimTasksParams) ([]*Tasks, error) {
+	rows, err := db.Query(ctx, claimTasks,
+		arg.ClaimedBy,
+		arg.Now,
+		arg.Actions,
+		arg.MaxTasks,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []*Tasks{}
+	for rows.Next() {
+		var i Tasks
+		if err := rows.Scan(
+			&i.TaskID,
+			&i.ParentTaskID,
+			&i.SubtaskIDList,
+			&i.Status,
+			&i.Action,
+			&i.DesignRef,
+			&i.NodeFilter,
+			&i.RequestContext,
+			&i.Retry,
+			&i.CreatedAt,
+			&i.CreatedBy,
+			&i.UpdatedAt,
+			&i.TerminatedAt,
+			&i.TerminatedBy,
+			&i.Terminate,
+			&i.ResultStatus,
+			&i.ResultMessage,
+			&i.ResultReason,
+			&i.ResultErrorCount,
+			&i.ResultSuccesses,
+			&i.ResultFailures,
+			&i.ResultLinks,
+			&i.Version,
+			&i.LastMessageSeq,
+			&i.ClaimedBy,
+			&i.ClaimedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, &i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const deleteTaskTreesCreatedBefore = `-- name: DeleteTaskTreesCreatedBefore :one
+WITH RECURSIVE roots AS (
+    SELECT tasks.task_id FROM tasks
+    WHERE tasks.parent_task_id IS NULL AND tasks.created_at < $1
+    ORDER BY tasks.created_at, tasks.task_id
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED
+),
+tree AS (
+    SELECT roots.task_id FROM roots
+    UNION ALL
+    SELECT c.task_id FROM tasks c JOIN tree ON c.parent_task_id = tree.task_id
+),
+deleted_messages AS (
+    DELETE FROM result_message m USING tree WHERE m.task_id = tree.task_id RETURNING 1
+),
+deleted_tasks AS (
+    DELETE FROM tasks t USING tree WHERE t.task_id = tree.task_id RETURNING 1
+)
+SELECT (SELECT count(*) FROM deleted_tasks)::bigint AS tasks,
+       (SELECT count(*) FROM deleted_messages)::bigint AS messages
+`
+
+type DeleteTaskTreesCreatedBeforeParams struct {
+	CreatedBefore time.Time `json:"created_before"`
+	MaxRoots      int32     `json:"max_roots"`
+}
+
+type DeleteTaskTreesCreatedBeforeRow struct {
+	Tasks    int64 `json:"tasks"`
+	Messages int64 `json:"messages"`
+}
+
+// Retention, one batch: deletes up to max_roots top-level tasks created before the cutoff together with
+// all their subtasks and messages; returns how many tasks and messages went. Call until both are 0.
+func (q *Queries) DeleteTaskTreesCreatedBefore(ctx context.Context, db DBTX, arg DeleteTaskTreesCreatedBeforeParams) (*DeleteTaskTreesCreatedBeforeRow, error) {
+	row := db.QueryRow(ctx, deleteTaskTreesCreatedBefore, arg.CreatedBefore, arg.MaxRoots)
+	var i DeleteTaskTreesCreatedBeforeRow
+	err := row.Scan(&i.Tasks, &i.Messages)
+	return &i, err
+}
 
 const getTask = `-- name: GetTask :one
 SELECT task_id, parent_task_id, subtask_id_list, status, action, design_ref, node_filter, request_context, retry, created_at, created_by, updated_at, terminated_at, terminated_by, terminate, result_status, result_message, result_reason, result_error_count, result_successes, result_failures, result_links, version, last_message_seq, claimed_by, claimed_at FROM tasks WHERE task_id = $1
@@ -87,7 +211,7 @@ type InsertTaskParams struct {
 	ResultLinks      json.RawMessage `json:"result_links"`
 }
 
-// Inserts one task with every caller-settable column; returns the stored row.
+// Inserts one task row with every column set by the caller (tests and tools; the store uses InsertTasks).
 func (q *Queries) InsertTask(ctx context.Context, db DBTX, arg InsertTaskParams) (*Tasks, error) {
 	row := db.QueryRow(ctx, insertTask,
 		arg.TaskID,
@@ -107,6 +231,575 @@ func (q *Queries) InsertTask(ctx context.Context, db DBTX, arg InsertTaskParams)
 		arg.ResultSuccesses,
 		arg.ResultFailures,
 		arg.ResultLinks,
+	)
+	var i Tasks
+	err := row.Scan(
+		&i.TaskID,
+		&i.ParentTaskID,
+		&i.SubtaskIDList,
+		&i.Status,
+		&i.Action,
+		&i.DesignRef,
+		&i.NodeFilter,
+		&i.RequestContext,
+		&i.Retry,
+		&i.CreatedAt,
+		&i.CreatedBy,
+		&i.UpdatedAt,
+		&i.TerminatedAt,
+		&i.TerminatedBy,
+		&i.Terminate,
+		&i.ResultStatus,
+		&i.ResultMessage,
+		&i.ResultReason,
+		&i.ResultErrorCount,
+		&i.ResultSuccesses,
+		&i.ResultFailures,
+		&i.ResultLinks,
+		&i.Version,
+		&i.LastMessageSeq,
+		&i.ClaimedBy,
+		&i.ClaimedAt,
+	)
+	return &i, err
+}
+
+const insertTasks = `-- name: InsertTasks :many
+WITH input AS (
+    SELECT x.task_id,
+           nullif(($1::uuid[])[x.ord], '00000000-0000-0000-0000-000000000000') AS parent_task_id, -- nil uuid: no parent
+           ($2::text[])[x.ord] AS status,
+           ($3::text[])[x.ord] AS action,
+           ($4::text[])[x.ord] AS design_ref,
+           ($5::jsonb[])[x.ord] AS node_filter,
+           ($6::jsonb[])[x.ord] AS request_context,
+           ($7::text[])[x.ord] AS created_by,
+           x.ord
+    FROM unnest($8::uuid[]) WITH ORDINALITY AS x(task_id, ord)
+),
+inserted AS (
+    INSERT INTO tasks (task_id, parent_task_id, subtask_id_list, status, action, design_ref,
+                       node_filter, request_context, created_by)
+    SELECT i.task_id, i.parent_task_id,
+           coalesce((SELECT array_agg(c.task_id ORDER BY c.ord) FROM input c WHERE c.parent_task_id = i.task_id), '{}'),
+           i.status, i.action, i.design_ref, i.node_filter, i.request_context, i.created_by
+    FROM input i
+    ORDER BY i.ord
+    RETURNING task_id, parent_task_id, subtask_id_list, status, action, design_ref, node_filter, request_context, retry, created_at, created_by, updated_at, terminated_at, terminated_by, terminate, result_status, result_message, result_reason, result_error_count, result_successes, result_failures, result_links, version, last_message_seq, claimed_by, claimed_at
+),
+existing_parents AS (
+    UPDATE tasks p
+    SET subtask_id_list = p.subtask_id_list || c.ids,
+        updated_at = now()
+    FROM (SELECT parent_task_id, array_agg(task_id ORDER BY ord) AS ids
+          FROM input WHERE parent_task_id IS NOT NULL
+          GROUP BY parent_task_id) c
+    WHERE p.task_id = c.parent_task_id
+    RETURNING p.task_id
+)
+SELECT task_id, parent_task_id, subtask_id_list, status, action, design_ref, node_filter, request_context, retry, created_at, created_by, updated_at, terminated_at, terminated_by, terminate, result_status, result_message, result_reason, result_error_count, result_successes, result_failures, result_links, version, last_message_seq, claimed_by, claimed_at FROM inserted
+`
+
+type InsertTasksParams struct {
+	ParentTaskIds   []uuid.UUID       `json:"parent_task_ids"`
+	Statuses        []string          `json:"statuses"`
+	Actions         []string          `json:"actions"`
+	DesignRefs      []string          `json:"design_refs"`
+	NodeFilters     []json.RawMessage `json:"node_filters"`
+	RequestContexts []json.RawMessage `json:"request_contexts"`
+	CreatedBys      []string          `json:"created_bys"`
+	TaskIds         []uuid.UUID       `json:"task_ids"`
+}
+
+type InsertTasksRow struct {
+	TaskID           uuid.UUID       `json:"task_id"`
+	ParentTaskID     *uuid.UUID      `json:"parent_task_id"`
+	SubtaskIDList    []uuid.UUID     `json:"subtask_id_list"`
+	Status           string          `json:"status"`
+	Action           string          `json:"action"`
+	DesignRef        string          `json:"design_ref"`
+	NodeFilter       json.RawMessage `json:"node_filter"`
+	RequestContext   json.RawMessage `json:"request_context"`
+	Retry            int32           `json:"retry"`
+	CreatedAt        time.Time       `json:"created_at"`
+	CreatedBy        string          `json:"created_by"`
+	UpdatedAt        time.Time       `json:"updated_at"`
+	TerminatedAt     *time.Time      `json:"terminated_at"`
+	TerminatedBy     *string         `json:"terminated_by"`
+	Terminate        bool            `json:"terminate"`
+	ResultStatus     string          `json:"result_status"`
+	ResultMessage    string          `json:"result_message"`
+	ResultReason     string          `json:"result_reason"`
+	ResultErrorCount int32           `json:"result_error_count"`
+	ResultSuccesses  []string        `json:"result_successes"`
+	ResultFailures   []string        `json:"result_failures"`
+	ResultLinks      json.RawMessage `json:"result_links"`
+	Version          int64           `json:"version"`
+	LastMessageSeq   int64           `json:"last_message_seq"`
+	ClaimedBy        *string         `json:"claimed_by"`
+	ClaimedAt        *time.Time      `json:"claimed_at"`
+}
+
+// Inserts a batch of tasks in one statement and records each subtask in its parent's subtask list
+// (parents in the batch get their list at insert; existing parents are updated in the same statement).
+func (q *Queries) InsertTasks(ctx context.Context, db DBTX, arg InsertTasksParams) ([]*InsertTasksRow, error) {
+	rows, err := db.Query(ctx, insertTasks,
+		arg.ParentTaskIds,
+		arg.Statuses,
+		arg.Actions,
+		arg.DesignRefs,
+		arg.NodeFilters,
+		arg.RequestContexts,
+		arg.CreatedBys,
+		arg.TaskIds,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []*InsertTasksRow{}
+	for rows.Next() {
+		var i InsertTasksRow
+		if err := rows.Scan(
+			&i.TaskID,
+			&i.ParentTaskID,
+			&i.SubtaskIDList,
+			&i.Status,
+			&i.Action,
+			&i.DesignRef,
+			&i.NodeFilter,
+			&i.RequestContext,
+			&i.Retry,
+			&i.CreatedAt,
+			&i.CreatedBy,
+			&i.UpdatedAt,
+			&i.TerminatedAt,
+			&i.TerminatedBy,
+			&i.Terminate,
+			&i.ResultStatus,
+			&i.ResultMessage,
+			&i.ResultReason,
+			&i.ResultErrorCount,
+			&i.ResultSuccesses,
+			&i.ResultFailures,
+			&i.ResultLinks,
+			&i.Version,
+			&i.LastMessageSeq,
+			&i.ClaimedBy,
+			&i.ClaimedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, &i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listSubtasks = `-- name: ListSubtasks :many
+SELECT task_id, parent_task_id, subtask_id_list, status, action, design_ref, node_filter, request_context, retry, created_at, created_by, updated_at, terminated_at, terminated_by, terminate, result_status, result_message, result_reason, result_error_count, result_successes, result_failures, result_links, version, last_message_seq, claimed_by, claimed_at FROM tasks
+WHERE parent_task_id = $1::uuid
+  AND (cardinality($2::text[]) = 0 OR status = ANY($2::text[]))
+ORDER BY created_at, task_id
+`
+
+type ListSubtasksParams struct {
+	ParentTaskID uuid.UUID `json:"parent_task_id"`
+	Statuses     []string  `json:"statuses"`
+}
+
+// Lists the direct subtasks of a parent, oldest first, optionally only those in the given statuses.
+func (q *Queries) ListSubtasks(ctx context.Context, db DBTX, arg ListSubtasksParams) ([]*Tasks, error) {
+	rows, err := db.Query(ctx, listSubtasks, arg.ParentTaskID, arg.Statuses)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []*Tasks{}
+	for rows.Next() {
+		var i Tasks
+		if err := rows.Scan(
+			&i.TaskID,
+			&i.ParentTaskID,
+			&i.SubtaskIDList,
+			&i.Status,
+			&i.Action,
+			&i.DesignRef,
+			&i.NodeFilter,
+			&i.RequestContext,
+			&i.Retry,
+			&i.CreatedAt,
+			&i.CreatedBy,
+			&i.UpdatedAt,
+			&i.TerminatedAt,
+			&i.TerminatedBy,
+			&i.Terminate,
+			&i.ResultStatus,
+			&i.ResultMessage,
+			&i.ResultReason,
+			&i.ResultErrorCount,
+			&i.ResultSuccesses,
+			&i.ResultFailures,
+			&i.ResultLinks,
+			&i.Version,
+			&i.LastMessageSeq,
+			&i.ClaimedBy,
+			&i.ClaimedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, &i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listTasks = `-- name: ListTasks :many
+SELECT task_id, parent_task_id, subtask_id_list, status, action, design_ref, node_filter, request_context, retry, created_at, created_by, updated_at, terminated_at, terminated_by, terminate, result_status, result_message, result_reason, result_error_count, result_successes, result_failures, result_links, version, last_message_seq, claimed_by, claimed_at FROM tasks
+WHERE (cardinality($1::text[]) = 0 OR status = ANY($1::text[]))
+  AND (cardinality($2::text[]) = 0 OR action = ANY($2::text[]))
+  AND ($3::uuid IS NULL OR parent_task_id = $3::uuid)
+  AND ($4::timestamptz IS NULL OR created_at > $4::timestamptz)
+  AND ($5::timestamptz IS NULL OR created_at < $5::timestamptz)
+  AND ($6::timestamptz IS NULL
+       OR (created_at, task_id) < ($6::timestamptz, $7::uuid))
+ORDER BY created_at DESC, task_id DESC
+LIMIT $8
+`
+
+type ListTasksParams struct {
+	Statuses        []string   `json:"statuses"`
+	Actions         []string   `json:"actions"`
+	ParentTaskID    *uuid.UUID `json:"parent_task_id"`
+	CreatedAfter    *time.Time `json:"created_after"`
+	CreatedBefore   *time.Time `json:"created_before"`
+	CursorCreatedAt *time.Time `json:"cursor_created_at"`
+	CursorTaskID    uuid.UUID  `json:"cursor_task_id"`
+	MaxRows         int32      `json:"max_rows"`
+}
+
+// Lists tasks newest first with optional filters and keyset pagination on (created_at, task_id).
+func (q *Queries) ListTasks(ctx context.Context, db DBTX, arg ListTasksParams) ([]*Tasks, error) {
+	rows, err := db.Query(ctx, listTasks,
+		arg.Statuses,
+		arg.Actions,
+		arg.ParentTaskID,
+		arg.CreatedAfter,
+		arg.CreatedBefore,
+		arg.CursorCreatedAt,
+		arg.CursorTaskID,
+		arg.MaxRows,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []*Tasks{}
+	for rows.Next() {
+		var i Tasks
+		if err := rows.Scan(
+			&i.TaskID,
+			&i.ParentTaskID,
+			&i.SubtaskIDList,
+			&i.Status,
+			&i.Action,
+			&i.DesignRef,
+			&i.NodeFilter,
+			&i.RequestContext,
+			&i.Retry,
+			&i.CreatedAt,
+			&i.CreatedBy,
+			&i.UpdatedAt,
+			&i.TerminatedAt,
+			&i.TerminatedBy,
+			&i.Terminate,
+			&i.ResultStatus,
+			&i.ResultMessage,
+			&i.ResultReason,
+			&i.ResultErrorCount,
+			&i.ResultSuccesses,
+			&i.ResultFailures,
+			&i.ResultLinks,
+			&i.Version,
+			&i.LastMessageSeq,
+			&i.ClaimedBy,
+			&i.ClaimedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, &i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const requeueStaleTasks = `-- name: RequeueStaleTasks :many
+UPDATE tasks
+SET status = 'queued', claimed_by = NULL, claimed_at = NULL, retry = retry + 1,
+    version = version + 1, updated_at = now()
+WHERE status = 'running' AND claimed_at < $1::timestamptz
+RETURNING task_id, parent_task_id, subtask_id_list, status, action, design_ref, node_filter, request_context, retry, created_at, created_by, updated_at, terminated_at, terminated_by, terminate, result_status, result_message, result_reason, result_error_count, result_successes, result_failures, result_links, version, last_message_seq, claimed_by, claimed_at
+`
+
+// Returns running tasks claimed before a cutoff to the queue (retry + 1), whoever claimed them.
+func (q *Queries) RequeueStaleTasks(ctx context.Context, db DBTX, claimedBefore time.Time) ([]*Tasks, error) {
+	rows, err := db.Query(ctx, requeueStaleTasks, claimedBefore)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []*Tasks{}
+	for rows.Next() {
+		var i Tasks
+		if err := rows.Scan(
+			&i.TaskID,
+			&i.ParentTaskID,
+			&i.SubtaskIDList,
+			&i.Status,
+			&i.Action,
+			&i.DesignRef,
+			&i.NodeFilter,
+			&i.RequestContext,
+			&i.Retry,
+			&i.CreatedAt,
+			&i.CreatedBy,
+			&i.UpdatedAt,
+			&i.TerminatedAt,
+			&i.TerminatedBy,
+			&i.Terminate,
+			&i.ResultStatus,
+			&i.ResultMessage,
+			&i.ResultReason,
+			&i.ResultErrorCount,
+			&i.ResultSuccesses,
+			&i.ResultFailures,
+			&i.ResultLinks,
+			&i.Version,
+			&i.LastMessageSeq,
+			&i.ClaimedBy,
+			&i.ClaimedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, &i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const requeueTasksOfClaimer = `-- name: RequeueTasksOfClaimer :many
+UPDATE tasks
+SET status = 'queued', claimed_by = NULL, claimed_at = NULL, retry = retry + 1,
+    version = version + 1, updated_at = now()
+WHERE status = 'running' AND claimed_by = $1::text
+RETURNING task_id, parent_task_id, subtask_id_list, status, action, design_ref, node_filter, request_context, retry, created_at, created_by, updated_at, terminated_at, terminated_by, terminate, result_status, result_message, result_reason, result_error_count, result_successes, result_failures, result_links, version, last_message_seq, claimed_by, claimed_at
+`
+
+// Returns the running tasks of a claimer that is gone to the queue (retry + 1), for recovery after a failover.
+func (q *Queries) RequeueTasksOfClaimer(ctx context.Context, db DBTX, claimedBy string) ([]*Tasks, error) {
+	rows, err := db.Query(ctx, requeueTasksOfClaimer, claimedBy)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []*Tasks{}
+	for rows.Next() {
+		var i Tasks
+		if err := rows.Scan(
+			&i.TaskID,
+			&i.ParentTaskID,
+			&i.SubtaskIDList,
+			&i.Status,
+			&i.Action,
+			&i.DesignRef,
+			&i.NodeFilter,
+			&i.RequestContext,
+			&i.Retry,
+			&i.CreatedAt,
+			&i.CreatedBy,
+			&i.UpdatedAt,
+			&i.TerminatedAt,
+			&i.TerminatedBy,
+			&i.Terminate,
+			&i.ResultStatus,
+			&i.ResultMessage,
+			&i.ResultReason,
+			&i.ResultErrorCount,
+			&i.ResultSuccesses,
+			&i.ResultFailures,
+			&i.ResultLinks,
+			&i.Version,
+			&i.LastMessageSeq,
+			&i.ClaimedBy,
+			&i.ClaimedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, &i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const terminateTaskTree = `-- name: TerminateTaskTree :many
+WITH RECURSIVE tree AS (
+    SELECT tasks.task_id FROM tasks WHERE tasks.task_id = $2
+    UNION ALL
+    SELECT c.task_id FROM tasks c JOIN tree ON c.parent_task_id = tree.task_id
+),
+locked AS (
+    SELECT t.task_id FROM tasks t JOIN tree ON t.task_id = tree.task_id
+    WHERE t.status NOT IN ('complete', 'terminated')
+    ORDER BY t.task_id
+    FOR UPDATE OF t
+)
+UPDATE tasks t
+SET status = CASE WHEN t.status IN ('requested', 'queued') THEN 'terminated'
+                  WHEN t.status = 'running' THEN 'terminating'
+                  ELSE t.status END,
+    terminate = true,
+    terminated_at = CASE WHEN t.status IN ('requested', 'queued') THEN now() ELSE t.terminated_at END,
+    terminated_by = $1::text,
+    claimed_by = CASE WHEN t.status IN ('requested', 'queued') THEN NULL ELSE t.claimed_by END,
+    claimed_at = CASE WHEN t.status IN ('requested', 'queued') THEN NULL ELSE t.claimed_at END,
+    version = t.version + 1,
+    updated_at = now()
+FROM locked
+WHERE t.task_id = locked.task_id
+RETURNING t.task_id, t.parent_task_id, t.subtask_id_list, t.status, t.action, t.design_ref, t.node_filter, t.request_context, t.retry, t.created_at, t.created_by, t.updated_at, t.terminated_at, t.terminated_by, t.terminate, t.result_status, t.result_message, t.result_reason, t.result_error_count, t.result_successes, t.result_failures, t.result_links, t.version, t.last_message_seq, t.claimed_by, t.claimed_at
+`
+
+type TerminateTaskTreeParams struct {
+	TerminatedBy string    `json:"terminated_by"`
+	TaskID       uuid.UUID `json:"task_id"`
+}
+
+// Marks a task and all its descendants: not yet running → terminated, running → terminating;
+// final ones are left alone. Rows are locked in task_id order so concurrent calls cannot deadlock.
+func (q *Queries) TerminateTaskTree(ctx context.Context, db DBTX, arg TerminateTaskTreeParams) ([]*Tasks, error) {
+	rows, err := db.Query(ctx, terminateTaskTree, arg.TerminatedBy, arg.TaskID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []*Tasks{}
+	for rows.Next() {
+		var i Tasks
+		if err := rows.Scan(
+			&i.TaskID,
+			&i.ParentTaskID,
+			&i.SubtaskIDList,
+			&i.Status,
+			&i.Action,
+			&i.DesignRef,
+			&i.NodeFilter,
+			&i.RequestContext,
+			&i.Retry,
+			&i.CreatedAt,
+			&i.CreatedBy,
+			&i.UpdatedAt,
+			&i.TerminatedAt,
+			&i.TerminatedBy,
+			&i.Terminate,
+			&i.ResultStatus,
+			&i.ResultMessage,
+			&i.ResultReason,
+			&i.ResultErrorCount,
+			&i.ResultSuccesses,
+			&i.ResultFailures,
+			&i.ResultLinks,
+			&i.Version,
+			&i.LastMessageSeq,
+			&i.ClaimedBy,
+			&i.ClaimedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, &i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const updateTask = `-- name: UpdateTask :one
+UPDATE tasks
+SET status          = coalesce($1::text, status),
+    design_ref      = coalesce($2::text, design_ref),
+    node_filter     = coalesce($3::jsonb, node_filter),
+    request_context = coalesce($4::jsonb, request_context),
+    retry           = coalesce($5::integer, retry),
+    terminate       = coalesce($6::boolean, terminate),
+    result_status   = coalesce($7::text, result_status),
+    result_message  = coalesce($8::text, result_message),
+    result_reason   = coalesce($9::text, result_reason),
+    result_successes = coalesce($10::text[], result_successes),
+    result_failures = coalesce($11::text[], result_failures),
+    result_links    = coalesce($12::jsonb, result_links),
+    terminated_at   = CASE WHEN $1::text = 'terminated' THEN coalesce(terminated_at, now())
+                           ELSE terminated_at END,
+    terminated_by   = coalesce($13::text, terminated_by),
+    claimed_by      = CASE WHEN $1::text IN ('requested', 'queued') THEN NULL ELSE claimed_by END,
+    claimed_at      = CASE WHEN $1::text IN ('requested', 'queued') THEN NULL ELSE claimed_at END,
+    version         = version + 1,
+    updated_at      = now()
+WHERE task_id = $14
+  AND version = $15
+  AND ($1::text IS NULL OR status = $1::text
+       OR status = ANY($16::text[]))
+RETURNING task_id, parent_task_id, subtask_id_list, status, action, design_ref, node_filter, request_context, retry, created_at, created_by, updated_at, terminated_at, terminated_by, terminate, result_status, result_message, result_reason, result_error_count, result_successes, result_failures, result_links, version, last_message_seq, claimed_by, claimed_at
+`
+
+type UpdateTaskParams struct {
+	Status          *string         `json:"status"`
+	DesignRef       *string         `json:"design_ref"`
+	NodeFilter      json.RawMessage `json:"node_filter"`
+	RequestContext  json.RawMessage `json:"request_context"`
+	Retry           *int32          `json:"retry"`
+	Terminate       *bool           `json:"terminate"`
+	ResultStatus    *string         `json:"result_status"`
+	ResultMessage   *string         `json:"result_message"`
+	ResultReason    *string         `json:"result_reason"`
+	ResultSuccesses []string        `json:"result_successes"`
+	ResultFailures  []string        `json:"result_failures"`
+	ResultLinks     json.RawMessage `json:"result_links"`
+	TerminatedBy    *string         `json:"terminated_by"`
+	TaskID          uuid.UUID       `json:"task_id"`
+	ExpectedVersion int64           `json:"expected_version"`
+	AllowedFrom     []string        `json:"allowed_from"`
+}
+
+// Compare-and-swap update: changes only the given fields, only if the version matches and the current
+// status is one the new status may follow; bumps the version. No row: not found, stale, or invalid change.
+func (q *Queries) UpdateTask(ctx context.Context, db DBTX, arg UpdateTaskParams) (*Tasks, error) {
+	row := db.QueryRow(ctx, updateTask,
+		arg.Status,
+		arg.DesignRef,
+		arg.NodeFilter,
+		arg.RequestContext,
+		arg.Retry,
+		arg.Terminate,
+		arg.ResultStatus,
+		arg.ResultMessage,
+		arg.ResultReason,
+		arg.ResultSuccesses,
+		arg.ResultFailures,
+		arg.ResultLinks,
+		arg.TerminatedBy,
+		arg.TaskID,
+		arg.ExpectedVersion,
+		arg.AllowedFrom,
 	)
 	var i Tasks
 	err := row.Scan(

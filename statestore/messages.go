@@ -1,0 +1,170 @@
+package statestore
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/drydock-go/statemgmt/gen/db"
+)
+
+// MaxMessageLength is the longest message text stored, in characters.
+// Longer messages are rejected, never truncated.
+const MaxMessageLength = 65536
+
+// ResultMessage is one entry of a task's log.
+type ResultMessage struct {
+	TaskID uuid.UUID
+	// Sequence numbers a task's messages 1, 2, 3 … without gaps.
+	Sequence    int64
+	Message     string
+	Error       bool
+	Context     string // e.g. a node name
+	ContextType string // e.g. "node", "task"
+	Time        time.Time
+	Extra       json.RawMessage // nil when unset
+}
+
+// NewMessage is a message to append.
+type NewMessage struct {
+	Message     string
+	Error       bool
+	Context     string
+	ContextType string
+	// Time defaults to the database's clock when zero.
+	Time  time.Time
+	Extra json.RawMessage
+}
+
+func messageFromRow(r *db.ResultMessage) ResultMessage {
+	return ResultMessage{TaskID: r.TaskID, Sequence: r.Sequence, Message: r.Message, Error: r.Error,
+		Context: r.Context, ContextType: r.ContextType, Time: r.Ts.UTC(), Extra: r.Extra}
+}
+
+// AppendMessages appends messages to task id in one statement and returns
+// them with their sequence numbers. Each message takes the task's next
+// number under the task's row lock, in the same statement as the insert, so
+// numbers are gap-free and unique however many writers append at once. A
+// message flagged Error raises the task's Result.ErrorCount. A missing task
+// is ErrNotFound; an invalid message fails the call and nothing is written.
+func (s *Store) AppendMessages(ctx context.Context, id uuid.UUID, msgs ...NewMessage) ([]ResultMessage, error) {
+	if len(msgs) == 0 {
+		return []ResultMessage{}, nil
+	}
+	n := len(msgs)
+	p := db.AppendResultMessagesParams{TaskID: id,
+		Messages: make([]string, n), Errors: make([]bool, n), Contexts: make([]string, n),
+		ContextTypes: make([]string, n), HasTs: make([]bool, n), Tss: make([]time.Time, n),
+		Extras: make([]json.RawMessage, n)}
+	for i, m := range msgs {
+		field := func(name string) string {
+			if n == 1 {
+				return "message." + name
+			}
+			return fmt.Sprintf("messages[%d].%s", i, name)
+		}
+		if err := validateMessage(m, field); err != nil {
+			return nil, err
+		}
+		p.Messages[i], p.Errors[i], p.Contexts[i], p.ContextTypes[i] = m.Message, m.Error, m.Context, m.ContextType
+		p.HasTs[i], p.Tss[i], p.Extras[i] = !m.Time.IsZero(), m.Time, m.Extra
+	}
+	rows, err := s.q.AppendResultMessages(ctx, s.conn, p)
+	if err != nil {
+		return nil, mapError("append messages to task "+id.String(), err)
+	}
+	if len(rows) == 0 {
+		return nil, fmt.Errorf("append messages to task %s: %w", id, ErrNotFound)
+	}
+	out := make([]ResultMessage, len(rows))
+	for i, r := range rows {
+		out[i] = messageFromRow(r)
+	}
+	return out, nil
+}
+
+// AppendMessage appends one message; see AppendMessages.
+func (s *Store) AppendMessage(ctx context.Context, id uuid.UUID, m NewMessage) (ResultMessage, error) {
+	out, err := s.AppendMessages(ctx, id, m)
+	if err != nil {
+		return ResultMessage{}, err
+	}
+	return out[0], nil
+}
+
+// Messages returns up to limit (default 1000, at most 100000) messages of
+// task id with sequence greater than after, in order. Page by passing the
+// last sequence read as after.
+func (s *Store) Messages(ctx context.Context, id uuid.UUID, after int64, limit int) ([]ResultMessage, error) {
+	if limit == 0 {
+		limit = 1000
+	}
+	if limit < 0 || limit > 100000 {
+		return nil, invalid("limit", "must be between 1 and 100000, got %d", limit)
+	}
+	rows, err := s.q.ListResultMessages(ctx, s.conn, db.ListResultMessagesParams{
+		TaskID: id, AfterSequence: after, MaxRows: int32(limit)})
+	if err != nil {
+		return nil, mapError("read messages of task "+id.String(), err)
+	}
+	out := make([]ResultMessage, len(rows))
+	for i, r := range rows {
+		out[i] = messageFromRow(r)
+	}
+	return out, nil
+}
+
+// TailMessages calls fn with every message of task id after sequence
+// after, in order, then follows the task live: new messages are delivered
+// as they commit (LISTEN/NOTIFY wake-ups, polling as the fallback). It
+// returns when ctx ends (with ctx's error) or fn returns an error (that
+// error).
+func (s *Store) TailMessages(ctx context.Context, id uuid.UUID, after int64, fn func(ResultMessage) error) error {
+	for {
+		sig := s.wake.signal(channelMessage) // before reading: nothing slips between
+		for {
+			batch, err := s.Messages(ctx, id, after, 1000)
+			if err != nil {
+				return err
+			}
+			for _, m := range batch {
+				if err := fn(m); err != nil {
+					return err
+				}
+				after = m.Sequence
+			}
+			if len(batch) < 1000 {
+				break
+			}
+		}
+		if err := wait(ctx, sig, s.poll); err != nil {
+			return err
+		}
+	}
+}
+
+// attachMessages fills Messages of every task with one query for all.
+func (s *Store) attachMessages(ctx context.Context, tasks []*Task) error {
+	if len(tasks) == 0 {
+		return nil
+	}
+	ids := make([]uuid.UUID, len(tasks))
+	byID := make(map[uuid.UUID]*Task, len(tasks))
+	for i, t := range tasks {
+		ids[i] = t.ID
+		byID[t.ID] = t
+		t.Messages = []ResultMessage{}
+	}
+	rows, err := s.q.ListResultMessagesOfTasks(ctx, s.conn, ids)
+	if err != nil {
+		return mapError("read messages of tasks", err)
+	}
+	for _, r := range rows {
+		t := byID[r.TaskID]
+		t.Messages = append(t.Messages, messageFromRow(r))
+	}
+	return nil
+}

@@ -1,0 +1,120 @@
+package statestore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/drydock-go/statemgmt/gen/db"
+)
+
+// DefaultPollInterval is how often a waiting claimer or tailer re-checks the
+// table when no notification arrives (LISTEN unavailable, e.g. behind a
+// transaction pooler, or a notification lost with a dropped connection).
+const DefaultPollInterval = 2 * time.Second
+
+// Options configure a Store. The zero value is usable.
+type Options struct {
+	// Logger receives the store's events; slog.Default() when nil.
+	Logger *slog.Logger
+	// PollInterval bounds how long WaitForQueued and TailMessages sleep
+	// without a notification; DefaultPollInterval when zero.
+	PollInterval time.Duration
+	// DisableListen turns LISTEN/NOTIFY wake-ups off and leaves only
+	// polling: for connections through a transaction-pooling proxy.
+	DisableListen bool
+}
+
+// Store is the orchestrator's state store. It is safe for concurrent use.
+// A Store made by WithTx runs every call inside that transaction.
+type Store struct {
+	pool   *pgxpool.Pool
+	conn   db.DBTX // the pool, or the caller's transaction
+	tx     pgx.Tx  // non-nil when bound to a transaction
+	q      *db.Queries
+	logger *slog.Logger
+	poll   time.Duration
+	wake   *listener
+}
+
+// New returns a Store over pool. The pool stays the caller's: Close stops
+// the store's own listener, not the pool.
+func New(pool *pgxpool.Pool, opts Options) *Store {
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	poll := opts.PollInterval
+	if poll <= 0 {
+		poll = DefaultPollInterval
+	}
+	s := &Store{pool: pool, conn: pool, q: db.New(), logger: logger, poll: poll}
+	s.wake = newListener(pool.Config().ConnConfig, logger, !opts.DisableListen)
+	return s
+}
+
+// Close stops the store's LISTEN connection, if one was opened. It does not
+// close the pool.
+func (s *Store) Close() {
+	if s.tx == nil {
+		s.wake.close()
+	}
+}
+
+// WithTx returns a Store whose calls all run inside tx, the caller's own
+// transaction: the caller's writes and the store's commit or roll back
+// together. Calls that need several statements use savepoints inside tx.
+func (s *Store) WithTx(tx pgx.Tx) *Store {
+	c := *s
+	c.conn, c.tx = tx, tx
+	return &c
+}
+
+// InTx runs fn in a transaction and commits if fn returns nil. It rolls back
+// if fn returns an error or panics (the panic continues after the rollback),
+// and rolls back even when ctx is already cancelled, so a cancelled request
+// never leaks its connection. On a Store bound by WithTx, InTx uses a
+// savepoint in that transaction.
+func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context, tx *Store) error) (err error) {
+	var tx pgx.Tx
+	if s.tx != nil {
+		tx, err = s.tx.Begin(ctx)
+	} else {
+		tx, err = s.pool.Begin(ctx)
+	}
+	if err != nil {
+		return mapError("begin transaction", err)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = tx.Rollback(context.WithoutCancel(ctx)) // the panic is the error that matters
+			panic(p)
+		}
+		if err != nil {
+			if rbErr := tx.Rollback(context.WithoutCancel(ctx)); rbErr != nil && !errors.Is(rbErr, pgx.ErrTxClosed) {
+				err = errors.Join(err, fmt.Errorf("statestore: roll back: %w", rbErr))
+			}
+		}
+	}()
+	if err = fn(ctx, s.WithTx(tx)); err != nil {
+		return err
+	}
+	if err = tx.Commit(ctx); err != nil {
+		return mapError("commit", err)
+	}
+	return nil
+}
+
+// Now returns the database's clock.
+func (s *Store) Now(ctx context.Context) (time.Time, error) {
+	now, err := s.q.Now(ctx, s.conn)
+	if err != nil {
+		return time.Time{}, mapError("read database time", err)
+	}
+	return now.UTC(), nil
+}

@@ -63,8 +63,9 @@ WHERE (cardinality(@statuses::text[]) = 0 OR status = ANY(@statuses::text[]))
   AND (sqlc.narg('parent_task_id')::uuid IS NULL OR parent_task_id = sqlc.narg('parent_task_id')::uuid)
   AND (sqlc.narg('created_after')::timestamptz IS NULL OR created_at > sqlc.narg('created_after')::timestamptz)
   AND (sqlc.narg('created_before')::timestamptz IS NULL OR created_at < sqlc.narg('created_before')::timestamptz)
-  AND (sqlc.narg('cursor_created_at')::timestamptz IS NULL
-       OR (created_at, task_id) < (sqlc.narg('cursor_created_at')::timestamptz, @cursor_task_id::uuid))
+  -- Always a keyset condition (the first page passes the far future), so even a generic plan
+  -- starts the index scan at the cursor instead of filtering from the newest row.
+  AND (created_at, task_id) < (@cursor_created_at::timestamptz, @cursor_task_id::uuid)
 ORDER BY created_at DESC, task_id DESC
 LIMIT @max_rows;
 
@@ -147,7 +148,9 @@ RETURNING *;
 WITH RECURSIVE tree AS (
     SELECT tasks.task_id FROM tasks WHERE tasks.task_id = @task_id
     UNION ALL
-    SELECT c.task_id FROM tasks c JOIN tree ON c.parent_task_id = tree.task_id
+    SELECT child.task_id
+    FROM tree
+    CROSS JOIN LATERAL (SELECT c.task_id FROM tasks c WHERE c.parent_task_id = tree.task_id OFFSET 0) AS child
 ),
 locked AS (
     SELECT t.task_id FROM tasks t JOIN tree ON t.task_id = tree.task_id
@@ -172,7 +175,10 @@ RETURNING t.*;
 
 -- name: DeleteTaskTreesCreatedBefore :one
 -- Retention, one batch: deletes up to max_roots top-level tasks created before the cutoff together with
--- all their subtasks and messages; returns how many tasks and messages went. Call until both are 0.
+-- all their subtasks; their messages go by ON DELETE CASCADE (index lookups on result_message's key).
+-- Returns how many tasks and messages went (a task's messages are exactly 1..last_message_seq).
+-- The subtask walk is a LATERAL lookup behind OFFSET 0 so it stays an index nested loop whatever
+-- the planner guesses about the recursion's size. Call until tasks is 0.
 WITH RECURSIVE roots AS (
     SELECT tasks.task_id FROM tasks
     WHERE tasks.parent_task_id IS NULL AND tasks.created_at < @created_before
@@ -183,13 +189,23 @@ WITH RECURSIVE roots AS (
 tree AS (
     SELECT roots.task_id FROM roots
     UNION ALL
-    SELECT c.task_id FROM tasks c JOIN tree ON c.parent_task_id = tree.task_id
+    SELECT child.task_id
+    FROM tree
+    CROSS JOIN LATERAL (SELECT c.task_id FROM tasks c WHERE c.parent_task_id = tree.task_id OFFSET 0) AS child
 ),
-deleted_messages AS (
-    DELETE FROM result_message m USING tree WHERE m.task_id = tree.task_id RETURNING 1
-),
-deleted_tasks AS (
-    DELETE FROM tasks t USING tree WHERE t.task_id = tree.task_id RETURNING 1
+deleted AS (
+    DELETE FROM tasks t
+    WHERE t.task_id = ANY (ARRAY(SELECT tree.task_id FROM tree))
+    RETURNING t.last_message_seq
 )
-SELECT (SELECT count(*) FROM deleted_tasks)::bigint AS tasks,
-       (SELECT count(*) FROM deleted_messages)::bigint AS messages;
+SELECT count(*)::bigint AS tasks, coalesce(sum(deleted.last_message_seq), 0)::bigint AS messages
+FROM deleted;
+
+-- name: CompleteTasks :many
+-- Marks running tasks complete with a result status in one statement, but only those still claimed by
+-- the caller (a task requeued and claimed by another instance meanwhile is left alone).
+UPDATE tasks
+SET status = 'complete', result_status = @result_status::text,
+    version = version + 1, updated_at = now()
+WHERE task_id = ANY(@task_ids::uuid[]) AND status = 'running' AND claimed_by = @claimed_by::text
+RETURNING *;

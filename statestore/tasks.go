@@ -287,7 +287,7 @@ func (s *Store) ListTasks(ctx context.Context, f TaskFilter) (*TaskPage, error) 
 	p := db.ListTasksParams{
 		Statuses: make([]string, 0, len(f.Statuses)), Actions: nonNil(f.Actions),
 		ParentTaskID: f.ParentID, CreatedAfter: f.CreatedAfter, CreatedBefore: f.CreatedBefore,
-		MaxRows: int32(limit + 1),
+		MaxRows: int32(limit + 1), CursorCreatedAt: endOfTime, CursorTaskID: uuid.Max,
 	}
 	for i, st := range f.Statuses {
 		if err := validateStatus(st, fmt.Sprintf("filter.Statuses[%d]", i)); err != nil {
@@ -300,7 +300,7 @@ func (s *Store) ListTasks(ctx context.Context, f TaskFilter) (*TaskPage, error) 
 		if err != nil {
 			return nil, err
 		}
-		p.CursorCreatedAt, p.CursorTaskID = &at, id
+		p.CursorCreatedAt, p.CursorTaskID = at, id
 	}
 	rows, err := s.q.ListTasks(ctx, s.conn, p)
 	if err != nil {
@@ -554,6 +554,9 @@ func (s *Store) DeleteTasksCreatedBefore(ctx context.Context, cutoff time.Time, 
 	}
 }
 
+// endOfTime is the cursor of the first page: later than any task.
+var endOfTime = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
+
 // Cursors are opaque to callers: base64 of created_at (µs) and task id.
 func encodeCursor(at time.Time, id uuid.UUID) string {
 	var b [24]byte
@@ -592,4 +595,27 @@ func utcPtr(t *time.Time) *time.Time {
 	}
 	u := t.UTC()
 	return &u
+}
+
+// CompleteTasks marks running tasks complete with result status rs, in one
+// statement, but only tasks still claimed by claimer: a task requeued and
+// claimed by another instance in the meantime is left alone (and not
+// returned). Use it to finish a claimed batch in one round trip; use
+// UpdateTask to set more of the result.
+func (s *Store) CompleteTasks(ctx context.Context, claimer string, rs ResultStatus, ids ...uuid.UUID) ([]*Task, error) {
+	if err := validateClaimer(claimer); err != nil {
+		return nil, err
+	}
+	if err := validateResultStatus(rs, "result status"); err != nil {
+		return nil, err
+	}
+	if len(ids) == 0 {
+		return []*Task{}, nil
+	}
+	rows, err := s.q.CompleteTasks(ctx, s.conn, db.CompleteTasksParams{
+		TaskIds: ids, ClaimedBy: claimer, ResultStatus: string(rs)})
+	if err != nil {
+		return nil, mapError("complete tasks", err)
+	}
+	return tasksFromRows(rows), nil
 }

@@ -860,3 +860,37 @@ func TestRetentionDeletesOldTreesInBatches(t *testing.T) {
 		t.Fatal("retention deleted build data")
 	}
 }
+
+func TestCompleteTasksOnlyForItsClaimer(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t, statestore.Options{})
+	if _, err := s.CreateTasks(ctx, statestore.NewTask{Action: "noop"}, statestore.NewTask{Action: "noop"}, statestore.NewTask{Action: "noop"}); err != nil {
+		t.Fatal(err)
+	}
+	mine, err := s.ClaimTasks(ctx, "a", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirs, err := s.ClaimTasks(ctx, "b", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done, err := s.CompleteTasks(ctx, "a", statestore.ResultSuccess, mine[0].ID, mine[1].ID, theirs[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(done) != 2 {
+		t.Fatalf("completed %d, want only a's 2", len(done))
+	}
+	for _, d := range done {
+		if d.Status != statestore.StatusComplete || d.Result.Status != statestore.ResultSuccess || d.ID == theirs[0].ID {
+			t.Fatalf("completed task = %+v", d)
+		}
+	}
+	got, err := s.GetTask(ctx, theirs[0].ID)
+	if err != nil || got.Status != statestore.StatusRunning {
+		t.Fatalf("b's task = %v, %v; want still running", got.Status, err)
+	}
+	_, err = s.CompleteTasks(ctx, "a", "great", mine[0].ID)
+	wantInvalid(t, err, "result status")
+}

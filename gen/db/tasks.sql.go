@@ -94,6 +94,69 @@ func (q *Queries) ClaimTasks(ctx context.Context, db DBTX, arg ClaimTasksParams)
 	return items, nil
 }
 
+const completeTasks = `-- name: CompleteTasks :many
+UPDATE tasks
+SET status = 'complete', result_status = $1::text,
+    version = version + 1, updated_at = now()
+WHERE task_id = ANY($2::uuid[]) AND status = 'running' AND claimed_by = $3::text
+RETURNING task_id, parent_task_id, subtask_id_list, status, action, design_ref, node_filter, request_context, retry, created_at, created_by, updated_at, terminated_at, terminated_by, terminate, result_status, result_message, result_reason, result_error_count, result_successes, result_failures, result_links, version, last_message_seq, claimed_by, claimed_at
+`
+
+type CompleteTasksParams struct {
+	ResultStatus string      `json:"result_status"`
+	TaskIds      []uuid.UUID `json:"task_ids"`
+	ClaimedBy    string      `json:"claimed_by"`
+}
+
+// Marks running tasks complete with a result status in one statement, but only those still claimed by
+// the caller (a task requeued and claimed by another instance meanwhile is left alone).
+func (q *Queries) CompleteTasks(ctx context.Context, db DBTX, arg CompleteTasksParams) ([]*Tasks, error) {
+	rows, err := db.Query(ctx, completeTasks, arg.ResultStatus, arg.TaskIds, arg.ClaimedBy)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []*Tasks{}
+	for rows.Next() {
+		var i Tasks
+		if err := rows.Scan(
+			&i.TaskID,
+			&i.ParentTaskID,
+			&i.SubtaskIDList,
+			&i.Status,
+			&i.Action,
+			&i.DesignRef,
+			&i.NodeFilter,
+			&i.RequestContext,
+			&i.Retry,
+			&i.CreatedAt,
+			&i.CreatedBy,
+			&i.UpdatedAt,
+			&i.TerminatedAt,
+			&i.TerminatedBy,
+			&i.Terminate,
+			&i.ResultStatus,
+			&i.ResultMessage,
+			&i.ResultReason,
+			&i.ResultErrorCount,
+			&i.ResultSuccesses,
+			&i.ResultFailures,
+			&i.ResultLinks,
+			&i.Version,
+			&i.LastMessageSeq,
+			&i.ClaimedBy,
+			&i.ClaimedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, &i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const deleteTaskTreesCreatedBefore = `-- name: DeleteTaskTreesCreatedBefore :one
 WITH RECURSIVE roots AS (
     SELECT tasks.task_id FROM tasks
@@ -105,16 +168,17 @@ WITH RECURSIVE roots AS (
 tree AS (
     SELECT roots.task_id FROM roots
     UNION ALL
-    SELECT c.task_id FROM tasks c JOIN tree ON c.parent_task_id = tree.task_id
+    SELECT child.task_id
+    FROM tree
+    CROSS JOIN LATERAL (SELECT c.task_id FROM tasks c WHERE c.parent_task_id = tree.task_id OFFSET 0) AS child
 ),
-deleted_messages AS (
-    DELETE FROM result_message m USING tree WHERE m.task_id = tree.task_id RETURNING 1
-),
-deleted_tasks AS (
-    DELETE FROM tasks t USING tree WHERE t.task_id = tree.task_id RETURNING 1
+deleted AS (
+    DELETE FROM tasks t
+    WHERE t.task_id = ANY (ARRAY(SELECT tree.task_id FROM tree))
+    RETURNING t.last_message_seq
 )
-SELECT (SELECT count(*) FROM deleted_tasks)::bigint AS tasks,
-       (SELECT count(*) FROM deleted_messages)::bigint AS messages
+SELECT count(*)::bigint AS tasks, coalesce(sum(deleted.last_message_seq), 0)::bigint AS messages
+FROM deleted
 `
 
 type DeleteTaskTreesCreatedBeforeParams struct {
@@ -128,7 +192,10 @@ type DeleteTaskTreesCreatedBeforeRow struct {
 }
 
 // Retention, one batch: deletes up to max_roots top-level tasks created before the cutoff together with
-// all their subtasks and messages; returns how many tasks and messages went. Call until both are 0.
+// all their subtasks; their messages go by ON DELETE CASCADE (index lookups on result_message's key).
+// Returns how many tasks and messages went (a task's messages are exactly 1..last_message_seq).
+// The subtask walk is a LATERAL lookup behind OFFSET 0 so it stays an index nested loop whatever
+// the planner guesses about the recursion's size. Call until tasks is 0.
 func (q *Queries) DeleteTaskTreesCreatedBefore(ctx context.Context, db DBTX, arg DeleteTaskTreesCreatedBeforeParams) (*DeleteTaskTreesCreatedBeforeRow, error) {
 	row := db.QueryRow(ctx, deleteTaskTreesCreatedBefore, arg.CreatedBefore, arg.MaxRoots)
 	var i DeleteTaskTreesCreatedBeforeRow
@@ -465,8 +532,9 @@ WHERE (cardinality($1::text[]) = 0 OR status = ANY($1::text[]))
   AND ($3::uuid IS NULL OR parent_task_id = $3::uuid)
   AND ($4::timestamptz IS NULL OR created_at > $4::timestamptz)
   AND ($5::timestamptz IS NULL OR created_at < $5::timestamptz)
-  AND ($6::timestamptz IS NULL
-       OR (created_at, task_id) < ($6::timestamptz, $7::uuid))
+  -- Always a keyset condition (the first page passes the far future), so even a generic plan
+  -- starts the index scan at the cursor instead of filtering from the newest row.
+  AND (created_at, task_id) < ($6::timestamptz, $7::uuid)
 ORDER BY created_at DESC, task_id DESC
 LIMIT $8
 `
@@ -477,7 +545,7 @@ type ListTasksParams struct {
 	ParentTaskID    *uuid.UUID `json:"parent_task_id"`
 	CreatedAfter    *time.Time `json:"created_after"`
 	CreatedBefore   *time.Time `json:"created_before"`
-	CursorCreatedAt *time.Time `json:"cursor_created_at"`
+	CursorCreatedAt time.Time  `json:"cursor_created_at"`
 	CursorTaskID    uuid.UUID  `json:"cursor_task_id"`
 	MaxRows         int32      `json:"max_rows"`
 }
@@ -655,7 +723,9 @@ const terminateTaskTree = `-- name: TerminateTaskTree :many
 WITH RECURSIVE tree AS (
     SELECT tasks.task_id FROM tasks WHERE tasks.task_id = $2
     UNION ALL
-    SELECT c.task_id FROM tasks c JOIN tree ON c.parent_task_id = tree.task_id
+    SELECT child.task_id
+    FROM tree
+    CROSS JOIN LATERAL (SELECT c.task_id FROM tasks c WHERE c.parent_task_id = tree.task_id OFFSET 0) AS child
 ),
 locked AS (
     SELECT t.task_id FROM tasks t JOIN tree ON t.task_id = tree.task_id

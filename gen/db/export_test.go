@@ -1,0 +1,17 @@
+package db
+
+// Query texts for the query-plan test (package db_test). Hand-written; sqlc
+// leaves files it did not generate alone.
+var (
+	ClaimTasksSQL                = claimTasks
+	ListTasksSQL                 = listTasks
+	ListSubtasksSQL              = listSubtasks
+	ListResultMessagesSQL        = listResultMessages
+	ListResultMessagesOfTasksSQL = listResultMessagesOfTasks
+	RequeueTasksOfClaimerSQL     = requeueTasksOfClaimer
+	RequeueStaleTasksSQL         = requeueStaleTasks
+	DeleteTaskTreesSQL           = deleteTaskTreesCreatedBefore
+	TerminateTaskTreeSQL         = terminateTaskTree
+	GetTaskSQL                   = getTask
+	CompleteTasksSQL             = completeTasks
+)

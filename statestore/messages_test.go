@@ -267,12 +267,18 @@ func TestBadInputWritesNothing(t *testing.T) {
 			_, err := s.CreateTask(ctx, statestore.NewTask{Action: "noop", Status: statestore.StatusRunning})
 			return err
 		}, "task.Status"},
-		{"nil parent id", func() error { _, err := s.CreateTask(ctx, statestore.NewTask{Action: "noop", ParentID: &nilID}); return err }, "task.ParentID"},
+		{"nil parent id", func() error {
+			_, err := s.CreateTask(ctx, statestore.NewTask{Action: "noop", ParentID: &nilID})
+			return err
+		}, "task.ParentID"},
 		{"invalid node filter JSON", func() error {
 			_, err := s.CreateTask(ctx, statestore.NewTask{Action: "noop", NodeFilter: json.RawMessage(`{"a":`)})
 			return err
 		}, "task.NodeFilter"},
-		{"NUL in design ref", func() error { _, err := s.CreateTask(ctx, statestore.NewTask{Action: "noop", DesignRef: "a\x00b"}); return err }, "task.DesignRef"},
+		{"NUL in design ref", func() error {
+			_, err := s.CreateTask(ctx, statestore.NewTask{Action: "noop", DesignRef: "a\x00b"})
+			return err
+		}, "task.DesignRef"},
 		{"second task in batch bad", func() error {
 			_, err := s.CreateTasks(ctx, statestore.NewTask{Action: "noop"}, statestore.NewTask{Action: ""})
 			return err

@@ -17,7 +17,7 @@ import (
 	"github.com/drydock-go/statemgmt/statestore/statetest"
 )
 
-var allTables = []string{"active_instance", "boot_action", "boot_action_status", "build_data", "result_message", "tasks"}
+var allTables = []string{"active_instance", "boot_action", "boot_action_status", "build_data", "leader_term", "result_message", "tasks"}
 
 func connect(t *testing.T, url string) *pgx.Conn {
 	t.Helper()

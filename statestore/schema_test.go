@@ -288,15 +288,24 @@ func TestActiveInstanceRoundTrip(t *testing.T) {
 	if first.Term != 1 || second.Term != 2 {
 		t.Fatalf("terms = %d, %d; want 1, 2", first.Term, second.Term)
 	}
-	read, err := q.GetActiveInstance(ctx, pool)
+	read, err := q.GetActiveInstance(ctx, pool, 42)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(second, read); diff != "" {
+	want := &db.GetActiveInstanceRow{DummyKey: 1, Identity: second.Identity, Term: 2, ElectedAt: second.ElectedAt,
+		LastPing: second.LastPing, Hostname: "orch-b", Pid: 77, BackendPid: second.BackendPid, LockHeld: false}
+	if diff := cmp.Diff(want, read); diff != "" {
 		t.Fatalf("active instance (-want +got):\n%s", diff)
 	}
-	if read.BackendPid == 0 || read.DummyKey != 1 || read.ResignedAt != nil {
+	if read.BackendPid == 0 || read.ResignedAt != nil {
 		t.Fatalf("active instance = %+v", read)
+	}
+	history, err := q.ListLeaderTerms(ctx, pool, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(history) != 2 || history[0].Term != 2 || history[1].EndReason == nil || *history[1].EndReason != "superseded" {
+		t.Fatalf("leader history = %+v", history)
 	}
 }
 

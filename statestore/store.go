@@ -40,6 +40,8 @@ type Store struct {
 	logger *slog.Logger
 	poll   time.Duration
 	wake   *listener
+	// fenceTerm, when not 0, fences leader-only calls (see AsLeader).
+	fenceTerm int64
 }
 
 // New returns a Store over pool. The pool stays the caller's: Close stops

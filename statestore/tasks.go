@@ -440,11 +440,15 @@ func (s *Store) ClaimTasks(ctx context.Context, claimer string, max int, actions
 			return nil, err
 		}
 	}
-	rows, err := s.q.ClaimTasks(ctx, s.conn, db.ClaimTasksParams{
-		ClaimedBy: claimer, Actions: nonNil(actions), MaxTasks: int32(max),
+	var rows []*db.Tasks
+	err := s.leaderOnly(ctx, func(ctx context.Context, s *Store) (err error) {
+		rows, err = s.q.ClaimTasks(ctx, s.conn, db.ClaimTasksParams{
+			ClaimedBy: claimer, Actions: nonNil(actions), MaxTasks: int32(max),
+		})
+		return mapError("claim tasks", err)
 	})
 	if err != nil {
-		return nil, mapError("claim tasks", err)
+		return nil, err
 	}
 	return tasksFromRows(rows), nil
 }
@@ -479,9 +483,13 @@ func (s *Store) RequeueTasksOfClaimer(ctx context.Context, claimer string) ([]*T
 	if err := validateClaimer(claimer); err != nil {
 		return nil, err
 	}
-	rows, err := s.q.RequeueTasksOfClaimer(ctx, s.conn, claimer)
+	var rows []*db.Tasks
+	err := s.leaderOnly(ctx, func(ctx context.Context, s *Store) (err error) {
+		rows, err = s.q.RequeueTasksOfClaimer(ctx, s.conn, claimer)
+		return mapError("requeue tasks of "+claimer, err)
+	})
 	if err != nil {
-		return nil, mapError("requeue tasks of "+claimer, err)
+		return nil, err
 	}
 	return tasksFromRows(rows), nil
 }
@@ -489,9 +497,13 @@ func (s *Store) RequeueTasksOfClaimer(ctx context.Context, claimer string) ([]*T
 // RequeueStaleTasks puts back in the queue (retry + 1) every running task
 // claimed before claimedBefore, whoever claimed it.
 func (s *Store) RequeueStaleTasks(ctx context.Context, claimedBefore time.Time) ([]*Task, error) {
-	rows, err := s.q.RequeueStaleTasks(ctx, s.conn, claimedBefore)
+	var rows []*db.Tasks
+	err := s.leaderOnly(ctx, func(ctx context.Context, s *Store) (err error) {
+		rows, err = s.q.RequeueStaleTasks(ctx, s.conn, claimedBefore)
+		return mapError("requeue stale tasks", err)
+	})
 	if err != nil {
-		return nil, mapError("requeue stale tasks", err)
+		return nil, err
 	}
 	return tasksFromRows(rows), nil
 }
@@ -505,14 +517,20 @@ func (s *Store) TerminateTask(ctx context.Context, id uuid.UUID, by string) ([]*
 	if err := validateShortText(by, "by", 256); err != nil {
 		return nil, err
 	}
-	rows, err := s.q.TerminateTaskTree(ctx, s.conn, db.TerminateTaskTreeParams{TaskID: id, TerminatedBy: by})
-	if err != nil {
-		return nil, mapError("terminate task "+id.String(), err)
-	}
-	if len(rows) == 0 {
-		if _, err := s.q.GetTask(ctx, s.conn, id); err != nil {
-			return nil, mapError("terminate task "+id.String(), err)
+	var rows []*db.Tasks
+	err := s.leaderOnly(ctx, func(ctx context.Context, s *Store) (err error) {
+		rows, err = s.q.TerminateTaskTree(ctx, s.conn, db.TerminateTaskTreeParams{TaskID: id, TerminatedBy: by})
+		if err != nil {
+			return mapError("terminate task "+id.String(), err)
 		}
+		if len(rows) == 0 {
+			_, err = s.q.GetTask(ctx, s.conn, id)
+			return mapError("terminate task "+id.String(), err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return tasksFromRows(rows), nil
 }
@@ -538,11 +556,15 @@ func (s *Store) DeleteTasksCreatedBefore(ctx context.Context, cutoff time.Time, 
 		return res, invalid("batchSize", "must be between 1 and 100000, got %d", batchSize)
 	}
 	for {
-		n, err := s.q.DeleteTaskTreesCreatedBefore(ctx, s.conn, db.DeleteTaskTreesCreatedBeforeParams{
-			CreatedBefore: cutoff, MaxRoots: int32(batchSize),
+		var n *db.DeleteTaskTreesCreatedBeforeRow
+		err := s.leaderOnly(ctx, func(ctx context.Context, s *Store) (err error) {
+			n, err = s.q.DeleteTaskTreesCreatedBefore(ctx, s.conn, db.DeleteTaskTreesCreatedBeforeParams{
+				CreatedBefore: cutoff, MaxRoots: int32(batchSize),
+			})
+			return mapError("delete old tasks", err)
 		})
 		if err != nil {
-			return res, mapError("delete old tasks", err)
+			return res, err
 		}
 		if n.Tasks == 0 {
 			return res, nil

@@ -7,18 +7,47 @@ package db
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 )
 
-const getActiveInstance = `-- name: GetActiveInstance :one
-SELECT dummy_key, identity, term, elected_at, last_ping, resigned_at, hostname, pid, backend_pid FROM active_instance WHERE dummy_key = 1
+const backendPID = `-- name: BackendPID :one
+SELECT pg_backend_pid() AS pid
 `
 
-// Reads the current (or last) leader row.
-func (q *Queries) GetActiveInstance(ctx context.Context, db DBTX) (*ActiveInstance, error) {
-	row := db.QueryRow(ctx, getActiveInstance)
-	var i ActiveInstance
+// This session's server process id (for operators, and for tests that kill it).
+func (q *Queries) BackendPID(ctx context.Context, db DBTX) (int32, error) {
+	row := db.QueryRow(ctx, backendPID)
+	var pid int32
+	err := row.Scan(&pid)
+	return pid, err
+}
+
+const getActiveInstance = `-- name: GetActiveInstance :one
+SELECT a.dummy_key, a.identity, a.term, a.elected_at, a.last_ping, a.resigned_at, a.hostname, a.pid, a.backend_pid,
+       statemgmt_holds_advisory_lock(a.backend_pid, $1::bigint)::boolean AS lock_held
+FROM active_instance a
+WHERE a.dummy_key = 1
+`
+
+type GetActiveInstanceRow struct {
+	DummyKey   int16      `json:"dummy_key"`
+	Identity   uuid.UUID  `json:"identity"`
+	Term       int64      `json:"term"`
+	ElectedAt  time.Time  `json:"elected_at"`
+	LastPing   time.Time  `json:"last_ping"`
+	ResignedAt *time.Time `json:"resigned_at"`
+	Hostname   string     `json:"hostname"`
+	Pid        int32      `json:"pid"`
+	BackendPid int32      `json:"backend_pid"`
+	LockHeld   bool       `json:"lock_held"`
+}
+
+// Reads the current (or last) leader row and whether its backend still holds the leadership lock.
+func (q *Queries) GetActiveInstance(ctx context.Context, db DBTX, lockKey int64) (*GetActiveInstanceRow, error) {
+	row := db.QueryRow(ctx, getActiveInstance, lockKey)
+	var i GetActiveInstanceRow
 	err := row.Scan(
 		&i.DummyKey,
 		&i.Identity,
@@ -29,23 +58,107 @@ func (q *Queries) GetActiveInstance(ctx context.Context, db DBTX) (*ActiveInstan
 		&i.Hostname,
 		&i.Pid,
 		&i.BackendPid,
+		&i.LockHeld,
 	)
 	return &i, err
 }
 
+const leaderHeartbeat = `-- name: LeaderHeartbeat :one
+UPDATE active_instance a
+SET last_ping = now()
+WHERE a.dummy_key = 1 AND a.term = $1 AND a.resigned_at IS NULL
+RETURNING statemgmt_holds_advisory_lock(pg_backend_pid(), $2::bigint)::boolean AS lock_held
+`
+
+type LeaderHeartbeatParams struct {
+	Term    int64 `json:"term"`
+	LockKey int64 `json:"lock_key"`
+}
+
+// The leader's periodic check (the original's "maintain"): refreshes last_ping for the term and says
+// whether this session still holds the lock. No row: the term is no longer current.
+func (q *Queries) LeaderHeartbeat(ctx context.Context, db DBTX, arg LeaderHeartbeatParams) (bool, error) {
+	row := db.QueryRow(ctx, leaderHeartbeat, arg.Term, arg.LockKey)
+	var lock_held bool
+	err := row.Scan(&lock_held)
+	return lock_held, err
+}
+
+const listLeaderTerms = `-- name: ListLeaderTerms :many
+SELECT term, identity, hostname, pid, backend_pid, elected_at, ended_at, end_reason FROM leader_term ORDER BY term DESC LIMIT $1
+`
+
+// Leadership history, newest term first.
+func (q *Queries) ListLeaderTerms(ctx context.Context, db DBTX, maxRows int32) ([]*LeaderTerm, error) {
+	rows, err := db.Query(ctx, listLeaderTerms, maxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []*LeaderTerm{}
+	for rows.Next() {
+		var i LeaderTerm
+		if err := rows.Scan(
+			&i.Term,
+			&i.Identity,
+			&i.Hostname,
+			&i.Pid,
+			&i.BackendPid,
+			&i.ElectedAt,
+			&i.EndedAt,
+			&i.EndReason,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, &i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const lockLeaderTerm = `-- name: LockLeaderTerm :one
+SELECT term FROM active_instance
+WHERE dummy_key = 1 AND term = $1 AND resigned_at IS NULL
+FOR SHARE
+`
+
+// Fencing: share-locks the leader row if term is still current, so the term cannot change before the
+// caller's transaction ends (a new leader's RecordLeader waits for it). No row: term is stale.
+func (q *Queries) LockLeaderTerm(ctx context.Context, db DBTX, term int64) (int64, error) {
+	row := db.QueryRow(ctx, lockLeaderTerm, term)
+	var term_2 int64
+	err := row.Scan(&term_2)
+	return term_2, err
+}
+
 const recordLeader = `-- name: RecordLeader :one
-INSERT INTO active_instance (identity, term, hostname, pid)
-VALUES ($1, 1, $2, $3)
-ON CONFLICT (dummy_key) DO UPDATE
-SET identity = excluded.identity,
-    term = active_instance.term + 1,
-    elected_at = now(),
-    last_ping = now(),
-    resigned_at = NULL,
-    hostname = excluded.hostname,
-    pid = excluded.pid,
-    backend_pid = pg_backend_pid()
-RETURNING dummy_key, identity, term, elected_at, last_ping, resigned_at, hostname, pid, backend_pid
+WITH previous AS (
+    UPDATE leader_term SET ended_at = now(), end_reason = 'superseded'
+    WHERE leader_term.ended_at IS NULL
+    RETURNING leader_term.term
+),
+current AS (
+    INSERT INTO active_instance (identity, term, hostname, pid)
+    VALUES ($1, 1, $2, $3)
+    ON CONFLICT (dummy_key) DO UPDATE
+    SET identity = excluded.identity,
+        term = active_instance.term + 1,
+        elected_at = now(),
+        last_ping = now(),
+        resigned_at = NULL,
+        hostname = excluded.hostname,
+        pid = excluded.pid,
+        backend_pid = pg_backend_pid()
+    RETURNING dummy_key, identity, term, elected_at, last_ping, resigned_at, hostname, pid, backend_pid
+),
+history AS (
+    INSERT INTO leader_term (term, identity, hostname, pid, backend_pid, elected_at)
+    SELECT current.term, current.identity, current.hostname, current.pid, current.backend_pid, current.elected_at
+    FROM current
+)
+SELECT dummy_key, identity, term, elected_at, last_ping, resigned_at, hostname, pid, backend_pid FROM current
 `
 
 type RecordLeaderParams struct {
@@ -54,10 +167,23 @@ type RecordLeaderParams struct {
 	Pid      int32     `json:"pid"`
 }
 
-// Records a new leadership: the caller becomes leader with the next term.
-func (q *Queries) RecordLeader(ctx context.Context, db DBTX, arg RecordLeaderParams) (*ActiveInstance, error) {
+type RecordLeaderRow struct {
+	DummyKey   int16      `json:"dummy_key"`
+	Identity   uuid.UUID  `json:"identity"`
+	Term       int64      `json:"term"`
+	ElectedAt  time.Time  `json:"elected_at"`
+	LastPing   time.Time  `json:"last_ping"`
+	ResignedAt *time.Time `json:"resigned_at"`
+	Hostname   string     `json:"hostname"`
+	Pid        int32      `json:"pid"`
+	BackendPid int32      `json:"backend_pid"`
+}
+
+// Records a new leadership (call only while holding the lock): next term, this backend, and a history
+// row; a previous term still open in the history is closed as superseded.
+func (q *Queries) RecordLeader(ctx context.Context, db DBTX, arg RecordLeaderParams) (*RecordLeaderRow, error) {
 	row := db.QueryRow(ctx, recordLeader, arg.Identity, arg.Hostname, arg.Pid)
-	var i ActiveInstance
+	var i RecordLeaderRow
 	err := row.Scan(
 		&i.DummyKey,
 		&i.Identity,
@@ -70,4 +196,82 @@ func (q *Queries) RecordLeader(ctx context.Context, db DBTX, arg RecordLeaderPar
 		&i.BackendPid,
 	)
 	return &i, err
+}
+
+const releaseAdvisoryLock = `-- name: ReleaseAdvisoryLock :one
+SELECT pg_advisory_unlock($1::bigint) AS released
+`
+
+// Releases the session-level leadership lock; false if this session did not hold it.
+func (q *Queries) ReleaseAdvisoryLock(ctx context.Context, db DBTX, lockKey int64) (bool, error) {
+	row := db.QueryRow(ctx, releaseAdvisoryLock, lockKey)
+	var released bool
+	err := row.Scan(&released)
+	return released, err
+}
+
+const resignLeader = `-- name: ResignLeader :execrows
+WITH history AS (
+    UPDATE leader_term SET ended_at = now(), end_reason = 'resigned'
+    WHERE leader_term.term = $1::bigint AND leader_term.ended_at IS NULL
+)
+UPDATE active_instance SET resigned_at = now()
+WHERE active_instance.dummy_key = 1 AND active_instance.term = $1 AND active_instance.resigned_at IS NULL
+`
+
+// Ends a term voluntarily (the original's "abdicate"): marks it resigned now and closes its history row.
+func (q *Queries) ResignLeader(ctx context.Context, db DBTX, term int64) (int64, error) {
+	result, err := db.Exec(ctx, resignLeader, term)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const setSessionKeepalives = `-- name: SetSessionKeepalives :exec
+SELECT set_config('tcp_keepalives_idle', ($1::integer)::text, false),
+       set_config('tcp_keepalives_interval', ($2::integer)::text, false),
+       set_config('tcp_keepalives_count', ($3::integer)::text, false),
+       set_config('tcp_user_timeout', ($4::integer)::text, false)
+`
+
+type SetSessionKeepalivesParams struct {
+	IdleSeconds     int32 `json:"idle_seconds"`
+	IntervalSeconds int32 `json:"interval_seconds"`
+	ProbeCount      int32 `json:"probe_count"`
+	UserTimeoutMs   int32 `json:"user_timeout_ms"`
+}
+
+// Makes the server notice a dead elector client in bounded time (and so release its lock): TCP
+// keepalive idle/interval in seconds, probe count, and TCP user timeout in milliseconds.
+func (q *Queries) SetSessionKeepalives(ctx context.Context, db DBTX, arg SetSessionKeepalivesParams) error {
+	_, err := db.Exec(ctx, setSessionKeepalives,
+		arg.IdleSeconds,
+		arg.IntervalSeconds,
+		arg.ProbeCount,
+		arg.UserTimeoutMs,
+	)
+	return err
+}
+
+const tryAdvisoryLock = `-- name: TryAdvisoryLock :one
+SELECT pg_try_advisory_lock($1::bigint) AS acquired
+`
+
+// Takes the session-level leadership lock if free; never waits.
+func (q *Queries) TryAdvisoryLock(ctx context.Context, db DBTX, lockKey int64) (bool, error) {
+	row := db.QueryRow(ctx, tryAdvisoryLock, lockKey)
+	var acquired bool
+	err := row.Scan(&acquired)
+	return acquired, err
+}
+
+const waitAdvisoryLock = `-- name: WaitAdvisoryLock :exec
+SELECT pg_advisory_lock($1::bigint)
+`
+
+// Waits for the session-level leadership lock (returns the moment the holder's session releases it).
+func (q *Queries) WaitAdvisoryLock(ctx context.Context, db DBTX, lockKey int64) error {
+	_, err := db.Exec(ctx, waitAdvisoryLock, lockKey)
+	return err
 }

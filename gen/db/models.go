@@ -57,6 +57,19 @@ type BuildData struct {
 	DataElement string    `json:"data_element"`
 }
 
+// Every leadership term: who, when elected, when and how it ended.
+type LeaderTerm struct {
+	Term       int64      `json:"term"`
+	Identity   uuid.UUID  `json:"identity"`
+	Hostname   string     `json:"hostname"`
+	Pid        int32      `json:"pid"`
+	BackendPid int32      `json:"backend_pid"`
+	ElectedAt  time.Time  `json:"elected_at"`
+	EndedAt    *time.Time `json:"ended_at"`
+	// resigned: the leader let go; superseded: a new leader found it still open (crash, partition).
+	EndReason *string `json:"end_reason"`
+}
+
 // The ordered log of a task: sequence is 1, 2, 3 ... per task, without gaps.
 type ResultMessage struct {
 	TaskID      uuid.UUID       `json:"task_id"`

@@ -1,0 +1,469 @@
+package statestore
+
+// Leadership among orchestrator instances.
+//
+// # How it works
+//
+// Every instance runs an Elector on its own, dedicated, direct connection to
+// PostgreSQL (never through PgBouncer or another transaction pooler: a session
+// advisory lock lives and dies with the server session, which a pooler shares
+// out between clients). The elector is always in one of three states:
+//
+//	campaigning ──lock granted──▶ leading ──lost / resigned──▶ stepping down ──▶ campaigning
+//
+// Campaigning: the elector waits in pg_advisory_lock(key). PostgreSQL grants the
+// lock the moment the holder's session ends — its process died, its backend was
+// terminated, it resigned — so failover takes milliseconds, not a grace period.
+// Having the lock, it records the new leadership in active_instance in one
+// statement: term = previous term + 1 (terms only ever grow), identity, host,
+// process, backend, and a row in leader_term.
+//
+// Leading: the elector calls the caller's function with a context and the term.
+// Every CheckInterval (default 500 ms) it runs a heartbeat on the held
+// connection that refreshes last_ping and asks the server whether this session
+// still holds the lock for this term. Each heartbeat must answer within one
+// CheckInterval measured from when it started. A failed or late heartbeat, a
+// closed connection, or the caller's context ending means: step down at once —
+// the function's context is cancelled before anything else happens.
+//
+// Stepping down: the elector waits for the function to return. If it lost the
+// lock it closes the connection (so a half-dead session cannot keep the lock);
+// if it resigned (the function returned, Resign was called, or ctx ended) it
+// marks the term resigned and unlocks, which wakes the next waiting candidate
+// at once. Then, unless ctx has ended, it campaigns again.
+//
+// # Fencing
+//
+// A deposed leader may not notice for up to two check intervals. Writes only the
+// leader may make therefore carry the term: Store.AsLeader(term) runs claim,
+// requeue, terminate and retention inside a transaction that first share-locks
+// the active_instance row for that term (Store.CheckLeader does the same for the
+// caller's own writes). A stale term finds no row and the call fails with
+// ErrNotLeader having written nothing; a new leader's RecordLeader must wait for
+// the share lock, so a fenced write either commits before the new term begins or
+// is rejected after it. "Might have two leaders" becomes "the stale one can
+// write nothing".
+//
+// # Dead peers
+//
+// The elector's connection sets TCP keepalives (client side, through the dialer)
+// and TCP_USER_TIMEOUT, and asks the server to do the same for its end, so a
+// leader host that vanishes without closing its socket is noticed, and its lock
+// released, in about KeepaliveIdle + KeepaliveCount × KeepaliveInterval.
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/drydock-go/statemgmt/gen/db"
+)
+
+// DefaultLeaderLockKey is the advisory lock key instances compete for.
+var DefaultLeaderLockKey = func() int64 {
+	sum := sha256.Sum256([]byte("github.com/drydock-go/statemgmt leadership"))
+	return int64(binary.BigEndian.Uint64(sum[:8]) &^ (1 << 63)) // positive
+}()
+
+// Errors of leadership.
+var (
+	// ErrLeadershipLost is the cause of a leader context cancelled because
+	// the elector could no longer confirm it holds the lock.
+	ErrLeadershipLost = errors.New("statestore: leadership lost")
+	// ErrResigned is the cause of a leader context cancelled by Resign or
+	// by the end of Run's context.
+	ErrResigned = errors.New("statestore: leadership resigned")
+)
+
+// ElectorConfig configures an Elector.
+type ElectorConfig struct {
+	// ConnString is a DIRECT connection to PostgreSQL for the elector's own
+	// session. Required. Never a transaction pooler: see the package docs.
+	ConnString string
+	// Identity names this instance; a random UUID when zero.
+	Identity uuid.UUID
+	// Hostname and PID describe this instance for operators; os.Hostname()
+	// and os.Getpid() by default.
+	Hostname string
+	PID      int
+	// CheckInterval is how often the leader confirms it still holds the lock,
+	// and how long each confirmation may take. Default 500 ms; at most 10 s.
+	CheckInterval time.Duration
+	// Keepalive settings for the elector's connection, both ends. Defaults:
+	// idle 5 s, interval 1 s, count 3, user timeout 5 s.
+	KeepaliveIdle     time.Duration
+	KeepaliveInterval time.Duration
+	KeepaliveCount    int
+	UserTimeout       time.Duration
+	// LockKey is the advisory lock key; DefaultLeaderLockKey when zero.
+	// Instances that should compete must use the same key.
+	LockKey int64
+	// Logger receives elected / lost / resigned events; slog.Default() when nil.
+	Logger *slog.Logger
+}
+
+// LeaderFunc is what an elected instance runs. ctx is cancelled the moment
+// leadership is lost or given up (context.Cause says which); term is the
+// fencing token to pass to Store.AsLeader. Returning resigns leadership.
+type LeaderFunc func(ctx context.Context, term int64) error
+
+// Elector campaigns for leadership on its own connection. Use one per
+// instance. Resign, Leading and BackendPID are safe from any goroutine;
+// Claim and Maintain use the elector's connection and must not run while
+// Run does.
+type Elector struct {
+	cfg    ElectorConfig
+	logger *slog.Logger
+	q      *db.Queries
+
+	mu       sync.Mutex
+	conn     *pgx.Conn
+	term     int64
+	resignFn context.CancelCauseFunc
+}
+
+// NewElector checks cfg and returns an elector; it connects on first use.
+func NewElector(cfg ElectorConfig) (*Elector, error) {
+	if cfg.ConnString == "" {
+		return nil, invalid("ConnString", "must name a direct connection to PostgreSQL")
+	}
+	if _, err := pgx.ParseConfig(cfg.ConnString); err != nil {
+		return nil, invalid("ConnString", "cannot be parsed") // the string may hold a password: not repeated
+	}
+	if cfg.Identity == uuid.Nil {
+		cfg.Identity = uuid.New()
+	}
+	if cfg.Hostname == "" {
+		cfg.Hostname, _ = os.Hostname() // informational only
+	}
+	if cfg.PID == 0 {
+		cfg.PID = os.Getpid()
+	}
+	switch {
+	case cfg.CheckInterval == 0:
+		cfg.CheckInterval = 500 * time.Millisecond
+	case cfg.CheckInterval < 10*time.Millisecond || cfg.CheckInterval > 10*time.Second:
+		return nil, invalid("CheckInterval", "must be between 10ms and 10s, got %v", cfg.CheckInterval)
+	}
+	if cfg.KeepaliveIdle <= 0 {
+		cfg.KeepaliveIdle = 5 * time.Second
+	}
+	if cfg.KeepaliveInterval <= 0 {
+		cfg.KeepaliveInterval = time.Second
+	}
+	if cfg.KeepaliveCount <= 0 {
+		cfg.KeepaliveCount = 3
+	}
+	if cfg.UserTimeout <= 0 {
+		cfg.UserTimeout = 5 * time.Second
+	}
+	if cfg.LockKey == 0 {
+		cfg.LockKey = DefaultLeaderLockKey
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	logger = logger.With("identity", cfg.Identity.String())
+	return &Elector{cfg: cfg, logger: logger, q: db.New()}, nil
+}
+
+// Identity returns the identity this elector campaigns under.
+func (e *Elector) Identity() uuid.UUID { return e.cfg.Identity }
+
+// Leading returns the current term and true while this elector leads.
+func (e *Elector) Leading() (int64, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.term, e.term != 0
+}
+
+// Resign gives up leadership now if this elector leads: the leader function's
+// context is cancelled with ErrResigned and, once it returns, the lock is
+// released for the next candidate. Run then campaigns again.
+func (e *Elector) Resign() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.resignFn != nil {
+		e.resignFn(ErrResigned)
+	}
+}
+
+// Run campaigns until ctx ends. Each time it wins, it runs lead and waits for
+// it to return before campaigning again. It returns ctx's error when ctx
+// ends; connection problems are logged and retried, never returned.
+func (e *Elector) Run(ctx context.Context, lead LeaderFunc) error {
+	defer e.closeConn()
+	backoff := 50 * time.Millisecond
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		term, err := e.campaign(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			e.logger.WarnContext(ctx, "leadership campaign failed; retrying", "error", err, "retry_in", backoff)
+			e.closeConn()
+			if err := sleep(ctx, backoff); err != nil {
+				return err
+			}
+			backoff = min(backoff*2, 2*time.Second)
+			continue
+		}
+		backoff = 50 * time.Millisecond
+		e.lead(ctx, term, lead)
+	}
+}
+
+// lead runs one term: the function, the heartbeat, and stepping down.
+func (e *Elector) lead(ctx context.Context, term int64, fn LeaderFunc) {
+	leaderCtx, cancel := context.WithCancelCause(ctx)
+	e.mu.Lock()
+	e.term, e.resignFn = term, cancel
+	e.mu.Unlock()
+	elected := time.Now()
+	e.logger.InfoContext(ctx, "elected leader", "term", term)
+
+	done := make(chan error, 1)
+	go func() { done <- fn(leaderCtx, term) }()
+
+	var fnErr error
+	fnDone := false
+	lost := e.hold(leaderCtx, term, done, &fnErr, &fnDone)
+	if lost != nil {
+		cancel(fmt.Errorf("%w: %w", ErrLeadershipLost, lost))
+	} else {
+		cancel(ErrResigned)
+	}
+	if !fnDone {
+		fnErr = <-done // wait for the function before anything else
+	}
+	e.mu.Lock()
+	e.term, e.resignFn = 0, nil
+	e.mu.Unlock()
+	if fnErr != nil && !errors.Is(fnErr, context.Canceled) {
+		e.logger.ErrorContext(ctx, "leader function failed", "term", term, "error", fnErr)
+	}
+
+	if lost != nil {
+		e.logger.WarnContext(ctx, "lost leadership", "term", term, "reason", lost.Error(),
+			"led_for", time.Since(elected).Round(time.Millisecond))
+		e.closeConn() // never keep a session whose lock state is unknown
+		return
+	}
+	// Resign: mark the term and unlock, on a context that is not cancelled.
+	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.CheckInterval+2*time.Second)
+	defer rcancel()
+	if err := e.abdicate(rctx, term); err != nil {
+		e.logger.WarnContext(ctx, "resign did not complete cleanly; dropping the session", "term", term, "error", err)
+		e.closeConn()
+		return
+	}
+	e.logger.InfoContext(ctx, "resigned leadership", "term", term, "led_for", time.Since(elected).Round(time.Millisecond))
+}
+
+// hold runs heartbeats until leadership is lost (returns the reason), or the
+// function returns / leaderCtx ends (returns nil: a resignation).
+func (e *Elector) hold(leaderCtx context.Context, term int64, done <-chan error, fnErr *error, fnDone *bool) error {
+	tick := time.NewTicker(e.cfg.CheckInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			*fnErr, *fnDone = err, true
+			return nil
+		case <-leaderCtx.Done():
+			return nil
+		case <-tick.C:
+		}
+		if err := e.Maintain(leaderCtx, term); err != nil {
+			if leaderCtx.Err() != nil {
+				return nil // resigning, not lost
+			}
+			return err
+		}
+	}
+}
+
+// Claim tries once, without waiting, to become leader (the original's
+// claim). It returns the new term and true on success, 0 and false when
+// another instance holds the lock.
+func (e *Elector) Claim(ctx context.Context) (int64, bool, error) {
+	conn, err := e.connection(ctx)
+	if err != nil {
+		return 0, false, err
+	}
+	got, err := e.q.TryAdvisoryLock(ctx, conn, e.cfg.LockKey)
+	if err != nil {
+		return 0, false, mapError("claim leadership", err)
+	}
+	if !got {
+		return 0, false, nil
+	}
+	term, err := e.record(ctx, conn)
+	if err != nil {
+		return 0, false, err
+	}
+	return term, true, nil
+}
+
+// campaign waits for the lock, then records the new term.
+func (e *Elector) campaign(ctx context.Context) (int64, error) {
+	conn, err := e.connection(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if err := e.q.WaitAdvisoryLock(ctx, conn, e.cfg.LockKey); err != nil {
+		return 0, mapError("wait for leadership lock", err)
+	}
+	return e.record(ctx, conn)
+}
+
+func (e *Elector) record(ctx context.Context, conn *pgx.Conn) (int64, error) {
+	row, err := e.q.RecordLeader(ctx, conn, db.RecordLeaderParams{
+		Identity: e.cfg.Identity, Hostname: e.cfg.Hostname, Pid: int32(e.cfg.PID)})
+	if err != nil {
+		return 0, mapError("record leadership", err)
+	}
+	return row.Term, nil
+}
+
+// Maintain confirms, on the elector's connection, that this instance still
+// leads under term and refreshes last_ping (the original's maintain). It must
+// answer within CheckInterval; any failure means leadership is not assured.
+func (e *Elector) Maintain(ctx context.Context, term int64) error {
+	e.mu.Lock()
+	conn := e.conn
+	e.mu.Unlock()
+	if conn == nil || conn.IsClosed() {
+		return errors.New("elector connection is closed")
+	}
+	cctx, cancel := context.WithTimeout(ctx, e.cfg.CheckInterval)
+	defer cancel()
+	held, err := e.q.LeaderHeartbeat(cctx, conn, db.LeaderHeartbeatParams{Term: term, LockKey: e.cfg.LockKey})
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return fmt.Errorf("term %d is no longer current", term)
+	case err != nil:
+		return fmt.Errorf("heartbeat failed: %w", err)
+	case !held:
+		return errors.New("this session no longer holds the leadership lock")
+	}
+	return nil
+}
+
+// Abdicate gives up leadership of term (the original's abdicate): the term is
+// marked resigned and the lock released, which wakes the next candidate. Run
+// does this itself when its leader function returns.
+func (e *Elector) Abdicate(ctx context.Context, term int64) error { return e.abdicate(ctx, term) }
+
+// Close drops the elector's connection (releasing any lock it holds). Run
+// closes it on return; Close is for electors used through Claim.
+func (e *Elector) Close() { e.closeConn() }
+
+func (e *Elector) abdicate(ctx context.Context, term int64) error {
+	e.mu.Lock()
+	conn := e.conn
+	e.mu.Unlock()
+	if conn == nil || conn.IsClosed() {
+		return errors.New("elector connection is closed")
+	}
+	if _, err := e.q.ResignLeader(ctx, conn, term); err != nil {
+		return mapError("resign leadership", err)
+	}
+	released, err := e.q.ReleaseAdvisoryLock(ctx, conn, e.cfg.LockKey)
+	if err != nil {
+		return mapError("release leadership lock", err)
+	}
+	if !released {
+		return errors.New("the leadership lock was not held at release")
+	}
+	return nil
+}
+
+// connection returns the elector's session, dialling it if needed with TCP
+// keepalives and user timeout on both ends.
+func (e *Elector) connection(ctx context.Context) (*pgx.Conn, error) {
+	e.mu.Lock()
+	conn := e.conn
+	e.mu.Unlock()
+	if conn != nil && !conn.IsClosed() {
+		return conn, nil
+	}
+	cfg, err := pgx.ParseConfig(e.cfg.ConnString)
+	if err != nil {
+		return nil, invalid("ConnString", "cannot be parsed")
+	}
+	dialer := &net.Dialer{
+		Timeout: 10 * time.Second,
+		KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: e.cfg.KeepaliveIdle,
+			Interval: e.cfg.KeepaliveInterval, Count: e.cfg.KeepaliveCount},
+		Control: userTimeoutControl(e.cfg.UserTimeout),
+	}
+	cfg.DialFunc = dialer.DialContext
+	// Advisory locks and LISTEN need a real session; prepared statements are
+	// fine on a direct connection.
+	conn, err = pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("statestore: elector connect: %w", err)
+	}
+	if err := e.q.SetSessionKeepalives(ctx, conn, db.SetSessionKeepalivesParams{
+		IdleSeconds:     int32(max(1, e.cfg.KeepaliveIdle/time.Second)),
+		IntervalSeconds: int32(max(1, e.cfg.KeepaliveInterval/time.Second)),
+		ProbeCount:      int32(e.cfg.KeepaliveCount),
+		UserTimeoutMs:   int32(e.cfg.UserTimeout / time.Millisecond),
+	}); err != nil {
+		conn.Close(context.WithoutCancel(ctx))
+		return nil, mapError("elector session keepalives", err)
+	}
+	e.mu.Lock()
+	e.conn = conn
+	e.mu.Unlock()
+	return conn, nil
+}
+
+// BackendPID returns the server process of the elector's session (0 when not
+// connected), for operators and tests.
+func (e *Elector) BackendPID() uint32 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.conn == nil || e.conn.IsClosed() {
+		return 0
+	}
+	return e.conn.PgConn().PID()
+}
+
+func (e *Elector) closeConn() {
+	e.mu.Lock()
+	conn := e.conn
+	e.conn = nil
+	e.mu.Unlock()
+	if conn != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = conn.Close(ctx) // closing is all that matters; the server drops the lock with the session
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

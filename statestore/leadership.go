@@ -1,0 +1,119 @@
+package statestore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Leader describes the current (or last) leader as recorded in active_instance.
+type Leader struct {
+	Identity  uuid.UUID
+	Term      int64
+	ElectedAt time.Time
+	LastPing  time.Time
+	// ResignedAt is set when the term was given up; nil while it runs.
+	ResignedAt *time.Time
+	Hostname   string
+	PID        int
+	BackendPID int
+	// LockHeld says whether the recorded backend still holds the leadership
+	// lock (with DefaultLeaderLockKey): false after a crash until the next
+	// leader is elected.
+	LockHeld bool
+}
+
+// Leader reads who leads now. ErrNotFound if nobody ever has.
+func (s *Store) Leader(ctx context.Context) (*Leader, error) {
+	r, err := s.q.GetActiveInstance(ctx, s.conn, DefaultLeaderLockKey)
+	if err != nil {
+		return nil, mapError("read leader", err)
+	}
+	return &Leader{Identity: r.Identity, Term: r.Term, ElectedAt: r.ElectedAt.UTC(), LastPing: r.LastPing.UTC(),
+		ResignedAt: utcPtr(r.ResignedAt), Hostname: r.Hostname, PID: int(r.Pid), BackendPID: int(r.BackendPid),
+		LockHeld: r.LockHeld}, nil
+}
+
+// LeaderTerm is one past or current term from the leadership history.
+type LeaderTerm struct {
+	Term       int64
+	Identity   uuid.UUID
+	Hostname   string
+	PID        int
+	BackendPID int
+	ElectedAt  time.Time
+	EndedAt    *time.Time
+	// EndReason is "resigned", "superseded" (found open by the next leader:
+	// a crash or partition) or "" while the term runs.
+	EndReason string
+}
+
+// LeaderHistory returns up to limit terms (default 100), newest first.
+func (s *Store) LeaderHistory(ctx context.Context, limit int) ([]LeaderTerm, error) {
+	if limit == 0 {
+		limit = 100
+	}
+	if limit < 0 || limit > 100000 {
+		return nil, invalid("limit", "must be between 1 and 100000, got %d", limit)
+	}
+	rows, err := s.q.ListLeaderTerms(ctx, s.conn, int32(limit))
+	if err != nil {
+		return nil, mapError("read leadership history", err)
+	}
+	out := make([]LeaderTerm, len(rows))
+	for i, r := range rows {
+		out[i] = LeaderTerm{Term: r.Term, Identity: r.Identity, Hostname: r.Hostname, PID: int(r.Pid),
+			BackendPID: int(r.BackendPid), ElectedAt: r.ElectedAt.UTC(), EndedAt: utcPtr(r.EndedAt),
+			EndReason: deref(r.EndReason)}
+	}
+	return out, nil
+}
+
+// AsLeader returns a Store whose leader-only calls — ClaimTasks (and
+// ClaimTasksWait), RequeueTasksOfClaimer, RequeueStaleTasks, TerminateTask,
+// DeleteTasksCreatedBefore — are fenced by term: each runs in a transaction
+// that first confirms term is current and share-locks it, so the call either
+// completes before a new leader's term begins or fails with ErrNotLeader
+// having written nothing. Other calls are unchanged.
+func (s *Store) AsLeader(term int64) *Store {
+	c := *s
+	c.fenceTerm = term
+	return &c
+}
+
+// CheckLeader confirms that term is the current leadership term and holds it
+// (share lock) until the transaction ends; ErrNotLeader otherwise. Call it
+// first inside InTx (or on a WithTx store) to fence the caller's own
+// leader-only writes. Outside a transaction it only checks.
+func (s *Store) CheckLeader(ctx context.Context, term int64) error {
+	if term <= 0 {
+		return invalid("term", "must be positive, got %d", term)
+	}
+	_, err := s.q.LockLeaderTerm(ctx, s.conn, term)
+	if err != nil {
+		mapped := mapError("check leadership", err)
+		if isNotFound(mapped) {
+			return fmt.Errorf("term %d: %w", term, ErrNotLeader)
+		}
+		return mapped
+	}
+	return nil
+}
+
+// leaderOnly runs fn directly, or, on a fenced store, inside a transaction
+// that first checks and share-locks the term.
+func (s *Store) leaderOnly(ctx context.Context, fn func(ctx context.Context, s *Store) error) error {
+	if s.fenceTerm == 0 {
+		return fn(ctx, s)
+	}
+	term := s.fenceTerm
+	return s.InTx(ctx, func(ctx context.Context, tx *Store) error {
+		tx.fenceTerm = 0
+		if err := tx.CheckLeader(ctx, term); err != nil {
+			return err
+		}
+		return fn(ctx, tx)
+	})
+}

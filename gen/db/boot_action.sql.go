@@ -11,6 +11,46 @@ import (
 	"github.com/google/uuid"
 )
 
+const createBootActionStatus = `-- name: CreateBootActionStatus :one
+INSERT INTO boot_action_status (action_id, node_name, action_name, task_id, identity_key_hash, action_status)
+SELECT $1, b.node_name, $2, $3, b.identity_key_hash, $4
+FROM boot_action b
+WHERE b.node_name = $5
+RETURNING action_id, node_name, action_name, task_id, identity_key_hash, action_status, created_at, updated_at
+`
+
+type CreateBootActionStatusParams struct {
+	ActionID     uuid.UUID `json:"action_id"`
+	ActionName   string    `json:"action_name"`
+	TaskID       uuid.UUID `json:"task_id"`
+	ActionStatus string    `json:"action_status"`
+	NodeName     string    `json:"node_name"`
+}
+
+// Records a new boot action run on a node with the key digest of the node's current context;
+// no row when the node has no boot action context.
+func (q *Queries) CreateBootActionStatus(ctx context.Context, db DBTX, arg CreateBootActionStatusParams) (*BootActionStatus, error) {
+	row := db.QueryRow(ctx, createBootActionStatus,
+		arg.ActionID,
+		arg.ActionName,
+		arg.TaskID,
+		arg.ActionStatus,
+		arg.NodeName,
+	)
+	var i BootActionStatus
+	err := row.Scan(
+		&i.ActionID,
+		&i.NodeName,
+		&i.ActionName,
+		&i.TaskID,
+		&i.IdentityKeyHash,
+		&i.ActionStatus,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return &i, err
+}
+
 const getBootAction = `-- name: GetBootAction :one
 SELECT node_name, task_id, identity_key_hash, created_at, updated_at FROM boot_action WHERE node_name = $1
 `
@@ -65,7 +105,7 @@ type InsertBootActionStatusParams struct {
 	ActionStatus    string    `json:"action_status"`
 }
 
-// Records a new boot action run on a node.
+// Records a new boot action run on a node (tests and tools: the caller supplies the key digest).
 func (q *Queries) InsertBootActionStatus(ctx context.Context, db DBTX, arg InsertBootActionStatusParams) (*BootActionStatus, error) {
 	row := db.QueryRow(ctx, insertBootActionStatus,
 		arg.ActionID,
@@ -75,6 +115,71 @@ func (q *Queries) InsertBootActionStatus(ctx context.Context, db DBTX, arg Inser
 		arg.IdentityKeyHash,
 		arg.ActionStatus,
 	)
+	var i BootActionStatus
+	err := row.Scan(
+		&i.ActionID,
+		&i.NodeName,
+		&i.ActionName,
+		&i.TaskID,
+		&i.IdentityKeyHash,
+		&i.ActionStatus,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return &i, err
+}
+
+const listBootActionStatusesOfNode = `-- name: ListBootActionStatusesOfNode :many
+SELECT DISTINCT ON (action_name) action_id, node_name, action_name, task_id, identity_key_hash, action_status, created_at, updated_at
+FROM boot_action_status
+WHERE node_name = $1
+ORDER BY action_name, created_at DESC, action_id DESC
+`
+
+// A node's boot action statuses, the newest run of each action name.
+func (q *Queries) ListBootActionStatusesOfNode(ctx context.Context, db DBTX, nodeName string) ([]*BootActionStatus, error) {
+	rows, err := db.Query(ctx, listBootActionStatusesOfNode, nodeName)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []*BootActionStatus{}
+	for rows.Next() {
+		var i BootActionStatus
+		if err := rows.Scan(
+			&i.ActionID,
+			&i.NodeName,
+			&i.ActionName,
+			&i.TaskID,
+			&i.IdentityKeyHash,
+			&i.ActionStatus,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, &i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const updateBootActionStatus = `-- name: UpdateBootActionStatus :one
+UPDATE boot_action_status SET action_status = $1, updated_at = now()
+WHERE action_id = $2
+RETURNING action_id, node_name, action_name, task_id, identity_key_hash, action_status, created_at, updated_at
+`
+
+type UpdateBootActionStatusParams struct {
+	ActionStatus string    `json:"action_status"`
+	ActionID     uuid.UUID `json:"action_id"`
+}
+
+// Changes the status of one boot action run; no row for an unknown action id.
+func (q *Queries) UpdateBootActionStatus(ctx context.Context, db DBTX, arg UpdateBootActionStatusParams) (*BootActionStatus, error) {
+	row := db.QueryRow(ctx, updateBootActionStatus, arg.ActionStatus, arg.ActionID)
 	var i BootActionStatus
 	err := row.Scan(
 		&i.ActionID,

@@ -12,6 +12,15 @@ import (
 	"github.com/google/uuid"
 )
 
+type CopyBuildDataParams struct {
+	NodeName    string    `json:"node_name"`
+	TaskID      uuid.UUID `json:"task_id"`
+	CollectedAt time.Time `json:"collected_at"`
+	Generator   string    `json:"generator"`
+	DataFormat  string    `json:"data_format"`
+	DataElement string    `json:"data_element"`
+}
+
 const getBuildData = `-- name: GetBuildData :one
 SELECT build_data_id, node_name, task_id, collected_at, generator, data_format, data_element FROM build_data WHERE build_data_id = $1
 `
@@ -69,4 +78,310 @@ func (q *Queries) InsertBuildData(ctx context.Context, db DBTX, arg InsertBuildD
 		&i.DataElement,
 	)
 	return &i, err
+}
+
+const latestBuildDataOfAllNodes = `-- name: LatestBuildDataOfAllNodes :many
+SELECT DISTINCT ON (node_name, generator)
+       build_data_id, node_name, task_id, collected_at, generator, data_format,
+       (CASE WHEN $1::boolean THEN data_element ELSE ''::text END) AS data_element,
+       octet_length(data_element)::bigint AS data_size
+FROM build_data
+ORDER BY node_name, generator, collected_at DESC, build_data_id DESC
+`
+
+type LatestBuildDataOfAllNodesRow struct {
+	BuildDataID int64     `json:"build_data_id"`
+	NodeName    string    `json:"node_name"`
+	TaskID      uuid.UUID `json:"task_id"`
+	CollectedAt time.Time `json:"collected_at"`
+	Generator   string    `json:"generator"`
+	DataFormat  string    `json:"data_format"`
+	DataElement string    `json:"data_element"`
+	DataSize    int64     `json:"data_size"`
+}
+
+// The newest record of each generator for every node (the original's was a syntax error).
+func (q *Queries) LatestBuildDataOfAllNodes(ctx context.Context, db DBTX, includeData bool) ([]*LatestBuildDataOfAllNodesRow, error) {
+	rows, err := db.Query(ctx, latestBuildDataOfAllNodes, includeData)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []*LatestBuildDataOfAllNodesRow{}
+	for rows.Next() {
+		var i LatestBuildDataOfAllNodesRow
+		if err := rows.Scan(
+			&i.BuildDataID,
+			&i.NodeName,
+			&i.TaskID,
+			&i.CollectedAt,
+			&i.Generator,
+			&i.DataFormat,
+			&i.DataElement,
+			&i.DataSize,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, &i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const latestBuildDataOfNode = `-- name: LatestBuildDataOfNode :many
+SELECT DISTINCT ON (generator)
+       build_data_id, node_name, task_id, collected_at, generator, data_format,
+       (CASE WHEN $1::boolean THEN data_element ELSE ''::text END) AS data_element,
+       octet_length(data_element)::bigint AS data_size
+FROM build_data
+WHERE node_name = $2
+ORDER BY generator, collected_at DESC, build_data_id DESC
+`
+
+type LatestBuildDataOfNodeParams struct {
+	IncludeData bool   `json:"include_data"`
+	NodeName    string `json:"node_name"`
+}
+
+type LatestBuildDataOfNodeRow struct {
+	BuildDataID int64     `json:"build_data_id"`
+	NodeName    string    `json:"node_name"`
+	TaskID      uuid.UUID `json:"task_id"`
+	CollectedAt time.Time `json:"collected_at"`
+	Generator   string    `json:"generator"`
+	DataFormat  string    `json:"data_format"`
+	DataElement string    `json:"data_element"`
+	DataSize    int64     `json:"data_size"`
+}
+
+// The newest record of each generator for one node; data_element only when include_data.
+func (q *Queries) LatestBuildDataOfNode(ctx context.Context, db DBTX, arg LatestBuildDataOfNodeParams) ([]*LatestBuildDataOfNodeRow, error) {
+	rows, err := db.Query(ctx, latestBuildDataOfNode, arg.IncludeData, arg.NodeName)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []*LatestBuildDataOfNodeRow{}
+	for rows.Next() {
+		var i LatestBuildDataOfNodeRow
+		if err := rows.Scan(
+			&i.BuildDataID,
+			&i.NodeName,
+			&i.TaskID,
+			&i.CollectedAt,
+			&i.Generator,
+			&i.DataFormat,
+			&i.DataElement,
+			&i.DataSize,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, &i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listBuildDataByNode = `-- name: ListBuildDataByNode :many
+SELECT build_data_id, node_name, task_id, collected_at, generator, data_format,
+       (CASE WHEN $1::boolean THEN data_element ELSE ''::text END) AS data_element,
+       octet_length(data_element)::bigint AS data_size
+FROM build_data
+WHERE node_name = $2
+  AND (collected_at, build_data_id) < ($3::timestamptz, $4::bigint)
+ORDER BY collected_at DESC, build_data_id DESC
+LIMIT $5
+`
+
+type ListBuildDataByNodeParams struct {
+	IncludeData       bool      `json:"include_data"`
+	NodeName          string    `json:"node_name"`
+	CursorCollectedAt time.Time `json:"cursor_collected_at"`
+	CursorID          int64     `json:"cursor_id"`
+	MaxRows           int32     `json:"max_rows"`
+}
+
+type ListBuildDataByNodeRow struct {
+	BuildDataID int64     `json:"build_data_id"`
+	NodeName    string    `json:"node_name"`
+	TaskID      uuid.UUID `json:"task_id"`
+	CollectedAt time.Time `json:"collected_at"`
+	Generator   string    `json:"generator"`
+	DataFormat  string    `json:"data_format"`
+	DataElement string    `json:"data_element"`
+	DataSize    int64     `json:"data_size"`
+}
+
+// A node's records newest first, a page at a time after a keyset cursor; data_element only when include_data.
+func (q *Queries) ListBuildDataByNode(ctx context.Context, db DBTX, arg ListBuildDataByNodeParams) ([]*ListBuildDataByNodeRow, error) {
+	rows, err := db.Query(ctx, listBuildDataByNode,
+		arg.IncludeData,
+		arg.NodeName,
+		arg.CursorCollectedAt,
+		arg.CursorID,
+		arg.MaxRows,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []*ListBuildDataByNodeRow{}
+	for rows.Next() {
+		var i ListBuildDataByNodeRow
+		if err := rows.Scan(
+			&i.BuildDataID,
+			&i.NodeName,
+			&i.TaskID,
+			&i.CollectedAt,
+			&i.Generator,
+			&i.DataFormat,
+			&i.DataElement,
+			&i.DataSize,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, &i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listBuildDataByNodeAndTask = `-- name: ListBuildDataByNodeAndTask :many
+SELECT build_data_id, node_name, task_id, collected_at, generator, data_format,
+       (CASE WHEN $1::boolean THEN data_element ELSE ''::text END) AS data_element,
+       octet_length(data_element)::bigint AS data_size
+FROM build_data
+WHERE node_name = $2 AND task_id = $3
+  AND (collected_at, build_data_id) < ($4::timestamptz, $5::bigint)
+ORDER BY collected_at DESC, build_data_id DESC
+LIMIT $6
+`
+
+type ListBuildDataByNodeAndTaskParams struct {
+	IncludeData       bool      `json:"include_data"`
+	NodeName          string    `json:"node_name"`
+	TaskID            uuid.UUID `json:"task_id"`
+	CursorCollectedAt time.Time `json:"cursor_collected_at"`
+	CursorID          int64     `json:"cursor_id"`
+	MaxRows           int32     `json:"max_rows"`
+}
+
+type ListBuildDataByNodeAndTaskRow struct {
+	BuildDataID int64     `json:"build_data_id"`
+	NodeName    string    `json:"node_name"`
+	TaskID      uuid.UUID `json:"task_id"`
+	CollectedAt time.Time `json:"collected_at"`
+	Generator   string    `json:"generator"`
+	DataFormat  string    `json:"data_format"`
+	DataElement string    `json:"data_element"`
+	DataSize    int64     `json:"data_size"`
+}
+
+// Records of one node AND one task (both filters), newest first, paged; data_element only when include_data.
+func (q *Queries) ListBuildDataByNodeAndTask(ctx context.Context, db DBTX, arg ListBuildDataByNodeAndTaskParams) ([]*ListBuildDataByNodeAndTaskRow, error) {
+	rows, err := db.Query(ctx, listBuildDataByNodeAndTask,
+		arg.IncludeData,
+		arg.NodeName,
+		arg.TaskID,
+		arg.CursorCollectedAt,
+		arg.CursorID,
+		arg.MaxRows,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []*ListBuildDataByNodeAndTaskRow{}
+	for rows.Next() {
+		var i ListBuildDataByNodeAndTaskRow
+		if err := rows.Scan(
+			&i.BuildDataID,
+			&i.NodeName,
+			&i.TaskID,
+			&i.CollectedAt,
+			&i.Generator,
+			&i.DataFormat,
+			&i.DataElement,
+			&i.DataSize,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, &i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listBuildDataByTask = `-- name: ListBuildDataByTask :many
+SELECT build_data_id, node_name, task_id, collected_at, generator, data_format,
+       (CASE WHEN $1::boolean THEN data_element ELSE ''::text END) AS data_element,
+       octet_length(data_element)::bigint AS data_size
+FROM build_data
+WHERE task_id = $2
+  AND (collected_at, build_data_id) < ($3::timestamptz, $4::bigint)
+ORDER BY collected_at DESC, build_data_id DESC
+LIMIT $5
+`
+
+type ListBuildDataByTaskParams struct {
+	IncludeData       bool      `json:"include_data"`
+	TaskID            uuid.UUID `json:"task_id"`
+	CursorCollectedAt time.Time `json:"cursor_collected_at"`
+	CursorID          int64     `json:"cursor_id"`
+	MaxRows           int32     `json:"max_rows"`
+}
+
+type ListBuildDataByTaskRow struct {
+	BuildDataID int64     `json:"build_data_id"`
+	NodeName    string    `json:"node_name"`
+	TaskID      uuid.UUID `json:"task_id"`
+	CollectedAt time.Time `json:"collected_at"`
+	Generator   string    `json:"generator"`
+	DataFormat  string    `json:"data_format"`
+	DataElement string    `json:"data_element"`
+	DataSize    int64     `json:"data_size"`
+}
+
+// A task's records newest first, a page at a time after a keyset cursor; data_element only when include_data.
+func (q *Queries) ListBuildDataByTask(ctx context.Context, db DBTX, arg ListBuildDataByTaskParams) ([]*ListBuildDataByTaskRow, error) {
+	rows, err := db.Query(ctx, listBuildDataByTask,
+		arg.IncludeData,
+		arg.TaskID,
+		arg.CursorCollectedAt,
+		arg.CursorID,
+		arg.MaxRows,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []*ListBuildDataByTaskRow{}
+	for rows.Next() {
+		var i ListBuildDataByTaskRow
+		if err := rows.Scan(
+			&i.BuildDataID,
+			&i.NodeName,
+			&i.TaskID,
+			&i.CollectedAt,
+			&i.Generator,
+			&i.DataFormat,
+			&i.DataElement,
+			&i.DataSize,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, &i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }

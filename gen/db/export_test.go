@@ -14,4 +14,9 @@ var (
 	TerminateTaskTreeSQL         = terminateTaskTree
 	GetTaskSQL                   = getTask
 	CompleteTasksSQL             = completeTasks
+	ListBuildDataByNodeSQL       = listBuildDataByNode
+	ListBuildDataByTaskSQL       = listBuildDataByTask
+	ListBuildDataByNodeTaskSQL   = listBuildDataByNodeAndTask
+	LatestBuildDataOfNodeSQL     = latestBuildDataOfNode
+	ListBootActionStatusesSQL    = listBootActionStatusesOfNode
 )

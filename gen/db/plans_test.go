@@ -1,7 +1,8 @@
 package db_test
 
 // The access paths of the store's queries, checked with EXPLAIN on a
-// realistic table (220 000 tasks, 1 000 000 messages) and with generic plans
+// realistic table (220 000 tasks, 1 000 000 messages, 200 000 build-data
+// records, 100 000 boot action statuses) and with generic plans
 // forced, as the prepared statements pgx uses may get them. A query that
 // falls back to a sequential scan of tasks or result_message fails here.
 
@@ -32,6 +33,13 @@ SELECT gen_random_uuid(), p.task_id, 'complete', 'deploy_node', p.created_at
 FROM (SELECT task_id, created_at FROM tasks ORDER BY created_at LIMIT 2000) p, generate_series(1, 10);
 INSERT INTO result_message (task_id, sequence, message)
 SELECT t.task_id, s, 'msg' FROM (SELECT task_id FROM tasks LIMIT 100000) t, generate_series(1, 10) s;
+INSERT INTO build_data (node_name, task_id, collected_at, generator, data_format, data_element)
+SELECT 'node' || (g % 2000), gen_random_uuid(), now() - make_interval(secs => g),
+       (ARRAY['lshw','dmesg','lldp'])[1 + g % 3], 'text/plain', 'x'
+FROM generate_series(1, 200000) g;
+INSERT INTO boot_action_status (action_id, node_name, action_name, task_id, identity_key_hash)
+SELECT gen_random_uuid(), 'node' || (g % 2000), 'action' || (g % 7), gen_random_uuid(), decode(repeat('00', 32), 'hex')
+FROM generate_series(1, 100000) g;
 ANALYZE;
 `
 
@@ -67,6 +75,11 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 		{"terminate tree", db.TerminateTaskTreeSQL, "'ops'::text, " + id, "tasks_parent_idx"},
 		{"complete", db.CompleteTasksSQL, "'success'::text, ARRAY[" + id + "], 'w'::text", "tasks_running_claim_idx|tasks_pkey"},
 		{"get", db.GetTaskSQL, id, "tasks_pkey"},
+		{"build data by node", db.ListBuildDataByNodeSQL, "false, 'node7', now(), 9223372036854775807, 100", "build_data_node_idx|build_data_node_generator_idx"},
+		{"build data by task", db.ListBuildDataByTaskSQL, "false, " + id + ", now(), 9223372036854775807, 100", "build_data_task_idx"},
+		{"build data by node and task", db.ListBuildDataByNodeTaskSQL, "false, 'node7', " + id + ", now(), 9223372036854775807, 100", "build_data_task_idx|build_data_node_idx"},
+		{"latest build data of a node", db.LatestBuildDataOfNodeSQL, "false, 'node7'", "build_data_node_generator_idx"},
+		{"boot action statuses of a node", db.ListBootActionStatusesSQL, "'node7'", "boot_action_status_node_idx"},
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -85,7 +98,7 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 				t.Fatal(err)
 			}
 			plan := strings.Join(lines, "\n")
-			if strings.Contains(plan, "Seq Scan on tasks") || strings.Contains(plan, "Seq Scan on result_message") {
+			if containsAny(plan, []string{"Seq Scan on tasks", "Seq Scan on result_message", "Seq Scan on build_data", "Seq Scan on boot_action_status"}) {
 				t.Errorf("sequential scan:\n%s", plan)
 			}
 			if !containsAny(plan, strings.Split(tc.wantIndex, "|")) {

@@ -1,0 +1,224 @@
+package statestore
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/drydock-go/statemgmt/gen/db"
+)
+
+// ErrKeyMismatch means a node presented a boot action key that is not its
+// own. The error never contains either key.
+var ErrKeyMismatch = errors.New("statestore: boot action key does not match")
+
+// IdentityKey is a node's 32-byte boot action secret. It is shown to the
+// caller once, when created; every way of printing or logging it (String,
+// %v, %x, %#v, slog, JSON) yields "[REDACTED]". Reveal returns the bytes.
+type IdentityKey struct{ b [32]byte }
+
+const redacted = "[REDACTED]"
+
+// Reveal returns a copy of the key's bytes, for handing to the node.
+func (k IdentityKey) Reveal() []byte { return append([]byte(nil), k.b[:]...) }
+
+// RevealHex returns the key in hex, the form nodes usually present.
+func (k IdentityKey) RevealHex() string { return hex.EncodeToString(k.b[:]) }
+
+// String implements fmt.Stringer without revealing the key.
+func (IdentityKey) String() string { return redacted }
+
+// GoString implements fmt.GoStringer without revealing the key.
+func (IdentityKey) GoString() string { return redacted }
+
+// Format implements fmt.Formatter: every verb prints "[REDACTED]".
+func (IdentityKey) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(redacted)) }
+
+// LogValue implements slog.LogValuer.
+func (IdentityKey) LogValue() slog.Value { return slog.StringValue(redacted) }
+
+// MarshalText implements encoding.TextMarshaler (JSON, YAML) without revealing the key.
+func (IdentityKey) MarshalText() ([]byte, error) { return []byte(redacted), nil }
+
+// BootActionContext is a node's boot action context; it never holds the key.
+type BootActionContext struct {
+	NodeName  string
+	TaskID    uuid.UUID
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// CreateBootActionContext creates or replaces the boot action context of a
+// node: the task that deploys it and a fresh 32-byte identity key from
+// crypto/rand. The key is returned once; only its SHA-256 digest is stored.
+func (s *Store) CreateBootActionContext(ctx context.Context, node string, task uuid.UUID) (*BootActionContext, IdentityKey, error) {
+	var key IdentityKey
+	if err := validateNodeName(node, "node"); err != nil {
+		return nil, key, err
+	}
+	if task == uuid.Nil {
+		return nil, key, invalid("task", "must not be the nil UUID")
+	}
+	if _, err := rand.Read(key.b[:]); err != nil {
+		return nil, IdentityKey{}, fmt.Errorf("statestore: generate identity key: %w", err)
+	}
+	digest := sha256.Sum256(key.b[:])
+	r, err := s.q.UpsertBootAction(ctx, s.conn, db.UpsertBootActionParams{NodeName: node, TaskID: task, IdentityKeyHash: digest[:]})
+	if err != nil {
+		return nil, IdentityKey{}, mapError("create boot action context of "+node, err)
+	}
+	return bootActionFromRow(r), key, nil
+}
+
+// GetBootActionContext reads a node's context; ErrNotFound if it has none.
+func (s *Store) GetBootActionContext(ctx context.Context, node string) (*BootActionContext, error) {
+	if err := validateNodeName(node, "node"); err != nil {
+		return nil, err
+	}
+	r, err := s.q.GetBootAction(ctx, s.conn, node)
+	if err != nil {
+		return nil, mapError("get boot action context of "+node, err)
+	}
+	return bootActionFromRow(r), nil
+}
+
+// VerifyBootActionKey checks the key a node presents against the node's
+// stored digest in constant time. It returns the context on a match,
+// ErrKeyMismatch on a mismatch (logged with the node name only) and
+// ErrNotFound for a node without a context. Neither key ever appears in an
+// error or a log line.
+func (s *Store) VerifyBootActionKey(ctx context.Context, node string, presented []byte) (*BootActionContext, error) {
+	if err := validateNodeName(node, "node"); err != nil {
+		return nil, err
+	}
+	r, err := s.q.GetBootAction(ctx, s.conn, node)
+	if err != nil {
+		return nil, mapError("verify boot action key of "+node, err)
+	}
+	digest := sha256.Sum256(presented) // fixed length whatever was presented
+	if subtle.ConstantTimeCompare(digest[:], r.IdentityKeyHash) != 1 {
+		s.logger.WarnContext(ctx, "statestore: boot action key mismatch", "node", node)
+		return nil, fmt.Errorf("verify boot action key of %s: %w", node, ErrKeyMismatch)
+	}
+	return bootActionFromRow(r), nil
+}
+
+func bootActionFromRow(r *db.BootAction) *BootActionContext {
+	return &BootActionContext{NodeName: r.NodeName, TaskID: r.TaskID, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC()}
+}
+
+// BootActionStatus is the status of one boot action run on a node.
+type BootActionStatus struct {
+	ActionID   ULID
+	NodeName   string
+	ActionName string
+	TaskID     uuid.UUID
+	Status     ResultStatus
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+}
+
+// NewBootActionStatus is a boot action run to record.
+type NewBootActionStatus struct {
+	// ActionID is generated when zero.
+	ActionID   ULID
+	NodeName   string
+	ActionName string
+	TaskID     uuid.UUID
+	// Status defaults to incomplete.
+	Status ResultStatus
+}
+
+// CreateBootActionStatus records a boot action run. The node must have a
+// boot action context (else ErrNotFound); the run is bound to the node's
+// current key. A taken action id is ErrConflict.
+func (s *Store) CreateBootActionStatus(ctx context.Context, n NewBootActionStatus) (*BootActionStatus, error) {
+	if err := validateNodeName(n.NodeName, "status.NodeName"); err != nil {
+		return nil, err
+	}
+	if n.ActionName == "" {
+		return nil, invalid("status.ActionName", "must not be empty")
+	}
+	if err := validateText(n.ActionName, "status.ActionName", 64); err != nil {
+		return nil, err
+	}
+	if n.TaskID == uuid.Nil {
+		return nil, invalid("status.TaskID", "must not be the nil UUID")
+	}
+	if n.Status == "" {
+		n.Status = ResultIncomplete
+	}
+	if err := validateResultStatus(n.Status, "status.Status"); err != nil {
+		return nil, err
+	}
+	if n.ActionID == (ULID{}) {
+		id, err := NewULID()
+		if err != nil {
+			return nil, err
+		}
+		n.ActionID = id
+	}
+	r, err := s.q.CreateBootActionStatus(ctx, s.conn, db.CreateBootActionStatusParams{
+		ActionID: uuid.UUID(n.ActionID), ActionName: n.ActionName, TaskID: n.TaskID,
+		ActionStatus: string(n.Status), NodeName: n.NodeName})
+	if err != nil {
+		mapped := mapError("create boot action status", err)
+		if isNotFound(mapped) {
+			return nil, fmt.Errorf("create boot action status: node %s has no boot action context: %w", n.NodeName, ErrNotFound)
+		}
+		return nil, mapped
+	}
+	return statusFromRow(r), nil
+}
+
+// UpdateBootActionStatus sets the status of a run; ErrNotFound for an
+// unknown action id.
+func (s *Store) UpdateBootActionStatus(ctx context.Context, id ULID, st ResultStatus) (*BootActionStatus, error) {
+	if err := validateResultStatus(st, "status"); err != nil {
+		return nil, err
+	}
+	r, err := s.q.UpdateBootActionStatus(ctx, s.conn, db.UpdateBootActionStatusParams{ActionID: uuid.UUID(id), ActionStatus: string(st)})
+	if err != nil {
+		return nil, mapError("update boot action status "+id.String(), err)
+	}
+	return statusFromRow(r), nil
+}
+
+// GetBootActionStatus reads one run by action id; ErrNotFound if unknown.
+func (s *Store) GetBootActionStatus(ctx context.Context, id ULID) (*BootActionStatus, error) {
+	r, err := s.q.GetBootActionStatus(ctx, s.conn, uuid.UUID(id))
+	if err != nil {
+		return nil, mapError("get boot action status "+id.String(), err)
+	}
+	return statusFromRow(r), nil
+}
+
+// BootActionStatuses returns a node's statuses keyed by action name (the
+// newest run of each name).
+func (s *Store) BootActionStatuses(ctx context.Context, node string) (map[string]BootActionStatus, error) {
+	if err := validateNodeName(node, "node"); err != nil {
+		return nil, err
+	}
+	rows, err := s.q.ListBootActionStatusesOfNode(ctx, s.conn, node)
+	if err != nil {
+		return nil, mapError("list boot action statuses of "+node, err)
+	}
+	out := make(map[string]BootActionStatus, len(rows))
+	for _, r := range rows {
+		out[r.ActionName] = *statusFromRow(r)
+	}
+	return out, nil
+}
+
+func statusFromRow(r *db.BootActionStatus) *BootActionStatus {
+	return &BootActionStatus{ActionID: ULID(r.ActionID), NodeName: r.NodeName, ActionName: r.ActionName,
+		TaskID: r.TaskID, Status: ResultStatus(r.ActionStatus), CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC()}
+}

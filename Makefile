@@ -4,7 +4,7 @@ GO      ?= go
 SQLC    := $(GO) run github.com/sqlc-dev/sqlc/cmd/sqlc
 PKGS    := ./...
 
-.PHONY: all generate check-generated test lint bench
+.PHONY: all generate check-generated test lint bench fuzz
 
 all: check-generated lint test
 
@@ -29,3 +29,8 @@ lint:
 ## bench: every Go benchmark, briefly (figures, not assertions)
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 20x $(PKGS)
+
+## fuzz: each fuzz target briefly (FUZZTIME=10s; run longer locally)
+FUZZTIME ?= 10s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParseTarget$$' -fuzztime $(FUZZTIME) ./fetch/

@@ -1,0 +1,445 @@
+// Package fetch resolves design-document URIs — the design_ref of a task —
+// into bytes, robustly: retries with exponential backoff and jitter, size
+// limits enforced while reading, safe redirects, an in-memory TTL cache with
+// single-flight and ETag revalidation, optional integrity digests, and no
+// credential ever in an error, a log line or the returned metadata.
+//
+// Supported schemes (one table, see handlers):
+//
+//	file:///abs/path                absolute paths only; optionally confined to Options.Roots
+//	http://, https://               basic auth from the URI's user info
+//	deckhand+http(s)://…            the prefix is dropped and the service is called
+//	promenade+http(s)://…           with a token from Options.Tokens
+//
+// A "#sha256=<hex>" fragment (or WithSHA256) makes the fetch fail unless the
+// document has that digest.
+package fetch
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Defaults. The retry and timeout defaults follow the original resolver
+// (3 retries, 16 s connect, 300 s read) except that waits grow
+// exponentially with jitter from 500 ms instead of sleeping 5^n seconds.
+const (
+	DefaultRetries        = 3
+	DefaultRetryWaitMin   = 500 * time.Millisecond
+	DefaultRetryWaitMax   = 30 * time.Second
+	DefaultConnectTimeout = 16 * time.Second
+	DefaultReadTimeout    = 300 * time.Second
+	DefaultMaxBytes       = 64 << 20
+	DefaultMaxRedirects   = 5
+	DefaultCacheTTL       = 180 * time.Second
+)
+
+// Errors callers can test with errors.Is.
+var (
+	// ErrUnsupportedScheme: no handler for the URI's scheme.
+	ErrUnsupportedScheme = errors.New("fetch: unsupported scheme")
+	// ErrInvalidURI: the URI is malformed or not allowed (relative file path,
+	// path outside the allowed roots, ...).
+	ErrInvalidURI = errors.New("fetch: invalid URI")
+	// ErrTooLarge: the document exceeds Options.MaxBytes.
+	ErrTooLarge = errors.New("fetch: document too large")
+	// ErrDigestMismatch: the document's SHA-256 is not the expected one.
+	ErrDigestMismatch = errors.New("fetch: digest mismatch")
+	// ErrNotFound: the file or HTTP resource does not exist (404, 410, ENOENT).
+	ErrNotFound = errors.New("fetch: not found")
+	// ErrHTTPStatus: the server answered with a non-success status.
+	ErrHTTPStatus = errors.New("fetch: unexpected HTTP status")
+	// ErrRedirect: a redirect was refused (scheme, count).
+	ErrRedirect = errors.New("fetch: redirect refused")
+)
+
+// TokenSource supplies the token for deckhand+ and promenade+ URIs.
+type TokenSource interface {
+	// Token returns a token valid for a request made now.
+	Token(ctx context.Context) (string, error)
+}
+
+// StaticToken is a TokenSource that always returns the same token.
+type StaticToken string
+
+// Token implements TokenSource.
+func (t StaticToken) Token(context.Context) (string, error) { return string(t), nil }
+
+// String never reveals the token.
+func (StaticToken) String() string { return "[REDACTED]" }
+
+// Options configure a Resolver. The zero value is usable.
+type Options struct {
+	// Roots, when set, confine file:// paths to these directories (after
+	// resolving symlinks, so a link cannot escape).
+	Roots []string
+	// Tokens supplies tokens for deckhand+ and promenade+ URIs.
+	Tokens TokenSource
+	// TokenHeader is the header the token goes in: "Authorization" (the
+	// default) sends "Bearer <token>"; any other name (e.g. "X-Auth-Token",
+	// as Keystone services expect) sends the bare token.
+	TokenHeader string
+	// TLS configures https (custom CA pool, client certificate).
+	TLS *tls.Config
+	// Retries after the first attempt (default 3; -1 for none).
+	Retries int
+	// Bounds of the wait between attempts (defaults 500 ms and 30 s). A
+	// server's Retry-After is honoured up to RetryWaitMax.
+	RetryWaitMin, RetryWaitMax time.Duration
+	// ConnectTimeout bounds dialling (default 16 s); ReadTimeout bounds one
+	// attempt from request to last byte (default 300 s). The caller's
+	// context bounds everything.
+	ConnectTimeout, ReadTimeout time.Duration
+	// MaxBytes is the largest document accepted (default 64 MiB).
+	MaxBytes int64
+	// MaxRedirects (default 5; -1 for none).
+	MaxRedirects int
+	// CacheTTL is how long a fetched document is served from memory
+	// (default 180 s; -1 disables the cache).
+	CacheTTL time.Duration
+	// Logger gets retries at debug and give-ups at warn; slog.Default() when nil.
+	Logger *slog.Logger
+}
+
+// Result is a fetched document and what is known about it.
+type Result struct {
+	Data []byte
+	// URL is where the document came from (after redirects), without
+	// credentials or fragment.
+	URL         string
+	ContentType string
+	Size        int64
+	// SHA256 is the hex digest of Data.
+	SHA256    string
+	FromCache bool
+}
+
+// FetchOption adjusts one Fetch call.
+type FetchOption func(*fetchOpts)
+
+type fetchOpts struct {
+	digest      string
+	bypassCache bool
+}
+
+// WithSHA256 makes the fetch fail with ErrDigestMismatch unless the
+// document's SHA-256 is hexDigest; nothing is cached on a mismatch.
+func WithSHA256(hexDigest string) FetchOption {
+	return func(o *fetchOpts) { o.digest = strings.ToLower(hexDigest) }
+}
+
+// BypassCache fetches from the source even when a cached copy is fresh (the
+// fresh copy then replaces it).
+func BypassCache() FetchOption { return func(o *fetchOpts) { o.bypassCache = true } }
+
+// Resolver fetches documents. It is safe for concurrent use.
+type Resolver struct {
+	opts   Options
+	logger *slog.Logger
+	http   *httpFetcher
+
+	cache   *cache
+	flights flightGroup
+}
+
+// handler fetches one parsed target; cached is the previous copy (for
+// revalidation) or nil.
+type handler func(ctx context.Context, r *Resolver, t *target, cached *Result, etag string) (res *Result, newETag string, err error)
+
+// handlers is the table of supported schemes: adding a scheme is one entry.
+var handlers = map[string]handler{
+	"file":            fetchFile,
+	"http":            fetchHTTP,
+	"https":           fetchHTTP,
+	"deckhand+http":   fetchService,
+	"deckhand+https":  fetchService,
+	"promenade+http":  fetchService,
+	"promenade+https": fetchService,
+}
+
+// SupportedSchemes lists the schemes Fetch understands, sorted.
+func SupportedSchemes() []string {
+	out := make([]string, 0, len(handlers))
+	for s := range handlers {
+		out = append(out, s)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// New returns a Resolver; invalid options are an error naming the option.
+func New(opts Options) (*Resolver, error) {
+	if opts.Retries == 0 {
+		opts.Retries = DefaultRetries
+	}
+	if opts.Retries < 0 {
+		opts.Retries = 0
+	}
+	if opts.RetryWaitMin <= 0 {
+		opts.RetryWaitMin = DefaultRetryWaitMin
+	}
+	if opts.RetryWaitMax <= 0 {
+		opts.RetryWaitMax = DefaultRetryWaitMax
+	}
+	if opts.RetryWaitMax < opts.RetryWaitMin {
+		return nil, fmt.Errorf("fetch: RetryWaitMax (%v) is below RetryWaitMin (%v)", opts.RetryWaitMax, opts.RetryWaitMin)
+	}
+	if opts.ConnectTimeout <= 0 {
+		opts.ConnectTimeout = DefaultConnectTimeout
+	}
+	if opts.ReadTimeout <= 0 {
+		opts.ReadTimeout = DefaultReadTimeout
+	}
+	if opts.MaxBytes == 0 {
+		opts.MaxBytes = DefaultMaxBytes
+	}
+	if opts.MaxBytes < 0 {
+		return nil, fmt.Errorf("fetch: MaxBytes must be positive, got %d", opts.MaxBytes)
+	}
+	if opts.MaxRedirects == 0 {
+		opts.MaxRedirects = DefaultMaxRedirects
+	}
+	if opts.MaxRedirects < 0 {
+		opts.MaxRedirects = 0
+	}
+	if opts.CacheTTL == 0 {
+		opts.CacheTTL = DefaultCacheTTL
+	}
+	if opts.TokenHeader == "" {
+		opts.TokenHeader = "Authorization"
+	}
+	roots, err := cleanRoots(opts.Roots)
+	if err != nil {
+		return nil, err
+	}
+	opts.Roots = roots
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	r := &Resolver{opts: opts, logger: logger, cache: newCache()}
+	r.http = newHTTPFetcher(r)
+	return r, nil
+}
+
+// ClearCache forgets every cached document.
+func (r *Resolver) ClearCache() { r.cache.clear() }
+
+// Fetch resolves uri and returns the document. Concurrent calls for the same
+// document (credentials aside) share one upstream request.
+func (r *Resolver) Fetch(ctx context.Context, uri string, options ...FetchOption) (*Result, error) {
+	var fo fetchOpts
+	for _, o := range options {
+		o(&fo)
+	}
+	t, err := parseTarget(uri)
+	if err != nil {
+		return nil, err
+	}
+	want, err := expectedDigest(fo.digest, t.fragmentDigest)
+	if err != nil {
+		return nil, err
+	}
+	h := handlers[t.scheme]
+
+	useCache := r.opts.CacheTTL > 0
+	if useCache && !fo.bypassCache {
+		if res, fresh := r.cache.get(t.key); fresh {
+			if err := checkDigest(res, want); err != nil {
+				return nil, err
+			}
+			cp := *res
+			cp.FromCache = true
+			return &cp, nil
+		}
+	}
+	// Single flight per document and digest expectation.
+	res, err := r.flights.do(ctx, t.key+"#"+want, func() (*Result, error) {
+		var stale *Result
+		var etag string
+		if useCache {
+			stale, etag = r.cache.stale(t.key)
+		}
+		res, newETag, err := h(ctx, r, t, stale, etag)
+		if err != nil {
+			return nil, err
+		}
+		if err := checkDigest(res, want); err != nil {
+			return nil, err // nothing cached
+		}
+		if useCache {
+			r.cache.put(t.key, res, newETag, r.opts.CacheTTL)
+		}
+		return res, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	cp := *res
+	return &cp, nil
+}
+
+// finish fills the derived metadata of a fetched document.
+func finish(data []byte, finalURL, contentType string) *Result {
+	sum := sha256.Sum256(data)
+	return &Result{Data: data, URL: finalURL, ContentType: contentType, Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:])}
+}
+
+func expectedDigest(option, fragment string) (string, error) {
+	for _, d := range []string{option, fragment} {
+		if d == "" {
+			continue
+		}
+		if b, err := hex.DecodeString(d); err != nil || len(b) != sha256.Size {
+			return "", fmt.Errorf("%w: expected sha256 digest must be 64 hex digits", ErrInvalidURI)
+		}
+	}
+	if option != "" && fragment != "" && option != fragment {
+		return "", fmt.Errorf("%w: the URI's #sha256 fragment and the WithSHA256 option disagree", ErrInvalidURI)
+	}
+	if option != "" {
+		return option, nil
+	}
+	return fragment, nil
+}
+
+func checkDigest(res *Result, want string) error {
+	if want != "" && res.SHA256 != want {
+		return fmt.Errorf("%w: %s has sha256 %s, expected %s", ErrDigestMismatch, res.URL, res.SHA256, want)
+	}
+	return nil
+}
+
+// target is a parsed URI: the scheme's handler input, with credentials
+// separated from everything that may be shown.
+type target struct {
+	scheme         string   // as in handlers
+	u              *url.URL // without user info or fragment
+	user, password string
+	hasUser        bool
+	fragmentDigest string
+	key            string // cache key: u as text (no credentials)
+}
+
+// parseTarget parses and checks a URI. Its errors never contain the URI
+// (it may hold a password); they say what is wrong.
+func parseTarget(uri string) (*target, error) {
+	if uri == "" {
+		return nil, fmt.Errorf("%w: empty", ErrInvalidURI)
+	}
+	if strings.ContainsAny(uri, "\x00\r\n") {
+		return nil, fmt.Errorf("%w: contains control characters", ErrInvalidURI)
+	}
+	u, err := url.Parse(uri)
+	if err != nil {
+		return nil, fmt.Errorf("%w: cannot be parsed (%s)", ErrInvalidURI, parseReason(err))
+	}
+	scheme := strings.ToLower(u.Scheme)
+	if scheme == "" {
+		return nil, fmt.Errorf("%w: no scheme (want one of %s)", ErrUnsupportedScheme, strings.Join(SupportedSchemes(), ", "))
+	}
+	if _, ok := handlers[scheme]; !ok {
+		return nil, fmt.Errorf("%w %q (want one of %s)", ErrUnsupportedScheme, clip(scheme), strings.Join(SupportedSchemes(), ", "))
+	}
+	t := &target{scheme: scheme}
+	if u.User != nil {
+		t.hasUser = true
+		t.user = u.User.Username()
+		t.password, _ = u.User.Password()
+	}
+	if u.Fragment != "" {
+		d, ok := strings.CutPrefix(u.Fragment, "sha256=")
+		if !ok {
+			return nil, fmt.Errorf("%w: the only fragment understood is #sha256=<hex>", ErrInvalidURI)
+		}
+		t.fragmentDigest = strings.ToLower(d)
+	}
+	clean := *u
+	clean.User, clean.Fragment, clean.RawFragment = nil, "", ""
+	clean.Scheme = scheme
+	if scheme == "file" {
+		if err := checkFileURL(&clean, t.hasUser); err != nil {
+			return nil, err
+		}
+	} else if clean.Host == "" || clean.Opaque != "" {
+		return nil, fmt.Errorf("%w: %s URI needs a host", ErrInvalidURI, scheme)
+	}
+	t.u = &clean
+	t.key = clean.String()
+	return t, nil
+}
+
+// parseReason extracts url.Parse's reason without the URL it quotes.
+func parseReason(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) && ue.Err != nil {
+		msg := ue.Err.Error()
+		// Some reasons quote a piece of the URI (e.g. an invalid port); keep
+		// only the reason's kind.
+		if i := strings.Index(msg, " \""); i >= 0 {
+			msg = msg[:i]
+		}
+		if i := strings.Index(msg, ": "); i >= 0 {
+			msg = msg[:i]
+		}
+		return msg
+	}
+	return "malformed"
+}
+
+func clip(s string) string {
+	if len(s) > 32 {
+		return s[:32] + "…"
+	}
+	return s
+}
+
+// flightGroup runs one call per key at a time; concurrent callers share it.
+type flightGroup struct {
+	mu sync.Mutex
+	m  map[string]*flight
+}
+
+type flight struct {
+	done chan struct{}
+	res  *Result
+	err  error
+}
+
+func (g *flightGroup) do(ctx context.Context, key string, fn func() (*Result, error)) (*Result, error) {
+	g.mu.Lock()
+	if g.m == nil {
+		g.m = map[string]*flight{}
+	}
+	if f, ok := g.m[key]; ok {
+		g.mu.Unlock()
+		select {
+		case <-f.done:
+			return f.res, f.err
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	f := &flight{done: make(chan struct{})}
+	g.m[key] = f
+	g.mu.Unlock()
+
+	defer func() {
+		g.mu.Lock()
+		delete(g.m, key)
+		g.mu.Unlock()
+		close(f.done)
+	}()
+	f.res, f.err = fn()
+	return f.res, f.err
+}

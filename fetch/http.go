@@ -1,0 +1,218 @@
+package fetch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-retryablehttp"
+)
+
+// httpFetcher does HTTP(S) with retries through go-retryablehttp.
+type httpFetcher struct {
+	r      *Resolver
+	client *retryablehttp.Client
+}
+
+// errRedirectRefused marks redirect refusals so they are not retried.
+var errRedirectRefused = ErrRedirect
+
+func newHTTPFetcher(r *Resolver) *httpFetcher {
+	o := r.opts
+	transport := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: o.ConnectTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		TLSClientConfig:       o.TLS,
+		TLSHandshakeTimeout:   o.ConnectTimeout,
+		ResponseHeaderTimeout: o.ReadTimeout,
+		MaxIdleConnsPerHost:   4,
+		IdleConnTimeout:       90 * time.Second,
+		ForceAttemptHTTP2:     true,
+	}
+	hc := &http.Client{
+		Transport: transport,
+		Timeout:   o.ReadTimeout,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) > o.MaxRedirects {
+				return fmt.Errorf("%w: more than %d redirects", errRedirectRefused, o.MaxRedirects)
+			}
+			if req.URL.Scheme != "http" && req.URL.Scheme != "https" {
+				return fmt.Errorf("%w: redirect to a %s URL", errRedirectRefused, clip(req.URL.Scheme))
+			}
+			if req.URL.User != nil {
+				return fmt.Errorf("%w: redirect URL carries credentials", errRedirectRefused)
+			}
+			// Credentials never travel to another host (Go's client already
+			// drops Authorization there; this also covers custom token headers).
+			if !sameHost(req.URL, via[0].URL) {
+				req.Header.Del("Authorization")
+				req.Header.Del(o.TokenHeader)
+			}
+			return nil
+		},
+	}
+	c := &retryablehttp.Client{
+		HTTPClient:   hc,
+		RetryMax:     o.Retries,
+		RetryWaitMin: o.RetryWaitMin,
+		RetryWaitMax: o.RetryWaitMax,
+		CheckRetry:   checkRetry,
+		Backoff:      backoff,
+		// Keep the last response: Fetch reports its status itself.
+		ErrorHandler: func(resp *http.Response, err error, attempts int) (*http.Response, error) {
+			if err != nil {
+				return resp, &attemptsError{attempts: attempts, err: err}
+			}
+			return resp, nil
+		},
+		RequestLogHook: func(_ retryablehttp.Logger, req *http.Request, attempt int) {
+			if attempt > 0 {
+				r.logger.DebugContext(req.Context(), "fetch: retrying", "url", req.URL.String(), "attempt", attempt+1)
+			}
+		},
+	}
+	return &httpFetcher{r: r, client: c}
+}
+
+type attemptsError struct {
+	attempts int
+	err      error
+}
+
+func (e *attemptsError) Error() string {
+	return fmt.Sprintf("giving up after %d attempt(s): %v", e.attempts, e.err)
+}
+func (e *attemptsError) Unwrap() error { return e.err }
+
+func sameHost(a, b *url.URL) bool { return strings.EqualFold(a.Host, b.Host) }
+
+// checkRetry retries connection errors, 429 and 5xx except 501; never other
+// 4xx, refused redirects, TLS verification failures or a finished context.
+func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
+	if ctx.Err() != nil {
+		return false, ctx.Err()
+	}
+	if err != nil && errors.Is(err, errRedirectRefused) {
+		return false, err
+	}
+	return retryablehttp.ErrorPropagatedRetryPolicy(ctx, resp, err)
+}
+
+// backoff waits a random time between RetryWaitMin and an exponentially
+// growing ceiling (full jitter), or what a 429/503 Retry-After asks, capped
+// at RetryWaitMax.
+func backoff(lo, hi time.Duration, attempt int, resp *http.Response) time.Duration {
+	if resp != nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
+		if d, ok := retryAfter(resp.Header.Get("Retry-After")); ok {
+			return max(0, min(d, hi))
+		}
+	}
+	ceiling := lo << min(attempt, 30)
+	if ceiling > hi || ceiling <= 0 {
+		ceiling = hi
+	}
+	if ceiling <= lo {
+		return lo
+	}
+	return lo + time.Duration(rand.Int64N(int64(ceiling-lo)))
+}
+
+// retryAfter parses Retry-After: delay-seconds or an HTTP date.
+func retryAfter(v string) (time.Duration, bool) {
+	if v == "" {
+		return 0, false
+	}
+	if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(0, time.Until(t)), true
+	}
+	return 0, false
+}
+
+// fetchHTTP fetches http(s) URIs with basic auth from the user info.
+func fetchHTTP(ctx context.Context, r *Resolver, t *target, cached *Result, etag string) (*Result, string, error) {
+	headers := http.Header{}
+	if t.hasUser {
+		req := &http.Request{Header: http.Header{}}
+		req.SetBasicAuth(t.user, t.password)
+		headers.Set("Authorization", req.Header.Get("Authorization"))
+	}
+	return r.http.get(ctx, t.u, headers, cached, etag)
+}
+
+// fetchService fetches deckhand+ / promenade+ URIs: the prefix is dropped
+// and the token goes in Options.TokenHeader.
+func fetchService(ctx context.Context, r *Resolver, t *target, cached *Result, etag string) (*Result, string, error) {
+	if r.opts.Tokens == nil {
+		return nil, "", fmt.Errorf("fetch: %s URIs need a token source (Options.Tokens)", t.scheme)
+	}
+	tok, err := r.opts.Tokens.Token(ctx)
+	if err != nil {
+		return nil, "", fmt.Errorf("fetch: get service token: %w", err)
+	}
+	u := *t.u
+	u.Scheme = t.scheme[strings.Index(t.scheme, "+")+1:]
+	headers := http.Header{}
+	if strings.EqualFold(r.opts.TokenHeader, "Authorization") {
+		headers.Set("Authorization", "Bearer "+tok)
+	} else {
+		headers.Set(r.opts.TokenHeader, tok)
+	}
+	return r.http.get(ctx, &u, headers, cached, etag)
+}
+
+// get performs the request with retries, revalidating with If-None-Match
+// when a cached copy has an ETag.
+func (f *httpFetcher) get(ctx context.Context, u *url.URL, headers http.Header, cached *Result, etag string) (*Result, string, error) {
+	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: cannot build request", ErrInvalidURI)
+	}
+	for k, vs := range headers {
+		req.Header[k] = vs
+	}
+	if cached != nil && etag != "" {
+		req.Header.Set("If-None-Match", etag)
+	}
+	resp, err := f.client.Do(req)
+	if err != nil {
+		if resp != nil {
+			resp.Body.Close()
+		}
+		f.r.logger.WarnContext(ctx, "fetch: giving up", "url", u.String(), "error", err)
+		if ctx.Err() != nil {
+			return nil, "", fmt.Errorf("fetch %s: %w", u, ctx.Err())
+		}
+		return nil, "", fmt.Errorf("fetch %s: %w", u, err)
+	}
+	defer resp.Body.Close()
+	final := *resp.Request.URL
+	final.User = nil
+	switch {
+	case resp.StatusCode == http.StatusNotModified && cached != nil:
+		res := *cached
+		return &res, etag, nil
+	case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone:
+		return nil, "", fmt.Errorf("fetch %s: %w (HTTP %d)", &final, ErrNotFound, resp.StatusCode)
+	case resp.StatusCode < 200 || resp.StatusCode > 299:
+		f.r.logger.WarnContext(ctx, "fetch: giving up", "url", final.String(), "status", resp.StatusCode)
+		return nil, "", fmt.Errorf("fetch %s: %w %d %s", &final, ErrHTTPStatus, resp.StatusCode, http.StatusText(resp.StatusCode))
+	}
+	if resp.ContentLength > f.r.opts.MaxBytes {
+		return nil, "", fmt.Errorf("fetch %s: %w: server announces %d bytes, limit %d", &final, ErrTooLarge, resp.ContentLength, f.r.opts.MaxBytes)
+	}
+	data, err := readLimited(resp.Body, f.r.opts.MaxBytes)
+	if err != nil {
+		return nil, "", fmt.Errorf("fetch %s: %w", &final, err)
+	}
+	return finish(data, final.String(), resp.Header.Get("Content-Type")), resp.Header.Get("ETag"), nil
+}

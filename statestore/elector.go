@@ -128,6 +128,7 @@ type Elector struct {
 
 	mu       sync.Mutex
 	conn     *pgx.Conn
+	pid      uint32 // backend of conn, read without touching conn
 	term     int64
 	resignFn context.CancelCauseFunc
 }
@@ -429,7 +430,7 @@ func (e *Elector) connection(ctx context.Context) (*pgx.Conn, error) {
 		return nil, mapError("elector session keepalives", err)
 	}
 	e.mu.Lock()
-	e.conn = conn
+	e.conn, e.pid = conn, conn.PgConn().PID()
 	e.mu.Unlock()
 	return conn, nil
 }
@@ -439,16 +440,13 @@ func (e *Elector) connection(ctx context.Context) (*pgx.Conn, error) {
 func (e *Elector) BackendPID() uint32 {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.conn == nil || e.conn.IsClosed() {
-		return 0
-	}
-	return e.conn.PgConn().PID()
+	return e.pid
 }
 
 func (e *Elector) closeConn() {
 	e.mu.Lock()
 	conn := e.conn
-	e.conn = nil
+	e.conn, e.pid = nil, 0
 	e.mu.Unlock()
 	if conn != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)

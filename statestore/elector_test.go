@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"math/rand/v2"
 	"sort"
 	"strings"
@@ -18,6 +20,8 @@ import (
 	"github.com/drydock-go/statemgmt/statestore"
 	"github.com/drydock-go/statemgmt/statestore/statetest"
 )
+
+var quietLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // election is a test harness: candidates over one database, each recording
 // when its leader function starts and ends.
@@ -57,6 +61,9 @@ func (e *election) candidate(cfg statestore.ElectorConfig, lead statestore.Leade
 	}
 	if cfg.CheckInterval == 0 {
 		cfg.CheckInterval = 100 * time.Millisecond
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = quietLogger
 	}
 	el, err := statestore.NewElector(cfg)
 	if err != nil {

@@ -100,7 +100,7 @@ func TestMigrateUpDownUp(t *testing.T) {
 func TestMigrateToRejectsUnknownVersion(t *testing.T) {
 	conn := connect(t, statetest.NewEmpty(t).URL)
 	for _, v := range []int32{-1, statestore.LatestSchemaVersion() + 1} {
-		_, err := statestore.MigrateTo(context.Background(), conn, v, nil)
+		_, err := statestore.MigrateTo(context.Background(), conn, v, quietLogger)
 		if !errors.Is(err, statestore.ErrInvalidInput) || !strings.Contains(err.Error(), "target version") {
 			t.Errorf("MigrateTo(%d) error = %v, want invalid target version", v, err)
 		}
@@ -126,7 +126,7 @@ func TestConcurrentMigratorsBothSucceed(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			results[i], errs[i] = statestore.Migrate(context.Background(), conns[i], nil)
+			results[i], errs[i] = statestore.Migrate(context.Background(), conns[i], quietLogger)
 		}()
 	}
 	close(start)

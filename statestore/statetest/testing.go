@@ -36,23 +36,17 @@ func Main(m *testing.M) int {
 // connection string (password redacted) is logged, for inspection.
 func New(t testing.TB) *Database {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
-	defer cancel()
-	srv, err := DefaultServer(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := srv.CreateDatabase(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { dropUnlessFailed(t, srv, db) })
-	return db
+	return newDatabase(t, (*Server).CreateDatabase)
 }
 
 // NewEmpty gives the test a fresh database with no schema (for migration
 // tests), dropped like New's.
 func NewEmpty(t testing.TB) *Database {
+	t.Helper()
+	return newDatabase(t, (*Server).CreateEmptyDatabase)
+}
+
+func newDatabase(t testing.TB, create func(*Server, context.Context) (*Database, error)) *Database {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
 	defer cancel()
@@ -60,7 +54,7 @@ func NewEmpty(t testing.TB) *Database {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := srv.CreateEmptyDatabase(ctx)
+	db, err := create(srv, ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

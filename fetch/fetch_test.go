@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -506,5 +508,27 @@ func TestBackoffBounds(t *testing.T) {
 	resp := &http.Response{StatusCode: 429, Header: http.Header{"Retry-After": []string{"120"}}}
 	if d := backoff(time.Millisecond, 5*time.Second, 0, resp); d != 5*time.Second {
 		t.Fatalf("Retry-After 120 with max 5s: wait %v", d)
+	}
+}
+
+func TestHTTPSWithCustomCA(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.Write([]byte("over tls"))
+	}))
+	defer srv.Close()
+	// Unknown CA: refused, and a verification failure is not retried.
+	if _, err := newResolver(t, Options{}).Fetch(context.Background(), srv.URL); err == nil {
+		t.Fatal("a certificate from an unknown CA was accepted")
+	}
+	if n := calls.Load(); n != 0 {
+		t.Fatalf("handler reached %d times through an unverified TLS connection", n)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	res, err := newResolver(t, Options{TLS: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}).Fetch(context.Background(), srv.URL)
+	if err != nil || string(res.Data) != "over tls" {
+		t.Fatalf("with the CA: %v", err)
 	}
 }

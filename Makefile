@@ -20,11 +20,12 @@ check-generated:
 test:
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
 
-## lint: gofmt and go vet must be clean
+## lint: gofmt, go vet and staticcheck must be clean
 lint:
 	@unformatted="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet $(PKGS)
+	$(GO) run honnef.co/go/tools/cmd/staticcheck $(PKGS)
 
 ## bench: every Go benchmark, briefly (figures, not assertions)
 bench:

@@ -16,9 +16,17 @@ generate:
 check-generated:
 	$(SQLC) diff
 
-## test: every test, with the race detector, against real PostgreSQL
+## test: every test, with the race detector, against real PostgreSQL; then
+## the store's suite again through PgBouncer in transaction pooling mode
 test:
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+	@if command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ]; then \
+		echo "STATEMGMT_TEST_PGBOUNCER=1 $(GO) test -race -count=1 ./statestore/"; \
+		STATEMGMT_TEST_PGBOUNCER=1 $(GO) test -race -count=1 -timeout 15m ./statestore/; \
+	else \
+		echo "SKIPPED: the store suite through PgBouncer (apt-get install pgbouncer)"; \
+		if [ -n "$$CI" ]; then exit 1; fi; \
+	fi
 
 ## lint: gofmt, go vet and staticcheck must be clean
 lint:

@@ -83,6 +83,11 @@ var (
 	// ErrResigned is the cause of a leader context cancelled by Resign or
 	// by the end of Run's context.
 	ErrResigned = errors.New("statestore: leadership resigned")
+	// ErrPooledConnection means the elector's connection goes through a
+	// connection pooler (the backend the server reports is not the one the
+	// connection was opened with). Session advisory locks cannot work there:
+	// give the elector a direct connection string.
+	ErrPooledConnection = errors.New("statestore: the elector's connection goes through a connection pooler (e.g. PgBouncer); session advisory locks need a direct connection to PostgreSQL")
 )
 
 // ElectorConfig configures an Elector.
@@ -214,6 +219,10 @@ func (e *Elector) Run(ctx context.Context, lead LeaderFunc) error {
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
+			}
+			if errors.Is(err, ErrPooledConnection) {
+				e.logger.ErrorContext(ctx, "refusing to campaign through a connection pooler", "error", err)
+				return err
 			}
 			e.logger.WarnContext(ctx, "leadership campaign failed; retrying", "error", err, "retry_in", backoff)
 			e.closeConn()
@@ -420,6 +429,20 @@ func (e *Elector) connection(ctx context.Context) (*pgx.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("statestore: elector connect: %w", err)
 	}
+	// A pooler answers the connection with its own BackendKeyData; the
+	// server's own pid then differs from the one the connection was given.
+	// A plain TCP proxy passes the server's through, and is fine. Checked
+	// first, with the simple protocol, so nothing is prepared on a pooled
+	// server session.
+	serverPID, err := e.q.BackendPID(ctx, simpleProtocol{conn})
+	if err != nil {
+		conn.Close(context.WithoutCancel(ctx))
+		return nil, mapError("elector backend pid", err)
+	}
+	if uint32(serverPID) != conn.PgConn().PID() {
+		conn.Close(context.WithoutCancel(ctx))
+		return nil, ErrPooledConnection
+	}
 	if err := e.q.SetSessionKeepalives(ctx, conn, db.SetSessionKeepalivesParams{
 		IdleSeconds:     int32(max(1, e.cfg.KeepaliveIdle/time.Second)),
 		IntervalSeconds: int32(max(1, e.cfg.KeepaliveInterval/time.Second)),
@@ -464,4 +487,12 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// simpleProtocol runs QueryRow with the simple query protocol (no prepared
+// statement left behind on the server session).
+type simpleProtocol struct{ *pgx.Conn }
+
+func (c simpleProtocol) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	return c.Conn.QueryRow(ctx, sql, append([]any{pgx.QueryExecModeSimpleProtocol}, args...)...)
 }

@@ -3,6 +3,8 @@ package statestore_test
 import (
 	"context"
 	"errors"
+	"os"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -10,14 +12,66 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/drydock-go/statemgmt/internal/pgbouncertest"
 	"github.com/drydock-go/statemgmt/statestore"
 	"github.com/drydock-go/statemgmt/statestore/statetest"
 )
 
-// newStore gives the test a store over a fresh database.
+// viaPgBouncer: STATEMGMT_TEST_PGBOUNCER=1 runs the store's tests through
+// PgBouncer in transaction pooling mode (make test does both).
+var viaPgBouncer = os.Getenv("STATEMGMT_TEST_PGBOUNCER") != ""
+
+var bouncer struct {
+	once sync.Once
+	b    *pgbouncertest.Bouncer
+	err  error
+}
+
+// storePool opens the pool a test's store uses: direct, or through
+// PgBouncer with the pooler settings.
+func storePool(t testing.TB, db *statetest.Database) *pgxpool.Pool {
+	t.Helper()
+	url := db.URL
+	if viaPgBouncer {
+		bouncer.once.Do(func() {
+			bouncer.b, bouncer.err = pgbouncertest.Start(context.Background(), db.URL)
+		})
+		if bouncer.err != nil {
+			t.Fatalf("STATEMGMT_TEST_PGBOUNCER is set: %v", bouncer.err)
+		}
+		url = bouncer.b.URL(db.Name)
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if viaPgBouncer {
+		statestore.ConfigureForPooler(cfg)
+	}
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+// needsListen skips a test that depends on LISTEN/NOTIFY when running
+// through a transaction pooler, where LISTEN cannot work.
+func needsListen(t testing.TB) {
+	if viaPgBouncer {
+		t.Skip("LISTEN/NOTIFY cannot work through a transaction pooler (polling covers it: TestClaimWaitPollsWithoutListen)")
+	}
+}
+
+// newStore gives the test a store over a fresh database (through PgBouncer
+// when STATEMGMT_TEST_PGBOUNCER is set, with LISTEN off there).
 func newStore(t testing.TB, opts statestore.Options) (*statestore.Store, *pgxpool.Pool) {
 	t.Helper()
-	pool := statetest.NewPool(t)
+	pool := storePool(t, statetest.New(t))
+	if viaPgBouncer {
+		opts.DisableListen = true
+	}
 	s := statestore.New(pool, opts)
 	t.Cleanup(s.Close)
 	return s, pool
@@ -36,9 +90,16 @@ func (c *queryCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryE
 func newCountingStore(t *testing.T) (*statestore.Store, *queryCounter) {
 	t.Helper()
 	db := statetest.New(t)
-	cfg, err := pgxpool.ParseConfig(db.URL)
+	url := db.URL
+	if viaPgBouncer {
+		url = storePool(t, db).Config().ConnString()
+	}
+	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if viaPgBouncer {
+		statestore.ConfigureForPooler(cfg)
 	}
 	counter := &queryCounter{}
 	cfg.ConnConfig.Tracer = counter
@@ -47,7 +108,7 @@ func newCountingStore(t *testing.T) (*statestore.Store, *queryCounter) {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	s := statestore.New(pool, statestore.Options{})
+	s := statestore.New(pool, statestore.Options{DisableListen: viaPgBouncer})
 	t.Cleanup(s.Close)
 	return s, counter
 }

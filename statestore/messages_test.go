@@ -105,6 +105,7 @@ func TestConcurrentAppendSequenceIsGapFree(t *testing.T) {
 }
 
 func TestTailMessagesFollowsLive(t *testing.T) {
+	needsListen(t)
 	s, _ := newStore(t, statestore.Options{PollInterval: time.Hour}) // only NOTIFY can wake it in time
 	ctx := context.Background()
 	task, err := s.CreateTask(ctx, statestore.NewTask{Action: "noop"})

@@ -30,6 +30,16 @@ type Options struct {
 	DisableListen bool
 }
 
+// ConfigureForPooler adjusts a pool configuration for a transaction-pooling
+// proxy such as PgBouncer: statements are described and run unnamed
+// (pgx's QueryExecModeCacheDescribe) instead of as named prepared
+// statements, which a transaction pooler cannot keep on one server session.
+// Pair it with Options.DisableListen (LISTEN needs a session too). The
+// elector must never use such a pool or its connection string.
+func ConfigureForPooler(cfg *pgxpool.Config) {
+	cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe
+}
+
 // Store is the orchestrator's state store. It is safe for concurrent use.
 // A Store made by WithTx runs every call inside that transaction.
 type Store struct {

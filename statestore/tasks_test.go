@@ -690,6 +690,7 @@ func TestRequeue(t *testing.T) {
 }
 
 func TestClaimWaitWakesOnNotify(t *testing.T) {
+	needsListen(t)
 	// A poll interval far longer than the test: only a notification can
 	// wake the claimer in time.
 	s, _ := newStore(t, statestore.Options{PollInterval: time.Hour})

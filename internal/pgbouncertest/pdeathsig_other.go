@@ -1,0 +1,7 @@
+//go:build !linux
+
+package pgbouncertest
+
+import "syscall"
+
+func setParentDeathSignal(*syscall.SysProcAttr) {}

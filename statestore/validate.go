@@ -28,7 +28,7 @@ func validateAction(a, field string) error {
 
 func validateStatus(s TaskStatus, field string) error {
 	if _, ok := allowedFrom[s]; !ok {
-		return invalid(field, "unknown task status %q (want requested, queued, running, terminating, terminated or complete)", clip(string(s)))
+		return invalid(field, "is not a task status (want requested, queued, running, terminating, terminated or complete)")
 	}
 	return nil
 }
@@ -38,7 +38,7 @@ func validateResultStatus(s ResultStatus, field string) error {
 	case ResultIncomplete, ResultSuccess, ResultPartialSuccess, ResultFailure, ResultUnreported:
 		return nil
 	}
-	return invalid(field, "unknown result status %q (want incomplete, success, partial_success, failure or unreported)", clip(string(s)))
+	return invalid(field, "is not a result status (want incomplete, success, partial_success, failure or unreported)")
 }
 
 // validateText checks that s is storable text of at most max characters:
@@ -93,7 +93,7 @@ func validateNewTask(nt NewTask, field func(string) string) error {
 	switch nt.Status {
 	case "", StatusQueued, StatusRequested:
 	default:
-		return invalid(field("Status"), "a new task must be requested or queued, not %q", clip(string(nt.Status)))
+		return invalid(field("Status"), "a new task must be requested or queued")
 	}
 	if nt.ParentID != nil && *nt.ParentID == nt.ID && nt.ID != [16]byte{} {
 		return invalid(field("ParentID"), "a task cannot be its own parent")
@@ -163,14 +163,6 @@ func firstError(errs []error) error {
 		}
 	}
 	return nil
-}
-
-// clip shortens a rejected vocabulary value for an error message.
-func clip(s string) string {
-	if len(s) > 40 || !utf8.ValidString(s) {
-		return "(" + fmt.Sprint(len(s)) + " bytes)"
-	}
-	return s
 }
 
 func isNotFound(err error) bool { return errors.Is(err, ErrNotFound) }

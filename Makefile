@@ -43,3 +43,5 @@ bench:
 FUZZTIME ?= 10s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseTarget$$' -fuzztime $(FUZZTIME) ./fetch/
+	$(GO) test -run '^$$' -fuzz '^FuzzCreateTask$$' -fuzztime $(FUZZTIME) ./statestore/
+	$(GO) test -run '^$$' -fuzz '^FuzzAppendMessage$$' -fuzztime $(FUZZTIME) ./statestore/

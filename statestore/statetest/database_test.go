@@ -3,6 +3,7 @@ package statetest
 import (
 	"context"
 	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -164,5 +165,28 @@ func BenchmarkCreateDatabase(b *testing.B) {
 		if err := srv.DropDatabase(ctx, db.Name); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestSweepDropsOnlyStaleDatabases(t *testing.T) {
+	ctx := context.Background()
+	srv, err := DefaultServer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := testDBPrefix + strconv.FormatInt(time.Now().Add(-StaleAfter-time.Hour).Unix(), 36) + "_00ff"
+	if err := srv.adminExec(ctx, "CREATE DATABASE "+pgx.Identifier{old}.Sanitize()); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.DropDatabase(ctx, old) //nolint:errcheck // already gone when the test passes
+	fresh := New(t)
+	if err := srv.sweepStale(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if databaseExists(t, old) {
+		t.Fatal("stale database survived the sweep")
+	}
+	if !databaseExists(t, fresh.Name) {
+		t.Fatal("the sweep dropped a current database")
 	}
 }

@@ -3,6 +3,7 @@ package statetest
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -11,6 +12,9 @@ import (
 	"io/fs"
 	"log/slog"
 	"sort"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -78,6 +82,9 @@ func TemplateName() string { return templatePrefix + MigrationsHash()[:16] }
 func (s *Server) ensureTemplate(ctx context.Context) (string, error) {
 	s.templateOnce.Do(func() {
 		s.templateName, s.templateErr = s.buildTemplate(ctx)
+		if s.templateErr == nil {
+			_ = s.sweepStale(ctx) // hygiene only: a failed sweep must not fail tests
+		}
 	})
 	return s.templateName, s.templateErr
 }
@@ -146,6 +153,47 @@ func migrateDatabase(ctx context.Context, connString string) error {
 	return nil
 }
 
+// testDBName is statemgmt_test_[kind]<unix seconds, base 36>_<random hex>:
+// the creation time in the name lets sweepStale find leftovers.
+func testDBName(kind string, rnd []byte) string {
+	return testDBPrefix + kind + strconv.FormatInt(time.Now().Unix(), 36) + "_" + hex.EncodeToString(rnd)
+}
+
+// StaleAfter is how long a test database may outlive its test run (a
+// failed test's kept database, or one a killed process never dropped)
+// before the next run on the same server drops it.
+const StaleAfter = 24 * time.Hour
+
+// sweepStale drops test databases created more than StaleAfter ago that
+// nobody is connected to. Errors are returned but never fatal to a run.
+func (s *Server) sweepStale(ctx context.Context) error {
+	pool, err := s.adminPool(ctx)
+	if err != nil {
+		return err
+	}
+	rows, err := pool.Query(ctx, `SELECT d.datname FROM pg_database d
+		WHERE d.datname LIKE 'statemgmt\_test\_%'
+		  AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname)`)
+	if err != nil {
+		return err
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, n := range names {
+		rest := strings.TrimPrefix(strings.TrimPrefix(n, testDBPrefix), "empty_")
+		stamp, _, ok := strings.Cut(rest, "_")
+		secs, perr := strconv.ParseInt(stamp, 36, 64)
+		if !ok || perr != nil || time.Since(time.Unix(secs, 0)) < StaleAfter {
+			continue
+		}
+		errs = append(errs, s.DropDatabase(ctx, n))
+	}
+	return errors.Join(errs...)
+}
+
 // CreateDatabase clones the template into a new database with a random name.
 // The caller drops it with DropDatabase.
 func (s *Server) CreateDatabase(ctx context.Context) (*Database, error) {
@@ -157,7 +205,7 @@ func (s *Server) CreateDatabase(ctx context.Context) (*Database, error) {
 	if _, err := rand.Read(rnd[:]); err != nil {
 		return nil, fmt.Errorf("statetest: random name: %w", err)
 	}
-	name := testDBPrefix + hex.EncodeToString(rnd[:])
+	name := testDBName("", rnd[:])
 	if err := s.adminExec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()+
 		" TEMPLATE "+pgx.Identifier{tpl}.Sanitize()); err != nil {
 		return nil, fmt.Errorf("statetest: clone template: %w", err)
@@ -176,7 +224,7 @@ func (s *Server) CreateEmptyDatabase(ctx context.Context) (*Database, error) {
 	if _, err := rand.Read(rnd[:]); err != nil {
 		return nil, fmt.Errorf("statetest: random name: %w", err)
 	}
-	name := testDBPrefix + "empty_" + hex.EncodeToString(rnd[:])
+	name := testDBName("empty_", rnd[:])
 	if err := s.adminExec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
 		return nil, fmt.Errorf("statetest: create empty database: %w", err)
 	}

@@ -117,6 +117,16 @@ type ElectorConfig struct {
 	Logger *slog.Logger
 }
 
+// String describes the configuration without the connection string, which
+// may hold a password.
+func (c ElectorConfig) String() string {
+	return fmt.Sprintf("ElectorConfig{Identity: %s, Hostname: %q, PID: %d, CheckInterval: %v, LockKey: %d, ConnString: [REDACTED]}",
+		c.Identity, c.Hostname, c.PID, c.CheckInterval, c.LockKey)
+}
+
+// GoString is String, for %#v.
+func (c ElectorConfig) GoString() string { return c.String() }
+
 // LeaderFunc is what an elected instance runs. ctx is cancelled the moment
 // leadership is lost or given up (context.Cause says which); term is the
 // fencing token to pass to Store.AsLeader. Returning resigns leadership.
@@ -183,6 +193,12 @@ func NewElector(cfg ElectorConfig) (*Elector, error) {
 	logger = logger.With("identity", cfg.Identity.String())
 	return &Elector{cfg: cfg, logger: logger, q: db.New()}, nil
 }
+
+// String describes the elector without its connection string.
+func (e *Elector) String() string { return "Elector(" + e.cfg.Identity.String() + ")" }
+
+// GoString is String, for %#v.
+func (e *Elector) GoString() string { return e.String() }
 
 // Identity returns the identity this elector campaigns under.
 func (e *Elector) Identity() uuid.UUID { return e.cfg.Identity }

@@ -16,7 +16,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/drydock-go/statemgmt/internal/faultproxy"
 	"github.com/drydock-go/statemgmt/statestore"
 	"github.com/drydock-go/statemgmt/statestore/statetest"
 )
@@ -229,24 +228,7 @@ func fencedWrite(ctx context.Context, s *statestore.Store, term int64) error {
 func TestPartitionedLeaderIsFenced(t *testing.T) {
 	ctx := context.Background()
 	e := newElection(t)
-	cfg, err := pgx.ParseConfig(e.url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	network, target := "tcp", fmt.Sprintf("%s:%d", cfg.Host, cfg.Port)
-	if strings.HasPrefix(cfg.Host, "/") {
-		network, target = "unix", fmt.Sprintf("%s/.s.PGSQL.%d", cfg.Host, cfg.Port)
-	}
-	proxy, err := faultproxy.Start(network, target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer proxy.Close()
-	viaProxy := fmt.Sprintf("host=127.0.0.1 port=%d user=%s dbname=%s sslmode=disable", proxy.Addr().Port, cfg.User, cfg.Database)
-	if cfg.Password != "" {
-		viaProxy += " password='" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(cfg.Password) + "'"
-	}
-
+	proxy, viaProxy := proxyFor(t, e.url)
 	// A leads through the proxy and checks rarely: after the cut it keeps
 	// believing it leads for a while.
 	a := e.candidate(statestore.ElectorConfig{ConnString: viaProxy, CheckInterval: 2 * time.Second, Hostname: "a"}, nil)
@@ -268,7 +250,7 @@ func TestPartitionedLeaderIsFenced(t *testing.T) {
 	if cur, ok := a.Leading(); !ok || cur != termA {
 		t.Log("A noticed the partition before the fenced write; the write must still fail")
 	}
-	err = fencedWrite(ctx, e.store, termA)
+	err := fencedWrite(ctx, e.store, termA)
 	if !errors.Is(err, statestore.ErrNotLeader) {
 		t.Fatalf("deposed leader's fenced write: %v, want ErrNotLeader", err)
 	}

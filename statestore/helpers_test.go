@@ -3,7 +3,9 @@ package statestore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/drydock-go/statemgmt/internal/faultproxy"
 	"github.com/drydock-go/statemgmt/internal/pgbouncertest"
 	"github.com/drydock-go/statemgmt/statestore"
 	"github.com/drydock-go/statemgmt/statestore/statetest"
@@ -139,4 +142,28 @@ func ctxTimeout(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// proxyFor starts a fault proxy in front of the server of connString and
+// returns it with a connection string through it (same user and database).
+func proxyFor(t testing.TB, connString string) (*faultproxy.Proxy, string) {
+	t.Helper()
+	cfg, err := pgx.ParseConfig(connString)
+	if err != nil {
+		t.Fatal(err)
+	}
+	network, target := "tcp", fmt.Sprintf("%s:%d", cfg.Host, cfg.Port)
+	if strings.HasPrefix(cfg.Host, "/") {
+		network, target = "unix", fmt.Sprintf("%s/.s.PGSQL.%d", cfg.Host, cfg.Port)
+	}
+	proxy, err := faultproxy.Start(network, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(proxy.Close)
+	via := fmt.Sprintf("host=127.0.0.1 port=%d user=%s dbname=%s sslmode=disable", proxy.Addr().Port, cfg.User, cfg.Database)
+	if cfg.Password != "" {
+		via += " password='" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(cfg.Password) + "'"
+	}
+	return proxy, via
 }

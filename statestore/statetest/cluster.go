@@ -11,6 +11,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -62,46 +63,87 @@ func startCluster(ctx context.Context, binDir string) (*Server, error) {
 		return nil, fmt.Errorf("statetest: initdb: %w\n%s", err, tail(logPath, 20))
 	}
 
-	server := exec.Command(filepath.Join(binDir, "postgres"),
-		"-D", data, "-k", dir, "-p", "5432",
+	c := &cluster{binDir: binDir, dir: dir, data: data, logPath: logPath, cred: cred}
+	admin := fmt.Sprintf("host=%s port=5432 user=postgres dbname=postgres", dir)
+	if err := c.start(ctx, admin); err != nil {
+		cleanup()
+		return nil, err
+	}
+	stop := func(ctx context.Context) error {
+		defer cleanup()
+		return c.stopServer(ctx)
+	}
+	restart := func(ctx context.Context) error {
+		if err := c.stopServer(ctx); err != nil {
+			return err
+		}
+		return c.start(ctx, admin)
+	}
+	return &Server{Source: SourceCluster, AdminURL: admin, stop: stop, restart: restart}, nil
+}
+
+// cluster is a throwaway server's process and files.
+type cluster struct {
+	binDir, dir, data, logPath string
+	cred                       *syscall.Credential
+
+	mu     sync.Mutex
+	server *exec.Cmd
+	exited chan error
+}
+
+// start runs postgres on the cluster's data and waits until it answers.
+func (c *cluster) start(ctx context.Context, admin string) error {
+	logFile, err := os.OpenFile(c.logPath, os.O_APPEND|os.O_WRONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("statetest: cluster log: %w", err)
+	}
+	defer logFile.Close()
+	server := exec.Command(filepath.Join(c.binDir, "postgres"),
+		"-D", c.data, "-k", c.dir, "-p", "5432",
 		"-c", "listen_addresses=",
 		// fsync=off only: synchronous_commit=off and full_page_writes=off
 		// were measured to make CREATE DATABASE ... TEMPLATE 2-6x slower.
 		"-c", "fsync=off")
 	server.Stdout, server.Stderr = logFile, logFile
-	server.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: true}
+	server.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred, Setpgid: true}
 	setParentDeathSignal(server.SysProcAttr)
 	if err := server.Start(); err != nil {
-		cleanup()
-		return nil, fmt.Errorf("statetest: start postgres: %w", err)
+		return fmt.Errorf("statetest: start postgres: %w", err)
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- server.Wait() }()
-
-	stop := func(ctx context.Context) error {
-		defer cleanup()
-		// SIGINT is PostgreSQL's fast shutdown: disconnect clients, exit.
-		if err := server.Process.Signal(syscall.SIGINT); err != nil && !errors.Is(err, os.ErrProcessDone) {
-			return fmt.Errorf("signal postgres: %w", err)
-		}
-		select {
-		case <-exited:
-			return nil
-		case <-ctx.Done():
-			_ = server.Process.Kill()
-			<-exited
-			return fmt.Errorf("postgres did not stop in time: %w", ctx.Err())
-		}
-	}
-
-	admin := fmt.Sprintf("host=%s port=5432 user=postgres dbname=postgres", dir)
+	c.mu.Lock()
+	c.server, c.exited = server, exited
+	c.mu.Unlock()
 	if err := waitReady(ctx, admin, exited); err != nil {
 		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		_ = stop(stopCtx)
-		return nil, fmt.Errorf("statetest: throwaway cluster in %s: %w\n%s", dir, err, tail(logPath, 20))
+		_ = c.stopServer(stopCtx)
+		return fmt.Errorf("statetest: throwaway cluster in %s: %w\n%s", c.dir, err, tail(c.logPath, 20))
 	}
-	return &Server{Source: SourceCluster, AdminURL: admin, stop: stop}, nil
+	return nil
+}
+
+// stopServer shuts postgres down fast (SIGINT: disconnect clients, exit).
+func (c *cluster) stopServer(ctx context.Context) error {
+	c.mu.Lock()
+	server, exited := c.server, c.exited
+	c.mu.Unlock()
+	if server == nil {
+		return nil
+	}
+	if err := server.Process.Signal(syscall.SIGINT); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("signal postgres: %w", err)
+	}
+	select {
+	case <-exited:
+		return nil
+	case <-ctx.Done():
+		_ = server.Process.Kill()
+		<-exited
+		return fmt.Errorf("postgres did not stop in time: %w", ctx.Err())
+	}
 }
 
 // waitReady polls until the server accepts a connection, it exits, or the

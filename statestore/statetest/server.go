@@ -50,7 +50,8 @@ type Server struct {
 	// use Redact.
 	AdminURL string
 
-	stop func(context.Context) error
+	stop    func(context.Context) error
+	restart func(context.Context) error
 
 	adminMu sync.Mutex
 	admin   *pgxpool.Pool
@@ -114,6 +115,27 @@ func (s *Server) Close(ctx context.Context) error {
 		return fmt.Errorf("statetest: stop %s server: %w", s.Source, err)
 	}
 	return nil
+}
+
+// Restart stops the server and starts it again on the same data and address
+// (throwaway clusters only), for tests of recovery from a server restart.
+// Every connection to it breaks.
+func (s *Server) Restart(ctx context.Context) error {
+	if s.restart == nil {
+		return fmt.Errorf("statetest: only a throwaway cluster can be restarted, not a %s server", s.Source)
+	}
+	return s.restart(ctx)
+}
+
+// StartCluster starts a throwaway cluster of this process's own from the
+// local server binaries (see the package docs), whatever the default server
+// is. Close it when done.
+func StartCluster(ctx context.Context) (*Server, error) {
+	dir, err := findBinaries()
+	if err != nil {
+		return nil, fmt.Errorf("statetest: %w", err)
+	}
+	return startCluster(ctx, dir)
 }
 
 // probes are the ways of finding a server, separated from the decision so

@@ -1,0 +1,10 @@
+package statestore
+
+import "context"
+
+// ExecForTest runs a statement on the store's connection or transaction, for
+// tests that keep bookkeeping tables of their own next to the store's rows.
+func (s *Store) ExecForTest(ctx context.Context, sql string, args ...any) error {
+	_, err := s.conn.Exec(ctx, sql, args...)
+	return err
+}

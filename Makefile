@@ -4,9 +4,13 @@ GO      ?= go
 SQLC    := $(GO) run github.com/sqlc-dev/sqlc/cmd/sqlc
 PKGS    := ./...
 
-.PHONY: all generate check-generated test lint bench fuzz
+.PHONY: all demo generate check-generated test lint bench fuzz
 
 all: check-generated lint test
+
+## demo: run the whole system once on a fresh database (no setup needed)
+demo:
+	$(GO) run ./cmd/statectl demo
 
 ## generate: regenerate gen/db from schema/, queries/ and sqlc.yaml
 generate:

@@ -376,7 +376,10 @@ func (e *Elector) Maintain(ctx context.Context, term int64) error {
 	if conn == nil || conn.IsClosed() {
 		return errors.New("elector connection is closed")
 	}
-	cctx, cancel := context.WithTimeout(ctx, e.cfg.CheckInterval)
+	// Bounded by one interval, but not cancelled with ctx: interrupting a
+	// query mid-flight can break the session, and a resigning leader still
+	// needs it to resign cleanly.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.CheckInterval)
 	defer cancel()
 	held, err := e.q.LeaderHeartbeat(cctx, conn, db.LeaderHeartbeatParams{Term: term, LockKey: e.cfg.LockKey})
 	switch {

@@ -556,13 +556,7 @@ func (s *Store) DeleteTasksCreatedBefore(ctx context.Context, cutoff time.Time, 
 		return res, invalid("batchSize", "must be between 1 and 100000, got %d", batchSize)
 	}
 	for {
-		var n *db.DeleteTaskTreesCreatedBeforeRow
-		err := s.leaderOnly(ctx, func(ctx context.Context, s *Store) (err error) {
-			n, err = s.q.DeleteTaskTreesCreatedBefore(ctx, s.conn, db.DeleteTaskTreesCreatedBeforeParams{
-				CreatedBefore: cutoff, MaxRoots: int32(batchSize),
-			})
-			return mapError("delete old tasks", err)
-		})
+		n, err := s.DeleteTaskTreesBatch(ctx, cutoff, batchSize)
 		if err != nil {
 			return res, err
 		}
@@ -574,6 +568,31 @@ func (s *Store) DeleteTasksCreatedBefore(ctx context.Context, cutoff time.Time, 
 		res.Batches++
 		s.logger.DebugContext(ctx, "statestore: retention batch", "tasks", n.Tasks, "messages", n.Messages)
 	}
+}
+
+// DeleteTaskTreesBatch is one step of DeleteTasksCreatedBefore: it deletes
+// up to maxTrees top-level tasks created before cutoff, with their subtasks
+// and messages, in one statement, and says how much went (0 tasks: done).
+// Use it to report progress of a large purge.
+func (s *Store) DeleteTaskTreesBatch(ctx context.Context, cutoff time.Time, maxTrees int) (RetentionResult, error) {
+	if maxTrees < 1 || maxTrees > 100000 {
+		return RetentionResult{}, invalid("maxTrees", "must be between 1 and 100000, got %d", maxTrees)
+	}
+	var n *db.DeleteTaskTreesCreatedBeforeRow
+	err := s.leaderOnly(ctx, func(ctx context.Context, s *Store) (err error) {
+		n, err = s.q.DeleteTaskTreesCreatedBefore(ctx, s.conn, db.DeleteTaskTreesCreatedBeforeParams{
+			CreatedBefore: cutoff, MaxRoots: int32(maxTrees),
+		})
+		return mapError("delete old tasks", err)
+	})
+	if err != nil {
+		return RetentionResult{}, err
+	}
+	res := RetentionResult{Tasks: n.Tasks, Messages: n.Messages}
+	if n.Tasks > 0 {
+		res.Batches = 1
+	}
+	return res, nil
 }
 
 // endOfTime is the cursor of the first page: later than any task.

@@ -1,0 +1,205 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/drydock-go/statemgmt/statestore"
+	"github.com/drydock-go/statemgmt/statestore/statetest"
+)
+
+func TestMain(m *testing.M) { os.Exit(statetest.Main(m)) }
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// run runs statectl in-process against url.
+func run(t *testing.T, url, stdin string, args ...string) result {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	if url != "" {
+		args = append([]string{"--database-url", url}, args...)
+	}
+	code := Main(context.Background(), args, strings.NewReader(stdin), &out, &errOut)
+	return result{code, out.String(), errOut.String()}
+}
+
+func (r result) want(t *testing.T, code int, contains ...string) {
+	t.Helper()
+	if r.code != code {
+		t.Fatalf("exit code %d, want %d\nstdout: %s\nstderr: %s", r.code, code, r.stdout, r.stderr)
+	}
+	for _, c := range contains {
+		if !strings.Contains(r.stdout+r.stderr, c) {
+			t.Fatalf("output lacks %q\nstdout: %s\nstderr: %s", c, r.stdout, r.stderr)
+		}
+	}
+	if code != 0 && strings.Count(strings.TrimSpace(r.stderr), "\n") > 0 {
+		t.Fatalf("error is not one line on stderr: %q", r.stderr)
+	}
+}
+
+func setup(t *testing.T) (string, *statestore.Store) {
+	t.Helper()
+	db := statetest.New(t)
+	pool, err := pgxpool.New(context.Background(), db.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	s := statestore.New(pool, statestore.Options{})
+	t.Cleanup(s.Close)
+	return db.URL, s
+}
+
+func TestMigrateCommands(t *testing.T) {
+	url := statetest.NewEmpty(t).URL
+	run(t, url, "", "migrate", "status").want(t, 0, "version 0 of 6: 6 migration(s) pending")
+	run(t, url, "", "migrate", "up").want(t, 0, "schema at version 6 (was 0; applied 6)")
+	run(t, url, "", "migrate", "down", "2").want(t, 0, "schema at version 4 (was 6)")
+	run(t, url, "", "migrate", "status").want(t, 0, "version 4 of 6: 2 migration(s) pending")
+	run(t, url, "", "migrate", "down", "zero").want(t, 2, "N must be a positive number")
+	run(t, url, "", "migrate", "up").want(t, 0, "schema at version 6")
+}
+
+func TestTaskCommands(t *testing.T) {
+	ctx := context.Background()
+	url, s := setup(t)
+	r := run(t, url, "", "task", "create", "--action", "deploy_nodes", "--design-ref", "http://d/site.yaml", "--by", "ops", "-o", "json")
+	r.want(t, 0)
+	var created taskView
+	if err := json.Unmarshal([]byte(r.stdout), &created); err != nil {
+		t.Fatalf("task create -o json: %v\n%s", err, r.stdout)
+	}
+	if created.Action != "deploy_nodes" || created.Status != "queued" || created.CreatedBy != "ops" {
+		t.Fatalf("created = %+v", created)
+	}
+	parent, _ := uuid.Parse(created.ID)
+	kid, err := s.CreateSubtask(ctx, parent, statestore.NewTask{Action: "deploy_node"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AppendMessages(ctx, kid.ID, statestore.NewMessage{Message: "powering on", Context: "node01"},
+		statestore.NewMessage{Message: "IPMI timeout", Error: true, Context: "node01"}); err != nil {
+		t.Fatal(err)
+	}
+
+	run(t, url, "", "task", "list").want(t, 0, "ACTION", created.ID, kid.ID.String(), "deploy_node")
+	r = run(t, url, "", "task", "list", "--action", "deploy_node", "-o", "json")
+	r.want(t, 0)
+	var listed struct{ Tasks []taskView }
+	if err := json.Unmarshal([]byte(r.stdout), &listed); err != nil || len(listed.Tasks) != 1 || listed.Tasks[0].ID != kid.ID.String() {
+		t.Fatalf("list --action -o json = %v, %s", err, r.stdout)
+	}
+	r = run(t, url, "", "task", "list", "--parent", created.ID, "-o", "yaml")
+	r.want(t, 0)
+	var y map[string]any
+	if err := yaml.Unmarshal([]byte(r.stdout), &y); err != nil || len(y["tasks"].([]any)) != 1 {
+		t.Fatalf("list -o yaml = %v\n%s", err, r.stdout)
+	}
+	run(t, url, "", "task", "list", "--limit", "1").want(t, 0, "more: --cursor")
+
+	run(t, url, "", "task", "show", kid.ID.String()).want(t, 0, "errors:", "1", "#1", "powering on", "ERROR node01", "IPMI timeout")
+	run(t, url, "", "task", "tree", created.ID).want(t, 0, "deploy_nodes "+created.ID, "  deploy_node "+kid.ID.String())
+	run(t, url, "", "task", "show", uuid.NewString()).want(t, 1, "not found")
+	run(t, url, "", "task", "show", "not-a-uuid").want(t, 2, "is not a UUID")
+	run(t, url, "", "task", "list", "--status", "done").want(t, 1, "invalid filter.Statuses[0]")
+	run(t, url, "", "task", "list", "-o", "xml").want(t, 2, "unknown output format")
+	run(t, url, "", "task", "list", "--bogus").want(t, 2, "unknown flag")
+	run(t, url, "", "task", "create").want(t, 2, "required flag")
+	run(t, url, "", "task", "create", "--action", "Bad Action").want(t, 1, "invalid task.Action")
+	run(t, url, "", "frobnicate").want(t, 2, "unknown command")
+
+	run(t, url, "", "task", "terminate", created.ID, "--by", "ops").want(t, 0, "terminated: 2 task(s) changed")
+	run(t, url, "n\n", "task", "purge", "--older-than", "0s").want(t, 1, "purge cancelled")
+	run(t, url, "", "task", "purge", "--older-than", "0s", "--yes").want(t, 0, "purged 2 tasks and 2 messages in 1 batches")
+	run(t, url, "", "task", "purge", "--older-than", "thirty").want(t, 2, "want a number of days")
+}
+
+func TestMessagesBuildDataBootActionsLeader(t *testing.T) {
+	ctx := context.Background()
+	url, s := setup(t)
+	task, err := s.CreateTask(ctx, statestore.NewTask{Action: "deploy_node"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AppendMessages(ctx, task.ID, statestore.NewMessage{Message: "one"}, statestore.NewMessage{Message: "two"}); err != nil {
+		t.Fatal(err)
+	}
+	run(t, url, "", "msg", "tail", task.ID.String()).want(t, 0, "#1", "one", "#2", "two")
+	run(t, url, "", "msg", "tail", uuid.NewString()).want(t, 1, "not found")
+
+	if _, err := s.InsertBuildData(ctx, statestore.NewBuildData{NodeName: "node01", TaskID: task.ID, Generator: "lshw",
+		DataFormat: "application/json", DataElement: `{"cpus": 64}`}); err != nil {
+		t.Fatal(err)
+	}
+	run(t, url, "", "builddata", "list", "--node", "node01").want(t, 0, "GENERATOR", "lshw", "application/json", "12")
+	run(t, url, "", "builddata", "list", "--node", "node01", "--latest", "--full").want(t, 0, `{"cpus": 64}`)
+	run(t, url, "", "builddata", "list", "--node", "node01", "--task", task.ID.String(), "-o", "json").want(t, 0, `"DataSize": 12`)
+	run(t, url, "", "builddata", "list").want(t, 2, "required flag")
+
+	_, key, err := s.CreateBootActionContext(ctx, "node01", task.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateBootActionStatus(ctx, statestore.NewBootActionStatus{NodeName: "node01", ActionName: "hw_config", TaskID: task.ID, Status: statestore.ResultSuccess}); err != nil {
+		t.Fatal(err)
+	}
+	for _, format := range []string{"table", "json", "yaml"} {
+		r := run(t, url, "", "bootaction", "list", "--node", "node01", "-o", format)
+		r.want(t, 0, "hw_config", "success")
+		if strings.Contains(r.stdout, key.RevealHex()) {
+			t.Fatalf("bootaction list -o %s printed the key", format)
+		}
+	}
+	run(t, url, "", "bootaction", "list", "--node", "nosuch").want(t, 1, "not found")
+
+	run(t, url, "", "leader", "show").want(t, 1, "no instance has ever led")
+	el, err := statestore.NewElector(statestore.ElectorConfig{ConnString: url, Hostname: "orch-a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer el.Close()
+	if _, ok, err := el.Claim(ctx); err != nil || !ok {
+		t.Fatalf("claim: %v %v", ok, err)
+	}
+	run(t, url, "", "leader", "show").want(t, 0, "term:", "1", "orch-a", "leading")
+	run(t, url, "", "leader", "show", "-o", "json").want(t, 0, `"Term": 1`)
+}
+
+func TestDesignFetch(t *testing.T) {
+	dir := t.TempDir()
+	doc := filepath.Join(dir, "site.yaml")
+	if err := os.WriteFile(doc, []byte("kind: Site\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	outFile := filepath.Join(dir, "copy.yaml")
+	run(t, "", "", "design", "fetch", "file://"+doc, "-o", outFile).want(t, 0, "sha256:", "size:", "11")
+	if b, err := os.ReadFile(outFile); err != nil || string(b) != "kind: Site\n" {
+		t.Fatalf("-o wrote %q, %v", b, err)
+	}
+	run(t, "", "", "design", "fetch", "file://"+doc, "--format", "json").want(t, 0, `"size": 11`)
+	run(t, "", "", "design", "fetch", "file:relative").want(t, 1, "absolute path")
+	run(t, "", "", "design", "fetch", "gopher://x/y").want(t, 1, "unsupported scheme")
+	run(t, "", "", "design", "fetch", "file://"+doc, "--root", "/nonexistent-root").want(t, 2)
+}
+
+func TestConnectionErrors(t *testing.T) {
+	r := run(t, "postgres://orch:S3cretPw@127.0.0.1:1/state?connect_timeout=2", "", "task", "list")
+	r.want(t, 1, "cannot connect to PostgreSQL")
+	if strings.Contains(r.stderr, "S3cretPw") {
+		t.Fatalf("the password leaked: %s", r.stderr)
+	}
+	run(t, "postgres://h:notaport/x", "", "task", "list").want(t, 2, "cannot be parsed")
+}

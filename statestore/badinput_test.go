@@ -330,7 +330,9 @@ func TestHostileInputEverywhere(t *testing.T) {
 			func(v string) statestore.TaskUpdate { return statestore.TaskUpdate{Links: json.RawMessage(v)} },
 			func(x *statestore.Task) string { return string(x.Result.Links) })},
 		{"AppendMessage.Extra", []string{"messages", "message seqs"}, message(
-			func(v string) statestore.NewMessage { return statestore.NewMessage{Message: "m", Extra: json.RawMessage(v)} },
+			func(v string) statestore.NewMessage {
+				return statestore.NewMessage{Message: "m", Extra: json.RawMessage(v)}
+			},
 			func(m statestore.ResultMessage) string { return string(m.Extra) })},
 	}
 

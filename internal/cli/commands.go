@@ -625,7 +625,7 @@ func (e *env) leaderCommand() *cobra.Command {
 				return err
 			}
 			view := struct {
-				Leader  *statestore.Leader       `json:"leader"`
+				Leader  *statestore.Leader      `json:"leader"`
 				History []statestore.LeaderTerm `json:"history"`
 			}{l, history}
 			return out.write(e.stdout, view, func(tw *tabwriter.Writer) {

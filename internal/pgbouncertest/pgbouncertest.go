@@ -157,4 +157,3 @@ func credential() (*syscall.Credential, error) {
 	gid, _ := strconv.ParseUint(u.Gid, 10, 32)
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
 }
-

@@ -18,16 +18,16 @@ const MaxDataElementBytes = 64 << 20
 
 // BuildData is one record of data collected from a node.
 type BuildData struct {
-	ID          int64
-	NodeName    string
-	TaskID      uuid.UUID
-	CollectedAt time.Time
-	Generator   string // what produced it, e.g. "lshw"
-	DataFormat  string // a MIME type, e.g. "application/json"
+	ID          int64     `json:"id"`
+	NodeName    string    `json:"node_name"`
+	TaskID      uuid.UUID `json:"task_id"`
+	CollectedAt time.Time `json:"collected_at"`
+	Generator   string    `json:"generator"`   // what produced it, e.g. "lshw"
+	DataFormat  string    `json:"data_format"` // a MIME type, e.g. "application/json"
 	// DataElement is the data itself; empty in a summary (Full false).
-	DataElement string
+	DataElement string `json:"data_element,omitempty"`
 	// DataSize is the element's size in bytes, also in summaries.
-	DataSize int64
+	DataSize int64 `json:"data_size"`
 }
 
 // NewBuildData is a record to insert.

@@ -10,19 +10,19 @@ import (
 
 // Leader describes the current (or last) leader as recorded in active_instance.
 type Leader struct {
-	Identity  uuid.UUID
-	Term      int64
-	ElectedAt time.Time
-	LastPing  time.Time
+	Identity  uuid.UUID `json:"identity"`
+	Term      int64     `json:"term"`
+	ElectedAt time.Time `json:"elected_at"`
+	LastPing  time.Time `json:"last_seen"`
 	// ResignedAt is set when the term was given up; nil while it runs.
-	ResignedAt *time.Time
-	Hostname   string
-	PID        int
-	BackendPID int
+	ResignedAt *time.Time `json:"resigned_at,omitempty"`
+	Hostname   string     `json:"hostname"`
+	PID        int        `json:"pid"`
+	BackendPID int        `json:"backend_pid"`
 	// LockHeld says whether the recorded backend still holds the leadership
 	// lock (with DefaultLeaderLockKey): false after a crash until the next
 	// leader is elected.
-	LockHeld bool
+	LockHeld bool `json:"lock_held"`
 }
 
 // Leader reads who leads now. ErrNotFound if nobody ever has.
@@ -38,16 +38,16 @@ func (s *Store) Leader(ctx context.Context) (*Leader, error) {
 
 // LeaderTerm is one past or current term from the leadership history.
 type LeaderTerm struct {
-	Term       int64
-	Identity   uuid.UUID
-	Hostname   string
-	PID        int
-	BackendPID int
-	ElectedAt  time.Time
-	EndedAt    *time.Time
+	Term       int64      `json:"term"`
+	Identity   uuid.UUID  `json:"identity"`
+	Hostname   string     `json:"hostname"`
+	PID        int        `json:"pid"`
+	BackendPID int        `json:"backend_pid"`
+	ElectedAt  time.Time  `json:"elected_at"`
+	EndedAt    *time.Time `json:"ended_at,omitempty"`
 	// EndReason is "resigned", "superseded" (found open by the next leader:
 	// a crash or partition) or "" while the term runs.
-	EndReason string
+	EndReason string `json:"end_reason,omitempty"`
 }
 
 // LeaderHistory returns up to limit terms (default 100), newest first.

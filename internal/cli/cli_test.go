@@ -146,7 +146,7 @@ func TestMessagesBuildDataBootActionsLeader(t *testing.T) {
 	}
 	run(t, url, "", "builddata", "list", "--node", "node01").want(t, 0, "GENERATOR", "lshw", "application/json", "12")
 	run(t, url, "", "builddata", "list", "--node", "node01", "--latest", "--full").want(t, 0, `{"cpus": 64}`)
-	run(t, url, "", "builddata", "list", "--node", "node01", "--task", task.ID.String(), "-o", "json").want(t, 0, `"DataSize": 12`)
+	run(t, url, "", "builddata", "list", "--node", "node01", "--task", task.ID.String(), "-o", "json").want(t, 0, `"data_size": 12`)
 	run(t, url, "", "builddata", "list").want(t, 2, "required flag")
 
 	_, key, err := s.CreateBootActionContext(ctx, "node01", task.ID)
@@ -175,7 +175,7 @@ func TestMessagesBuildDataBootActionsLeader(t *testing.T) {
 		t.Fatalf("claim: %v %v", ok, err)
 	}
 	run(t, url, "", "leader", "show").want(t, 0, "term:", "1", "orch-a", "leading")
-	run(t, url, "", "leader", "show", "-o", "json").want(t, 0, `"Term": 1`)
+	run(t, url, "", "leader", "show", "-o", "json").want(t, 0, `"term": 1`)
 }
 
 func TestDesignFetch(t *testing.T) {

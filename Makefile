@@ -38,10 +38,13 @@ lint:
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet $(PKGS)
 	$(GO) run honnef.co/go/tools/cmd/staticcheck $(PKGS)
+	cd bench && $(GO) vet ./...
 
-## bench: every Go benchmark, briefly (figures, not assertions)
+## bench: every Go benchmark briefly, then every scenario of the comparison
+## program (bench/, its own module) at a small size: a smoke test, not a measurement
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 20x $(PKGS)
+	cd bench && $(GO) run . -scenario all -small > /dev/null
 
 ## fuzz: each fuzz target briefly (FUZZTIME=10s; run longer locally)
 FUZZTIME ?= 10s

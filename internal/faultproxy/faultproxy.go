@@ -1,12 +1,12 @@
 // Package faultproxy is a small TCP proxy for tests that need the network to
-// fail on cue: cut every connection, or add latency, between a client and a
-// server on this machine.
+// fail on cue between a client and a server on this machine: cut every
+// connection, blackhole them (bytes vanish, nothing closes — a partition),
+// or add latency.
 package faultproxy
 
 import (
 	"context"
 	"errors"
-	"io"
 	"net"
 	"sync"
 	"time"
@@ -20,8 +20,9 @@ type Proxy struct {
 
 	mu      sync.Mutex
 	conns   map[net.Conn]struct{}
-	latency time.Duration
-	closed  bool
+	latency   time.Duration
+	blackhole bool
+	closed    bool
 	wg      sync.WaitGroup
 }
 
@@ -48,6 +49,15 @@ func (p *Proxy) Addr() *net.TCPAddr { return p.ln.Addr().(*net.TCPAddr) }
 func (p *Proxy) SetLatency(d time.Duration) {
 	p.mu.Lock()
 	p.latency = d
+	p.mu.Unlock()
+}
+
+// SetBlackhole makes the proxy swallow every byte in both directions while
+// on, without closing anything: to both sides the peer simply stops
+// answering, as in a network partition.
+func (p *Proxy) SetBlackhole(on bool) {
+	p.mu.Lock()
+	p.blackhole = on
 	p.mu.Unlock()
 }
 
@@ -119,20 +129,20 @@ func (p *Proxy) pipe(dst, src net.Conn) {
 		n, err := src.Read(buf)
 		if n > 0 {
 			p.mu.Lock()
-			d := p.latency
+			d, hole := p.latency, p.blackhole
 			p.mu.Unlock()
 			if d > 0 {
 				time.Sleep(d)
+			}
+			if hole {
+				continue // swallowed
 			}
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				return
 			}
 		}
 		if err != nil {
-			if !errors.Is(err, io.EOF) {
-				return
-			}
-			return
+			return // EOF or a cut: either way this direction is done
 		}
 	}
 }

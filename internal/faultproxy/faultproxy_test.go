@@ -70,6 +70,16 @@ func TestForwardCutAndLatency(t *testing.T) {
 	}
 	p.SetLatency(0)
 
+	p.SetBlackhole(true)
+	if _, err := c.Write([]byte("lost\n")); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	if got, err := r.ReadString('\n'); err == nil {
+		t.Fatalf("a blackholed connection answered %q", got)
+	}
+	p.SetBlackhole(false)
+
 	p.CutAll()
 	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := r.ReadString('\n'); err == nil {

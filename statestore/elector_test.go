@@ -412,3 +412,40 @@ func TestClaimMaintainAbdicateCalls(t *testing.T) {
 	a.Close()
 	b.Close()
 }
+
+// A leader whose connection stops answering (bytes vanish, nothing closes)
+// steps down on its own within about two check intervals, with
+// ErrLeadershipLost as the cause.
+func TestBlackholedLeaderStepsDown(t *testing.T) {
+	e := newElection(t)
+	proxy, via := proxyFor(t, e.url)
+	causes := make(chan error, 1)
+	a := e.candidate(statestore.ElectorConfig{ConnString: via, CheckInterval: 200 * time.Millisecond}, func(ctx context.Context, term int64) error {
+		<-ctx.Done()
+		select {
+		case causes <- context.Cause(ctx):
+		default:
+		}
+		return nil
+	})
+	e.waitTerm(0, 10*time.Second)
+	proxy.SetBlackhole(true)
+	start := time.Now()
+	select {
+	case cause := <-causes:
+		if !errors.Is(cause, statestore.ErrLeadershipLost) {
+			t.Fatalf("leader context ended with %v, want ErrLeadershipLost", cause)
+		}
+		t.Logf("blackholed leader stepped down after %v", time.Since(start).Round(time.Millisecond))
+	case <-time.After(10 * time.Second):
+		t.Fatal("a leader that cannot reach the database kept leading")
+	}
+	if _, ok := a.Leading(); ok {
+		time.Sleep(100 * time.Millisecond)
+		if _, ok := a.Leading(); ok {
+			t.Fatal("Leading() still true after stepping down")
+		}
+	}
+	proxy.SetBlackhole(false)
+	proxy.CutAll() // let the server release the session so cleanup is quick
+}

@@ -16,7 +16,8 @@ RETURNING *;
 
 -- name: AppendResultMessages :many
 -- Appends a batch of messages to one task in one statement: the task's counter moves by the batch
--- size under its row lock and the messages take the numbers in input order; no rows if no such task.
+-- size under its row lock and the messages take the numbers in input order; returns only the
+-- assigned sequence numbers and times (the caller has the rest); no rows if no such task.
 WITH input AS (
     SELECT x.message,
            (@errors::boolean[])[x.ord] AS error,
@@ -40,8 +41,7 @@ SELECT next.task_id, next.last_message_seq - (SELECT count(*) FROM input) + i.or
        i.message, i.error, i.context, i.context_type,
        CASE WHEN i.has_ts THEN i.ts ELSE now() END, i.extra
 FROM input i, next
-ORDER BY i.ord
-RETURNING *;
+RETURNING result_message.sequence, result_message.ts;
 
 -- name: GetResultMessage :one
 -- Reads one message by task and sequence.

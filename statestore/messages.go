@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/google/uuid"
@@ -79,9 +80,16 @@ func (s *Store) AppendMessages(ctx context.Context, id uuid.UUID, msgs ...NewMes
 	if len(rows) == 0 {
 		return nil, fmt.Errorf("append messages to task %s: %w", id, ErrNotFound)
 	}
-	out := make([]ResultMessage, len(rows))
+	if len(rows) != n {
+		return nil, fmt.Errorf("append messages to task %s: %d of %d messages stored", id, len(rows), n)
+	}
+	// RETURNING order is not guaranteed: the numbers are, so sort by them.
+	sort.Slice(rows, func(i, j int) bool { return rows[i].Sequence < rows[j].Sequence })
+	out := make([]ResultMessage, n)
 	for i, r := range rows {
-		out[i] = messageFromRow(r)
+		m := msgs[i]
+		out[i] = ResultMessage{TaskID: id, Sequence: r.Sequence, Message: m.Message, Error: m.Error,
+			Context: m.Context, ContextType: m.ContextType, Time: r.Ts.UTC(), Extra: m.Extra}
 	}
 	return out, nil
 }

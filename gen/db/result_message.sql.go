@@ -88,8 +88,7 @@ SELECT next.task_id, next.last_message_seq - (SELECT count(*) FROM input) + i.or
        i.message, i.error, i.context, i.context_type,
        CASE WHEN i.has_ts THEN i.ts ELSE now() END, i.extra
 FROM input i, next
-ORDER BY i.ord
-RETURNING task_id, sequence, message, error, context, context_type, ts, extra
+RETURNING result_message.sequence, result_message.ts
 `
 
 type AppendResultMessagesParams struct {
@@ -103,9 +102,15 @@ type AppendResultMessagesParams struct {
 	TaskID       uuid.UUID         `json:"task_id"`
 }
 
+type AppendResultMessagesRow struct {
+	Sequence int64     `json:"sequence"`
+	Ts       time.Time `json:"ts"`
+}
+
 // Appends a batch of messages to one task in one statement: the task's counter moves by the batch
-// size under its row lock and the messages take the numbers in input order; no rows if no such task.
-func (q *Queries) AppendResultMessages(ctx context.Context, db DBTX, arg AppendResultMessagesParams) ([]*ResultMessage, error) {
+// size under its row lock and the messages take the numbers in input order; returns only the
+// assigned sequence numbers and times (the caller has the rest); no rows if no such task.
+func (q *Queries) AppendResultMessages(ctx context.Context, db DBTX, arg AppendResultMessagesParams) ([]*AppendResultMessagesRow, error) {
 	rows, err := db.Query(ctx, appendResultMessages,
 		arg.Errors,
 		arg.Contexts,
@@ -120,19 +125,10 @@ func (q *Queries) AppendResultMessages(ctx context.Context, db DBTX, arg AppendR
 		return nil, err
 	}
 	defer rows.Close()
-	items := []*ResultMessage{}
+	items := []*AppendResultMessagesRow{}
 	for rows.Next() {
-		var i ResultMessage
-		if err := rows.Scan(
-			&i.TaskID,
-			&i.Sequence,
-			&i.Message,
-			&i.Error,
-			&i.Context,
-			&i.ContextType,
-			&i.Ts,
-			&i.Extra,
-		); err != nil {
+		var i AppendResultMessagesRow
+		if err := rows.Scan(&i.Sequence, &i.Ts); err != nil {
 			return nil, err
 		}
 		items = append(items, &i)

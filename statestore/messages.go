@@ -174,5 +174,11 @@ func (s *Store) attachMessages(ctx context.Context, tasks []*Task) error {
 		t := byID[r.TaskID]
 		t.Messages = append(t.Messages, messageFromRow(r))
 	}
+	for _, t := range tasks {
+		m := t.Messages
+		if !sort.SliceIsSorted(m, func(i, j int) bool { return m[i].Sequence < m[j].Sequence }) {
+			sort.Slice(m, func(i, j int) bool { return m[i].Sequence < m[j].Sequence })
+		}
+	}
 	return nil
 }

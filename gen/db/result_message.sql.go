@@ -211,10 +211,10 @@ func (q *Queries) ListResultMessages(ctx context.Context, db DBTX, arg ListResul
 const listResultMessagesOfTasks = `-- name: ListResultMessagesOfTasks :many
 SELECT task_id, sequence, message, error, context, context_type, ts, extra FROM result_message
 WHERE task_id = ANY($1::uuid[])
-ORDER BY task_id, sequence
 `
 
-// Reads every message of a set of tasks in one query (no query per task), ordered by task and sequence.
+// Reads every message of a set of tasks in one query (no query per task), unordered: the caller
+// groups them by task and orders each task's few messages itself, cheaper than sorting them all here.
 func (q *Queries) ListResultMessagesOfTasks(ctx context.Context, db DBTX, taskIds []uuid.UUID) ([]*ResultMessage, error) {
 	rows, err := db.Query(ctx, listResultMessagesOfTasks, taskIds)
 	if err != nil {

@@ -250,6 +250,11 @@ func latency(ctx context.Context, cfg *config, b *bench) error {
 		}()
 	}
 	time.Sleep(300 * time.Millisecond) // claimers idle and listening
+	stopProgress := progress("statemgmt latency", func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return fmt.Sprintf("%d/%d claimed", len(lat), n)
+	})
 	tick := time.NewTicker(interval)
 	for i := 0; i < n; i++ {
 		<-tick.C
@@ -274,6 +279,7 @@ func latency(ctx context.Context, cfg *config, b *bench) error {
 		time.Sleep(20 * time.Millisecond)
 	}
 	cancel()
+	stopProgress()
 	wg.Wait()
 	s.Close()
 	pool.Close()
@@ -308,6 +314,12 @@ func latency(ctx context.Context, cfg *config, b *bench) error {
 		return err
 	}
 	time.Sleep(time.Second) // leadership, LISTEN and queues settle
+	stopProgress = progress("river latency", func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return fmt.Sprintf("%d/%d worked", len(rl), n)
+	})
+	defer stopProgress()
 	tick = time.NewTicker(interval)
 	for i := 0; i < n; i++ {
 		<-tick.C
@@ -378,6 +390,8 @@ func appendScenario(ctx context.Context, cfg *config, b *bench) error {
 	// run spreads cfg.messages over the writers, batch rows per statement.
 	run := func(label string, do func(w, i int) error) (float64, error) {
 		per := cfg.messages / cfg.workers / batch
+		var written atomic.Int64
+		defer progress("append "+label, func() string { return fmt.Sprintf("%d/%d", written.Load(), per*cfg.workers*batch) })()
 		var wg sync.WaitGroup
 		errs := make(chan error, cfg.workers)
 		start := time.Now()
@@ -390,6 +404,7 @@ func appendScenario(ctx context.Context, cfg *config, b *bench) error {
 						errs <- err
 						return
 					}
+					written.Add(batch)
 				}
 			}()
 		}

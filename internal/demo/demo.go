@@ -150,9 +150,14 @@ func database(ctx context.Context, given string, out *lineWriter) (string, func(
 	return db.URL, func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		_ = srv.DropDatabase(cctx, db.Name)
-		_ = statetest.Shutdown(cctx)
-		out.printf("cleaned up: dropped %s", db.Name)
+		if err := srv.DropDatabase(cctx, db.Name); err != nil {
+			out.printf("cleanup: %v (drop %s by hand)", err, db.Name)
+		} else {
+			out.printf("cleaned up: dropped %s", db.Name)
+		}
+		if err := statetest.Shutdown(cctx); err != nil {
+			out.printf("cleanup: %v", err)
+		}
 	}, nil
 }
 

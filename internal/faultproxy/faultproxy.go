@@ -18,12 +18,12 @@ type Proxy struct {
 	network string
 	target  string
 
-	mu      sync.Mutex
-	conns   map[net.Conn]struct{}
+	mu        sync.Mutex
+	conns     map[net.Conn]struct{}
 	latency   time.Duration
 	blackhole bool
 	closed    bool
-	wg      sync.WaitGroup
+	wg        sync.WaitGroup
 }
 
 // Start listens on 127.0.0.1 (a free port) and forwards to target, which is

@@ -79,7 +79,7 @@ func (s *Store) LeaderHistory(ctx context.Context, limit int) ([]LeaderTerm, err
 // having written nothing. Other calls are unchanged.
 func (s *Store) AsLeader(term int64) *Store {
 	c := *s
-	c.fenceTerm = term
+	c.fenceTerm, c.derived = term, true
 	return &c
 }
 

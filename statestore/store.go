@@ -52,6 +52,9 @@ type Store struct {
 	wake   *listener
 	// fenceTerm, when not 0, fences leader-only calls (see AsLeader).
 	fenceTerm int64
+	// derived marks a Store made by WithTx or AsLeader: it shares its
+	// parent's listener, which only the parent's Close may stop.
+	derived bool
 }
 
 // New returns a Store over pool. The pool stays the caller's: Close stops
@@ -71,9 +74,10 @@ func New(pool *pgxpool.Pool, opts Options) *Store {
 }
 
 // Close stops the store's LISTEN connection, if one was opened. It does not
-// close the pool.
+// close the pool. On a Store made by WithTx or AsLeader it does nothing:
+// close the Store that New returned.
 func (s *Store) Close() {
-	if s.tx == nil {
+	if !s.derived {
 		s.wake.close()
 	}
 }
@@ -83,7 +87,7 @@ func (s *Store) Close() {
 // together. Calls that need several statements use savepoints inside tx.
 func (s *Store) WithTx(tx pgx.Tx) *Store {
 	c := *s
-	c.conn, c.tx = tx, tx
+	c.conn, c.tx, c.derived = tx, tx, true
 	return &c
 }
 

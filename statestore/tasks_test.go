@@ -895,3 +895,28 @@ func TestCompleteTasksOnlyForItsClaimer(t *testing.T) {
 	_, err = s.CompleteTasks(ctx, "a", "great", mine[0].ID)
 	wantInvalid(t, err, "result status")
 }
+
+// Closing a derived store (AsLeader, WithTx) must not stop the parent's
+// wake-ups.
+func TestClosingDerivedStoreKeepsParentListening(t *testing.T) {
+	needsListen(t)
+	s, pool := newStore(t, statestore.Options{PollInterval: time.Hour})
+	s.AsLeader(1).Close()
+	tx, err := pool.Begin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.WithTx(tx).Close()
+	_ = tx.Rollback(context.Background())
+	ctx := ctxTimeout(t, 30*time.Second)
+	_ = s.WaitForQueued(ctxTimeout(t, 200*time.Millisecond)) // start listening
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		if _, err := s.CreateTask(context.Background(), statestore.NewTask{Action: "noop"}); err != nil {
+			t.Error(err)
+		}
+	}()
+	if got, err := s.ClaimTasksWait(ctx, "w", 1); err != nil || len(got) != 1 {
+		t.Fatalf("parent store no longer woken after a derived store was closed: %v, %v", got, err)
+	}
+}

@@ -48,6 +48,7 @@ type noopArgs struct {
 	EnqueuedAt time.Time `json:"enqueued_at"`
 }
 
+// Kind names the job kind for River.
 func (noopArgs) Kind() string { return "noop" }
 
 type noopWorker struct {
@@ -55,6 +56,7 @@ type noopWorker struct {
 	worked func(job *river.Job[noopArgs])
 }
 
+// Work does nothing but report the job.
 func (w *noopWorker) Work(_ context.Context, job *river.Job[noopArgs]) error {
 	if w.worked != nil {
 		w.worked(job)

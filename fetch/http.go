@@ -86,9 +86,11 @@ type attemptsError struct {
 	err      error
 }
 
+// Error implements error.
 func (e *attemptsError) Error() string {
 	return fmt.Sprintf("giving up after %d attempt(s): %v", e.attempts, e.err)
 }
+// Unwrap returns the last attempt's error.
 func (e *attemptsError) Unwrap() error { return e.err }
 
 func sameHost(a, b *url.URL) bool { return strings.EqualFold(a.Host, b.Host) }

@@ -512,6 +512,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 // statement left behind on the server session).
 type simpleProtocol struct{ *pgx.Conn }
 
+// QueryRow runs sql with the simple protocol.
 func (c simpleProtocol) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
 	return c.Conn.QueryRow(ctx, sql, append([]any{pgx.QueryExecModeSimpleProtocol}, args...)...)
 }

@@ -34,7 +34,9 @@ const (
 // usageError marks errors that are the caller's wording (exit code 2).
 type usageError struct{ err error }
 
+// Error implements error.
 func (u usageError) Error() string { return u.err.Error() }
+// Unwrap returns the wrapped error.
 func (u usageError) Unwrap() error { return u.err }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }

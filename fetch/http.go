@@ -90,6 +90,7 @@ type attemptsError struct {
 func (e *attemptsError) Error() string {
 	return fmt.Sprintf("giving up after %d attempt(s): %v", e.attempts, e.err)
 }
+
 // Unwrap returns the last attempt's error.
 func (e *attemptsError) Unwrap() error { return e.err }
 

@@ -36,6 +36,7 @@ type usageError struct{ err error }
 
 // Error implements error.
 func (u usageError) Error() string { return u.err.Error() }
+
 // Unwrap returns the wrapped error.
 func (u usageError) Unwrap() error { return u.err }
 

@@ -211,14 +211,7 @@ func (e *env) taskCommand() *cobra.Command {
 	var showOut output
 	show := &cobra.Command{Use: "show ID", Short: "Show a task with its messages and error count", Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			if err := showOut.check(); err != nil {
-				return err
-			}
-			id, err := parseID(args[0], "task id")
-			if err != nil {
-				return err
-			}
-			s, closeFn, err := e.store(c.Context())
+			s, closeFn, id, err := e.openForTask(c, &showOut, args)
 			if err != nil {
 				return err
 			}
@@ -246,14 +239,7 @@ func (e *env) taskCommand() *cobra.Command {
 	var treeOut output
 	tree := &cobra.Command{Use: "tree ID", Short: "Show the subtask hierarchy with statuses", Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			if err := treeOut.check(); err != nil {
-				return err
-			}
-			id, err := parseID(args[0], "task id")
-			if err != nil {
-				return err
-			}
-			s, closeFn, err := e.store(c.Context())
+			s, closeFn, id, err := e.openForTask(c, &treeOut, args)
 			if err != nil {
 				return err
 			}
@@ -324,14 +310,10 @@ func (e *env) taskCommand() *cobra.Command {
 	var by string
 	terminate := &cobra.Command{Use: "terminate ID", Short: "Terminate a task and all its subtasks", Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			id, err := parseID(args[0], "task id")
-			if err != nil {
-				return err
-			}
 			if by == "" {
 				by = currentUser()
 			}
-			s, closeFn, err := e.store(c.Context())
+			s, closeFn, id, err := e.openForTask(c, nil, args)
 			if err != nil {
 				return err
 			}
@@ -398,6 +380,25 @@ func (e *env) taskCommand() *cobra.Command {
 	return cmd
 }
 
+// openForTask checks the output flag (when out is not nil) and the task id
+// argument, then opens the store; close it with the returned func.
+func (e *env) openForTask(c *cobra.Command, out *output, args []string) (*statestore.Store, func(), uuid.UUID, error) {
+	if out != nil {
+		if err := out.check(); err != nil {
+			return nil, nil, uuid.Nil, err
+		}
+	}
+	id, err := parseID(args[0], "task id")
+	if err != nil {
+		return nil, nil, uuid.Nil, err
+	}
+	s, closeFn, err := e.store(c.Context())
+	if err != nil {
+		return nil, nil, uuid.Nil, err
+	}
+	return s, closeFn, id, nil
+}
+
 func buildTree(ctx context.Context, s *statestore.Store, v *taskView, depth int) error {
 	if depth > 50 {
 		return errors.New("subtask tree deeper than 50 levels")
@@ -445,14 +446,7 @@ func (e *env) msgCommand() *cobra.Command {
 	tail := &cobra.Command{Use: "tail ID", Short: "Print a task's messages; -f follows new ones live", Args: cobra.ExactArgs(1),
 		Example: "  statectl msg tail 0192f7c4-... -f",
 		RunE: func(c *cobra.Command, args []string) error {
-			if err := out.check(); err != nil {
-				return err
-			}
-			id, err := parseID(args[0], "task id")
-			if err != nil {
-				return err
-			}
-			s, closeFn, err := e.store(c.Context())
+			s, closeFn, id, err := e.openForTask(c, &out, args)
 			if err != nil {
 				return err
 			}

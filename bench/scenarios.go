@@ -81,8 +81,6 @@ func riverClient(pool *pgxpool.Pool, maxWorkers int, worked func(*river.Job[noop
 // ---- burn ----
 
 func burn(ctx context.Context, cfg *config, b *bench) error {
-	params := map[string]any{"tasks": cfg.tasks, "workers": cfg.workers}
-
 	// Ours: K workers, claim 100 at a time, complete each batch in one statement.
 	url, cleanup, err := database(ctx, cfg)
 	if err != nil {
@@ -207,7 +205,6 @@ func burn(ctx context.Context, cfg *config, b *bench) error {
 	b.emit(record{Scenario: "burn", System: "river", Metric: "throughput", Value: theirs, Unit: "jobs/s",
 		Params: map[string]any{"jobs": cfg.tasks, "max_workers": maxWorkers, "fetch_cooldown": "1ms", "completion": "River's batched completer"}})
 	b.ratio("burn", "throughput", ours, theirs, "higher is better")
-	_ = params
 	return nil
 }
 

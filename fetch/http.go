@@ -21,9 +21,6 @@ type httpFetcher struct {
 	client *retryablehttp.Client
 }
 
-// errRedirectRefused marks redirect refusals so they are not retried.
-var errRedirectRefused = ErrRedirect
-
 func newHTTPFetcher(r *Resolver) *httpFetcher {
 	o := r.opts
 	transport := &http.Transport{
@@ -41,13 +38,13 @@ func newHTTPFetcher(r *Resolver) *httpFetcher {
 		Timeout:   o.ReadTimeout,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if len(via) > o.MaxRedirects {
-				return fmt.Errorf("%w: more than %d redirects", errRedirectRefused, o.MaxRedirects)
+				return fmt.Errorf("%w: more than %d redirects", ErrRedirect, o.MaxRedirects)
 			}
 			if req.URL.Scheme != "http" && req.URL.Scheme != "https" {
-				return fmt.Errorf("%w: redirect to a %s URL", errRedirectRefused, clip(req.URL.Scheme))
+				return fmt.Errorf("%w: redirect to a %s URL", ErrRedirect, clip(req.URL.Scheme))
 			}
 			if req.URL.User != nil {
-				return fmt.Errorf("%w: redirect URL carries credentials", errRedirectRefused)
+				return fmt.Errorf("%w: redirect URL carries credentials", ErrRedirect)
 			}
 			// Credentials never travel to another host (Go's client already
 			// drops Authorization there; this also covers custom token headers).
@@ -102,7 +99,7 @@ func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, erro
 	if ctx.Err() != nil {
 		return false, ctx.Err()
 	}
-	if err != nil && errors.Is(err, errRedirectRefused) {
+	if err != nil && errors.Is(err, ErrRedirect) {
 		return false, err
 	}
 	return retryablehttp.ErrorPropagatedRetryPolicy(ctx, resp, err)

@@ -514,7 +514,7 @@ func (s *Store) RequeueStaleTasks(ctx context.Context, claimedBefore time.Time) 
 // terminated_by. It returns the tasks it changed; a missing task is
 // ErrNotFound.
 func (s *Store) TerminateTask(ctx context.Context, id uuid.UUID, by string) ([]*Task, error) {
-	if err := validateShortText(by, "by", 256); err != nil {
+	if err := validateText(by, "by", 256); err != nil {
 		return nil, err
 	}
 	var rows []*db.Tasks

@@ -56,8 +56,6 @@ func validateText(s, field string, max int) error {
 	return nil
 }
 
-func validateShortText(s, field string, max int) error { return validateText(s, field, max) }
-
 // validateJSON checks an optional JSON document. PostgreSQL's jsonb also
 // refuses the \u0000 escape, so it is caught here with a clear message.
 func validateJSON(doc json.RawMessage, field string, wantArray bool) error {

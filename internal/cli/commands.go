@@ -142,6 +142,18 @@ func viewMessage(m statestore.ResultMessage) messageView {
 	return messageView{Sequence: m.Sequence, Time: m.Time, Error: m.Error, Context: m.Context, ContextType: m.ContextType, Message: m.Message}
 }
 
+// optionalID parses an optional UUID flag: nil when the flag is empty.
+func optionalID(s, flag string) (*uuid.UUID, error) {
+	if s == "" {
+		return nil, nil
+	}
+	id, err := parseID(s, flag)
+	if err != nil {
+		return nil, err
+	}
+	return &id, nil
+}
+
 func parseID(s, what string) (uuid.UUID, error) {
 	id, err := uuid.Parse(s)
 	if err != nil {
@@ -160,19 +172,16 @@ func (e *env) taskCommand() *cobra.Command {
 	list := &cobra.Command{Use: "list", Short: "List tasks, newest first", Args: cobra.NoArgs,
 		Example: "  statectl task list --status running --action deploy_nodes -o json",
 		RunE: func(c *cobra.Command, _ []string) error {
-			if err := out.check(); err != nil {
+			var err error
+			if err = out.check(); err != nil {
 				return err
 			}
 			f := statestore.TaskFilter{Actions: actions, Limit: limit, Cursor: cursor}
 			for _, s := range statuses {
 				f.Statuses = append(f.Statuses, statestore.TaskStatus(s))
 			}
-			if parent != "" {
-				id, err := parseID(parent, "--parent")
-				if err != nil {
-					return err
-				}
-				f.ParentID = &id
+			if f.ParentID, err = optionalID(parent, "--parent"); err != nil {
+				return err
 			}
 			s, closeFn, err := e.store(c.Context())
 			if err != nil {
@@ -250,7 +259,7 @@ func (e *env) taskCommand() *cobra.Command {
 			}
 			rv := viewTask(root)
 			rv.Messages = nil
-			if err := buildTree(c.Context(), s, rv, 0); err != nil {
+			if err := buildTree(c.Context(), s, root.ID, rv, 0); err != nil {
 				return err
 			}
 			return treeOut.write(e.stdout, rv, func(tw *tabwriter.Writer) {
@@ -283,12 +292,8 @@ func (e *env) taskCommand() *cobra.Command {
 			}
 			defer closeFn()
 			nt := statestore.NewTask{Action: action, DesignRef: designRef, CreatedBy: createdBy, Status: statestore.TaskStatus(status)}
-			if parent != "" {
-				id, err := parseID(parent, "--parent")
-				if err != nil {
-					return err
-				}
-				nt.ParentID = &id
+			if nt.ParentID, err = optionalID(parent, "--parent"); err != nil {
+				return err
 			}
 			t, err := s.CreateTask(c.Context(), nt)
 			if err != nil {
@@ -399,11 +404,10 @@ func (e *env) openForTask(c *cobra.Command, out *output, args []string) (*states
 	return s, closeFn, id, nil
 }
 
-func buildTree(ctx context.Context, s *statestore.Store, v *taskView, depth int) error {
+func buildTree(ctx context.Context, s *statestore.Store, id uuid.UUID, v *taskView, depth int) error {
 	if depth > 50 {
 		return errors.New("subtask tree deeper than 50 levels")
 	}
-	id, _ := uuid.Parse(v.ID)
 	kids, err := s.ListSubtasks(ctx, id, statestore.AllSubtasks)
 	if err != nil {
 		return err
@@ -411,7 +415,7 @@ func buildTree(ctx context.Context, s *statestore.Store, v *taskView, depth int)
 	for _, k := range kids {
 		kv := viewTask(k)
 		v.Children = append(v.Children, kv)
-		if err := buildTree(ctx, s, kv, depth+1); err != nil {
+		if err := buildTree(ctx, s, k.ID, kv, depth+1); err != nil {
 			return err
 		}
 	}
@@ -498,16 +502,13 @@ func (e *env) buildDataCommand() *cobra.Command {
 	list := &cobra.Command{Use: "list", Short: "List a node's build data, newest first", Args: cobra.NoArgs,
 		Example: "  statectl builddata list --node node01 --latest --full -o json",
 		RunE: func(c *cobra.Command, _ []string) error {
-			if err := out.check(); err != nil {
+			var err error
+			if err = out.check(); err != nil {
 				return err
 			}
 			q := statestore.BuildDataQuery{NodeName: node, Latest: latest, Full: full}
-			if task != "" {
-				id, err := parseID(task, "--task")
-				if err != nil {
-					return err
-				}
-				q.TaskID = &id
+			if q.TaskID, err = optionalID(task, "--task"); err != nil {
+				return err
 			}
 			s, closeFn, err := e.store(c.Context())
 			if err != nil {

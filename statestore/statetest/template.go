@@ -81,7 +81,8 @@ func TemplateName() string { return templatePrefix + MigrationsHash()[:16] }
 // is always complete; a half-built one left by a crash is rebuilt.
 func (s *Server) ensureTemplate(ctx context.Context) (string, error) {
 	s.templateOnce.Do(func() {
-		s.templateName, s.templateErr = s.buildTemplate(ctx)
+		s.templateName = TemplateName()
+		_, s.templateErr = s.buildTemplate(ctx, s.templateName)
 		if s.templateErr == nil {
 			_ = s.sweepStale(ctx) // hygiene only: a failed sweep must not fail tests
 		}
@@ -89,18 +90,19 @@ func (s *Server) ensureTemplate(ctx context.Context) (string, error) {
 	return s.templateName, s.templateErr
 }
 
-func (s *Server) buildTemplate(ctx context.Context) (string, error) {
-	name := TemplateName()
+// buildTemplate makes sure template database name exists, building it if
+// need be; built says whether this call built it.
+func (s *Server) buildTemplate(ctx context.Context, name string) (built bool, err error) {
 	admin, err := pgx.Connect(ctx, s.AdminURL)
 	if err != nil {
-		return "", fmt.Errorf("statetest: connect to admin database: %w", err)
+		return false, fmt.Errorf("statetest: connect to admin database: %w", err)
 	}
 	defer admin.Close(context.WithoutCancel(ctx))
 
 	sum := sha256.Sum256([]byte("statetest template " + name))
 	lockKey := int64(binary.BigEndian.Uint64(sum[:8]))
 	if _, err := admin.Exec(ctx, "SELECT pg_advisory_lock($1)", lockKey); err != nil {
-		return "", fmt.Errorf("statetest: lock template build: %w", err)
+		return false, fmt.Errorf("statetest: lock template build: %w", err)
 	}
 	// Closing the session releases the lock too; unlock explicitly so a
 	// long-lived admin session never holds it.
@@ -108,36 +110,36 @@ func (s *Server) buildTemplate(ctx context.Context) (string, error) {
 
 	var exists bool
 	if err := admin.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
-		return "", fmt.Errorf("statetest: look for template: %w", err)
+		return false, fmt.Errorf("statetest: look for template: %w", err)
 	}
 	if exists {
-		return name, nil
+		return false, nil
 	}
 
 	build := name + buildSuffix
 	buildID := pgx.Identifier{build}.Sanitize()
 	if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+buildID+" WITH (FORCE)"); err != nil {
-		return "", fmt.Errorf("statetest: drop half-built template: %w", err)
+		return false, fmt.Errorf("statetest: drop half-built template: %w", err)
 	}
 	if _, err := admin.Exec(ctx, "CREATE DATABASE "+buildID); err != nil {
-		return "", fmt.Errorf("statetest: create template: %w", err)
+		return false, fmt.Errorf("statetest: create template: %w", err)
 	}
 	buildURL, err := withDatabase(s.AdminURL, build)
 	if err != nil {
-		return "", err
+		return false, err
 	}
 	if err := migrateDatabase(ctx, buildURL); err != nil {
-		return "", err
+		return false, err
 	}
 	for _, stmt := range []string{
 		"ALTER DATABASE " + buildID + " WITH IS_TEMPLATE true ALLOW_CONNECTIONS false",
 		"ALTER DATABASE " + buildID + " RENAME TO " + pgx.Identifier{name}.Sanitize(),
 	} {
 		if _, err := admin.Exec(ctx, stmt); err != nil {
-			return "", fmt.Errorf("statetest: finish template: %w", err)
+			return false, fmt.Errorf("statetest: finish template: %w", err)
 		}
 	}
-	return name, nil
+	return true, nil
 }
 
 func migrateDatabase(ctx context.Context, connString string) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -168,25 +169,45 @@ func BenchmarkCreateDatabase(b *testing.B) {
 	}
 }
 
+// Two copies run at once, as two test binaries against one server would run
+// it: every database a test creates has a name unique to its run.
 func TestSweepDropsOnlyStaleDatabases(t *testing.T) {
 	ctx := context.Background()
 	srv, err := DefaultServer(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	old := testDBPrefix + strconv.FormatInt(time.Now().Add(-StaleAfter-time.Hour).Unix(), 36) + "_00ff"
-	if err := srv.adminExec(ctx, "CREATE DATABASE "+pgx.Identifier{old}.Sanitize()); err != nil {
-		t.Fatal(err)
+	stamp := strconv.FormatInt(time.Now().Add(-StaleAfter-time.Hour).Unix(), 36) // the same second for both
+	var created sync.WaitGroup
+	created.Add(2)
+	for i := range 2 {
+		t.Run(strconv.Itoa(i), func(t *testing.T) {
+			t.Parallel()
+			signal := sync.OnceFunc(created.Done)
+			defer signal()
+			old := staleTestDBName(t, stamp)
+			if err := srv.adminExec(ctx, "CREATE DATABASE "+pgx.Identifier{old}.Sanitize()); err != nil {
+				t.Fatal(err)
+			}
+			defer srv.DropDatabase(ctx, old) //nolint:errcheck // already gone when the test passes
+			signal()
+			created.Wait() // both stale databases exist before either sweeps
+			fresh := New(t)
+			if err := srv.sweepStale(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if databaseExists(t, old) {
+				t.Fatal("stale database survived the sweep")
+			}
+			if !databaseExists(t, fresh.Name) {
+				t.Fatal("the sweep dropped a current database")
+			}
+		})
 	}
-	defer srv.DropDatabase(ctx, old) //nolint:errcheck // already gone when the test passes
-	fresh := New(t)
-	if err := srv.sweepStale(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if databaseExists(t, old) {
-		t.Fatal("stale database survived the sweep")
-	}
-	if !databaseExists(t, fresh.Name) {
-		t.Fatal("the sweep dropped a current database")
-	}
+}
+
+// staleTestDBName is a test database name stamped with the base-36 time
+// stamp, with a random suffix so that no two runs share it.
+func staleTestDBName(t *testing.T, stamp string) string {
+	return testDBPrefix + stamp + "_" + randomHex(t, 8)
 }

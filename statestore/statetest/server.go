@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -56,9 +57,8 @@ type Server struct {
 	adminMu sync.Mutex
 	admin   *pgxpool.Pool
 
-	templateOnce sync.Once
-	templateName string
-	templateErr  error
+	templateMu   sync.Mutex
+	templateName string // set once the template is known to exist
 }
 
 var (
@@ -288,11 +288,32 @@ func withDatabase(connString, name string) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("statetest: parse connection URL: %w", err)
 		}
-		u.Path = "/" + name
+		u.Path, u.RawPath = "/"+name, ""
+		// A database named in the query wins over the path: drop it.
+		u.RawQuery = withoutQueryKeys(u.RawQuery, "dbname", "database")
 		return u.String(), nil
 	}
 	// Keyword/value form: a later keyword overrides an earlier one.
 	return strings.TrimSpace(connString + " dbname=" + name), nil
+}
+
+// withoutQueryKeys returns the raw query string rawQuery without the
+// parameters named keys, keeping the others as written and in order.
+func withoutQueryKeys(rawQuery string, keys ...string) string {
+	var kept []string
+	for _, part := range strings.Split(rawQuery, "&") {
+		if part == "" {
+			continue
+		}
+		key, _, _ := strings.Cut(part, "=")
+		if k, err := url.QueryUnescape(key); err == nil {
+			key = k
+		}
+		if !slices.Contains(keys, key) {
+			kept = append(kept, part)
+		}
+	}
+	return strings.Join(kept, "&")
 }
 
 // Redact returns connString with any password replaced, fit for logs.

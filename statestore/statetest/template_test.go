@@ -261,6 +261,7 @@ func TestEveryConnectionStringFormReachesTheRightDatabase(t *testing.T) {
 	ctx := context.Background()
 	for form := range connForms(t, "postgres") {
 		t.Run(form, func(t *testing.T) {
+			t.Parallel()
 			admin := NewEmpty(t) // stands in for the admin database the URL names
 			conn := connForms(t, admin.Name)[form]
 			if got := currentDatabase(t, conn); got != admin.Name {

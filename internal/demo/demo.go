@@ -494,18 +494,33 @@ func (d *run) progress(ctx context.Context) int {
 
 // killLeader terminates the leader's backend, as a crash would end it.
 func (d *run) killLeader(ctx context.Context) error {
-	l, err := d.store.Leader(ctx)
-	if err != nil {
-		return err
+	var l *statestore.Leader
+	for {
+		var err error
+		if l, err = d.store.Leader(ctx); err != nil {
+			return err
+		}
+		d.mu.Lock()
+		d.killedTerm, d.killedAt = l.Term, time.Now()
+		d.mu.Unlock()
+		var ok bool
+		if err := d.pool.QueryRow(ctx, "SELECT pg_terminate_backend($1)", l.BackendPID).Scan(&ok); err != nil {
+			return fmt.Errorf("demo: kill the leader's backend: %w", err)
+		}
+		if ok {
+			break
+		}
+		// That leader's session ended on its own just now (a loaded
+		// machine): kill whoever leads next.
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("demo: kill the leader: %w", ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 	d.mu.Lock()
-	d.killedTerm, d.killedAt = l.Term, time.Now()
 	complete := d.completed
 	d.mu.Unlock()
-	var ok bool
-	if err := d.pool.QueryRow(ctx, "SELECT pg_terminate_backend($1)", l.BackendPID).Scan(&ok); err != nil || !ok {
-		return fmt.Errorf("demo: kill the leader's backend: %v %w", ok, err)
-	}
 	close(d.killed)
 	d.out.printf("KILLED the leader %s (term %d) with %d of %d nodes complete: its database session is gone",
 		l.Hostname, l.Term, complete, d.cfg.Nodes)

@@ -47,8 +47,10 @@ func TestDemoPassesForAnyNodeCount(t *testing.T) {
 			}
 			for _, want := range []string{
 				fmt.Sprintf("created deploy_nodes %s with %d deploy_node subtasks", short(deployTaskID), nodes),
-				fmt.Sprintf("(term 1) with %d of %d nodes complete", (nodes+1)/2, nodes),
-				"failover:", "fenced write with the old term 1", "not the current leader",
+				// The term killed is usually 1; a loaded machine may have
+				// changed leaders before (the demo is robust to that too).
+				fmt.Sprintf(") with %d of %d nodes complete", (nodes+1)/2, nodes),
+				"failover:", "fenced write with the old term", "not the current leader",
 				fmt.Sprintf("tasks: %d (%d complete)", nodes+1, nodes+1),
 				"invariants hold",
 			} {

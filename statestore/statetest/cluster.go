@@ -28,7 +28,10 @@ const clusterReadyTimeout = 60 * time.Second
 // temporary directory, runs with fsync off (its data is disposable), and,
 // when this process runs as root, runs as the postgres user, since PostgreSQL
 // refuses to run as root. On Linux the server is told to quit if this process
-// dies, so a crashed test run leaves no server behind.
+// dies, so a crashed test run leaves no server behind; its directory is
+// removed by the next cluster start (see sweepClusterDirs). When failed tests
+// kept databases in it, stopping it keeps the directory and says how to start
+// it again.
 func startCluster(ctx context.Context, binDir string) (*Server, error) {
 	sweepClusterDirs(os.TempDir())
 	dir, owner, err := newClusterDir(os.TempDir())

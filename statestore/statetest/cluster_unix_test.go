@@ -269,3 +269,44 @@ func TestFailedTestsDatabaseOutlivesItsThrowawayCluster(t *testing.T) {
 		t.Fatalf("query the kept database: %v", err)
 	}
 }
+
+// On a server without a postgres database the build lock falls back to the
+// database the connection string names, and the template is still built.
+func TestTemplateBuildWithoutPostgresDatabase(t *testing.T) {
+	if _, err := findBinaries(); err != nil {
+		t.Skip(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	sweepScratch(t)
+	srv, err := StartCluster(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close(context.Background()) //nolint:errcheck // test teardown
+	if err := srv.adminExec(ctx, "CREATE DATABASE admin_elsewhere"); err != nil {
+		t.Fatal(err)
+	}
+	elsewhere, err := withDatabase(srv.AdminURL, "admin_elsewhere")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, elsewhere)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = conn.Exec(ctx, "DROP DATABASE postgres WITH (FORCE)")
+	conn.Close(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := &Server{Source: SourceURL, AdminURL: elsewhere}
+	defer other.Close(context.Background()) //nolint:errcheck // test teardown
+	db, err := other.CreateDatabase(ctx)
+	if err != nil {
+		t.Fatalf("CreateDatabase on a server without a postgres database: %v", err)
+	}
+	if got := currentDatabase(t, db.URL); got != db.Name {
+		t.Fatalf("Database.URL reaches %s, want %s", got, db.Name)
+	}
+}

@@ -3,6 +3,11 @@
 // deploy_nodes task out into per-node subtasks, workers deploy the nodes
 // (messages, build data, boot actions), the leader is killed half-way and
 // another takes over, and at the end the demo checks its own invariants.
+//
+// "Half-way" is a point in the work, not in time: the leader is killed when
+// half the nodes (rounded up) are complete, the rest are held back until it
+// is, and only a leader elected after the kill may complete deploy_nodes, so
+// the run is the same for any number of nodes and any machine speed.
 package demo
 
 import (
@@ -32,8 +37,10 @@ import (
 
 // Config configures a demo run.
 type Config struct {
-	// DatabaseURL, when set, is used as is (migrated first); otherwise the
-	// demo gets a fresh database the way the tests do and drops it after.
+	// DatabaseURL, when set, is used as is (migrated first) if it holds no
+	// tasks, boot actions, build data or leadership (else Run returns
+	// ErrDatabaseInUse and writes nothing); otherwise the demo gets a fresh
+	// database the way the tests do and drops it after.
 	DatabaseURL string
 	// Nodes is how many nodes to deploy (default 12).
 	Nodes int
@@ -45,6 +52,11 @@ const (
 	instances = 3
 	workers   = 4
 )
+
+// ErrDatabaseInUse means the database given to the demo already holds data
+// the demo would disturb (tasks it would claim, boot action keys it would
+// replace, a leader it would depose); the demo refuses it.
+var ErrDatabaseInUse = errors.New("demo: the database is in use")
 
 // deployTaskID is fixed so every leader finds the same deploy_nodes task.
 var deployTaskID = uuid.NewSHA1(uuid.NameSpaceURL, []byte("statemgmt demo deploy_nodes"))
@@ -87,7 +99,8 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}
 
 	d := &run{cfg: cfg, out: out, store: store, pool: pool, resolver: resolver, fileURI: fileURI, httpURL: httpURL,
-		claims: map[uuid.UUID]int{}, done: make(chan struct{})}
+		claims: map[uuid.UUID]int{}, done: make(chan struct{}),
+		half: (cfg.Nodes + 1) / 2, halfway: make(chan struct{}), killed: make(chan struct{})}
 
 	runCtx, stopAll := context.WithCancel(ctx)
 	defer stopAll()
@@ -131,6 +144,9 @@ func database(ctx context.Context, given string, out *lineWriter) (string, func(
 			return "", nil, fmt.Errorf("demo: connect to --database-url: %w", err)
 		}
 		defer conn.Close(context.WithoutCancel(ctx))
+		if err := refuseInUse(ctx, conn, given); err != nil {
+			return "", nil, err
+		}
 		if _, err := statestore.Migrate(ctx, conn, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
 			return "", nil, err
 		}
@@ -159,6 +175,49 @@ func database(ctx context.Context, given string, out *lineWriter) (string, func(
 			out.printf("cleanup: %v", err)
 		}
 	}, nil
+}
+
+// inUseTables are the tables whose rows the demo would disturb, and what a
+// row of each is called.
+var inUseTables = []struct{ table, what string }{
+	{"tasks", "task(s)"},
+	{"boot_action", "boot action context(s)"},
+	{"boot_action_status", "boot action status(es)"},
+	{"build_data", "build data row(s)"},
+	{"active_instance", "leader record(s)"},
+	{"leader_term", "leadership term(s)"},
+}
+
+// refuseInUse returns ErrDatabaseInUse, saying what the database holds, if
+// any of inUseTables exists and has rows. It only reads.
+func refuseInUse(ctx context.Context, conn *pgx.Conn, url string) error {
+	var held []string
+	for _, t := range inUseTables {
+		var exists bool
+		if err := conn.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", t.table).Scan(&exists); err != nil {
+			return fmt.Errorf("demo: inspect the database: %w", err)
+		}
+		if !exists {
+			continue
+		}
+		var n int
+		// Count at most 1001 rows: enough to say "1000+" without scanning a big table.
+		if err := conn.QueryRow(ctx, "SELECT count(*) FROM (SELECT 1 FROM "+pgx.Identifier{t.table}.Sanitize()+" LIMIT 1001) s").Scan(&n); err != nil {
+			return fmt.Errorf("demo: inspect the database: %w", err)
+		}
+		switch {
+		case n > 1000:
+			held = append(held, "1000+ "+t.what)
+		case n > 0:
+			held = append(held, fmt.Sprintf("%d %s", n, t.what))
+		}
+	}
+	if len(held) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %s holds %s; the demo claims tasks, writes boot action keys and takes leadership, "+
+		"so it needs a database of its own: omit --database-url and it makes a fresh one (nothing was written)",
+		ErrDatabaseInUse, statetest.Redact(url), strings.Join(held, ", "))
 }
 
 const siteDocument = `---
@@ -201,8 +260,16 @@ type run struct {
 	httpURL  string
 	electors []*statestore.Elector
 
+	// half is how many nodes complete before the leader is killed: the
+	// other completions wait for the kill (see the package docs).
+	half    int
+	halfway chan struct{} // closed when half the nodes are complete
+	killed  chan struct{} // closed once the leader's session is killed
+
 	mu         sync.Mutex
 	claims     map[uuid.UUID]int
+	passed     int // completions let through before the kill
+	completed  int // completions done
 	leaderName string
 	leaderTerm int64
 	fetched    bool
@@ -265,14 +332,21 @@ func (d *run) lead(ctx context.Context, name string, term int64) error {
 		return err
 	}
 	for ctx.Err() == nil {
-		if _, err := leader.RequeueStaleTasks(ctx, time.Now().Add(-20*time.Second)); err != nil {
+		// The workers here never die, so nothing should be stale; a leader
+		// does this all the same.
+		if _, err := leader.RequeueStaleTasks(ctx, time.Now().Add(-time.Minute)); err != nil {
 			return err
 		}
 		active, err := d.store.ListSubtasks(ctx, deployTaskID, statestore.ActiveSubtasks)
 		if err != nil {
 			return err
 		}
-		if len(active) == 0 {
+		d.mu.Lock()
+		electedAfterKill := d.killedTerm != 0 && term > d.killedTerm
+		d.mu.Unlock()
+		// Only a leader elected after the kill completes deploy_nodes, so
+		// the failover always happens before the end.
+		if len(active) == 0 && electedAfterKill {
 			err := leader.InTx(ctx, func(ctx context.Context, tx *statestore.Store) error {
 				if err := tx.CheckLeader(ctx, term); err != nil {
 					return err
@@ -342,14 +416,44 @@ func (d *run) deployNode(ctx context.Context, worker, node string, t *statestore
 		TaskID: t.ID, Status: statestore.ResultSuccess}); err != nil {
 		return err
 	}
-	_, err := d.store.CompleteTasks(ctx, worker, statestore.ResultSuccess, t.ID)
-	return err
+	if err := d.awaitTurn(ctx); err != nil {
+		return err
+	}
+	if _, err := d.store.CompleteTasks(ctx, worker, statestore.ResultSuccess, t.ID); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	d.completed++
+	if d.completed == d.half {
+		close(d.halfway)
+	}
+	d.mu.Unlock()
+	return nil
+}
+
+// awaitTurn lets the first half of the completions through and holds the
+// others back until the leader has been killed.
+func (d *run) awaitTurn(ctx context.Context) error {
+	d.mu.Lock()
+	if d.passed < d.half {
+		d.passed++
+		d.mu.Unlock()
+		return nil
+	}
+	d.mu.Unlock()
+	select {
+	case <-d.killed:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // watch prints progress, kills the leader half-way and waits for the end.
 func (d *run) watch(ctx context.Context) error {
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
+	halfway := d.halfway
 	for {
 		select {
 		case <-d.done:
@@ -358,12 +462,10 @@ func (d *run) watch(ctx context.Context) error {
 		case <-ctx.Done():
 			return fmt.Errorf("demo: did not finish in time: %w", ctx.Err())
 		case <-tick.C:
-		}
-		complete := d.progress(ctx)
-		d.mu.Lock()
-		shouldKill := d.killedTerm == 0 && complete*2 >= d.cfg.Nodes && d.leaderTerm != 0
-		d.mu.Unlock()
-		if shouldKill {
+			d.progress(ctx)
+		case <-halfway:
+			halfway = nil
+			d.progress(ctx)
 			if err := d.killLeader(ctx); err != nil {
 				return err
 			}
@@ -392,20 +494,38 @@ func (d *run) progress(ctx context.Context) int {
 
 // killLeader terminates the leader's backend, as a crash would end it.
 func (d *run) killLeader(ctx context.Context) error {
-	l, err := d.store.Leader(ctx)
-	if err != nil {
-		return err
+	var l *statestore.Leader
+	for {
+		var err error
+		if l, err = d.store.Leader(ctx); err != nil {
+			return err
+		}
+		d.mu.Lock()
+		d.killedTerm, d.killedAt = l.Term, time.Now()
+		d.mu.Unlock()
+		var ok bool
+		if err := d.pool.QueryRow(ctx, "SELECT pg_terminate_backend($1)", l.BackendPID).Scan(&ok); err != nil {
+			return fmt.Errorf("demo: kill the leader's backend: %w", err)
+		}
+		if ok {
+			break
+		}
+		// That leader's session ended on its own just now (a loaded
+		// machine): kill whoever leads next.
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("demo: kill the leader: %w", ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 	d.mu.Lock()
-	d.killedTerm, d.killedAt = l.Term, time.Now()
+	complete := d.completed
 	d.mu.Unlock()
-	var ok bool
-	if err := d.pool.QueryRow(ctx, "SELECT pg_terminate_backend($1)", l.BackendPID).Scan(&ok); err != nil || !ok {
-		return fmt.Errorf("demo: kill the leader's backend: %v %w", ok, err)
-	}
-	d.out.printf("KILLED the leader %s (term %d): its database session is gone", l.Hostname, l.Term)
+	close(d.killed)
+	d.out.printf("KILLED the leader %s (term %d) with %d of %d nodes complete: its database session is gone",
+		l.Hostname, l.Term, complete, d.cfg.Nodes)
 	// The deposed term may still try to write: fencing refuses it.
-	for i := 0; i < 50; i++ {
+	for {
 		cur, err := d.store.Leader(ctx)
 		if err == nil && cur.Term > l.Term {
 			_, ferr := d.store.AsLeader(l.Term).RequeueStaleTasks(ctx, time.Now())
@@ -415,9 +535,12 @@ func (d *run) killLeader(ctx context.Context) error {
 			d.out.printf("fenced write with the old term %d: %v", l.Term, ferr)
 			return nil
 		}
-		time.Sleep(20 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("demo: no new leader after the kill: %w", ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
-	return errors.New("demo: no new leader within a second of the kill")
 }
 
 // summary prints the outcome and checks the invariants.

@@ -6,11 +6,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -26,13 +28,20 @@ const clusterReadyTimeout = 60 * time.Second
 // temporary directory, runs with fsync off (its data is disposable), and,
 // when this process runs as root, runs as the postgres user, since PostgreSQL
 // refuses to run as root. On Linux the server is told to quit if this process
-// dies, so a crashed test run leaves no server behind.
+// dies, so a crashed test run leaves no server behind; its directory is
+// removed by the next cluster start (see sweepClusterDirs). When failed tests
+// kept databases in it, stopping it keeps the directory and says how to start
+// it again.
 func startCluster(ctx context.Context, binDir string) (*Server, error) {
-	dir, err := os.MkdirTemp("", "statemgmt-pg-")
+	sweepClusterDirs(os.TempDir())
+	dir, owner, err := newClusterDir(os.TempDir())
 	if err != nil {
 		return nil, fmt.Errorf("statetest: cluster directory: %w", err)
 	}
-	cleanup := func() { _ = os.RemoveAll(dir) }
+	cleanup := func() {
+		_ = os.RemoveAll(dir)
+		_ = owner.Close() // after the removal: a sweeper must never see it unlocked
+	}
 
 	cred, err := serverCredential()
 	if err != nil {
@@ -69,9 +78,21 @@ func startCluster(ctx context.Context, binDir string) (*Server, error) {
 		cleanup()
 		return nil, err
 	}
-	stop := func(ctx context.Context) error {
-		defer cleanup()
-		return c.stopServer(ctx)
+	stop := func(ctx context.Context, kept []string) error {
+		err := c.stopServer(ctx)
+		if len(kept) == 0 {
+			cleanup()
+			return err
+		}
+		// Failed tests kept databases here: keep the directory, say so
+		// and how to use it, and leave it to the sweep after StaleAfter.
+		note := c.keptNote(kept)
+		if werr := os.WriteFile(filepath.Join(dir, keptFile), []byte(note), 0o644); werr != nil {
+			err = errors.Join(err, fmt.Errorf("statetest: mark kept cluster: %w", werr))
+		}
+		fmt.Fprint(notices, note)
+		_ = owner.Close()
+		return err
 	}
 	restart := func(ctx context.Context) error {
 		if err := c.stopServer(ctx); err != nil {
@@ -79,7 +100,116 @@ func startCluster(ctx context.Context, binDir string) (*Server, error) {
 		}
 		return c.start(ctx, admin)
 	}
-	return &Server{Source: SourceCluster, AdminURL: admin, stop: stop, restart: restart}, nil
+	return &Server{Source: SourceCluster, AdminURL: admin, clusterDir: dir, stop: stop, restart: restart}, nil
+}
+
+// keptNote says where a stopped cluster holding failed tests' databases is
+// and how to start it again.
+func (c *cluster) keptNote(kept []string) string {
+	as := ""
+	if c.cred != nil {
+		as = " (as user postgres)"
+	}
+	return fmt.Sprintf(`statetest: kept the throwaway cluster in %[1]s: failed tests kept database(s) %[2]s in it.
+  start it%[3]s: %[4]s -D %[5]s -k %[1]s -p 5432 -c listen_addresses=
+  then:          psql "host=%[1]s port=5432 user=postgres dbname=%[6]s"
+  a test run %[7]v from now deletes the directory; sooner: rm -rf %[1]s
+`, c.dir, strings.Join(kept, ", "), as, filepath.Join(c.binDir, "postgres"), c.data, kept[0], StaleAfter)
+}
+
+// Files in a throwaway cluster's directory besides the server's own.
+const (
+	clusterDirPrefix = "statemgmt-pg-"
+	// ownerLockFile is held locked (flock) by the process that owns the
+	// cluster for as long as it lives; the kernel releases the lock when
+	// the process dies, however it dies.
+	ownerLockFile = "owner.lock"
+	// keptFile marks a stopped cluster kept for failed tests' databases
+	// and says how to start it.
+	keptFile = "KEPT"
+)
+
+// newClusterDir creates a cluster directory under parent, owned by this
+// process: owner holds its lock until closed. The lock file is locked before
+// it takes its name, so a sweeper never finds it unlocked while we live.
+func newClusterDir(parent string) (dir string, owner *os.File, err error) {
+	dir, err = os.MkdirTemp(parent, clusterDirPrefix)
+	if err != nil {
+		return "", nil, err
+	}
+	tmp := filepath.Join(dir, ownerLockFile+".new")
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	if err == nil {
+		if err = lockOwner(f); err == nil {
+			_, _ = fmt.Fprintf(f, "%d\n", os.Getpid())
+			err = os.Rename(tmp, filepath.Join(dir, ownerLockFile))
+		}
+		if err != nil {
+			f.Close()
+		}
+	}
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return "", nil, fmt.Errorf("own %s: %w", dir, err)
+	}
+	return dir, f, nil
+}
+
+// sweepClusterDirs removes the directories of throwaway clusters under
+// parent whose owner died (a killed test binary) and whose server no longer
+// runs, and kept clusters older than StaleAfter. Directories without an owner
+// lock (made by older versions of this package) go after StaleAfter too.
+// Failures are ignored: this is hygiene, and another user's directories may
+// not be ours to remove.
+func sweepClusterDirs(parent string) {
+	dirs, _ := filepath.Glob(filepath.Join(parent, clusterDirPrefix+"*")) // the pattern is valid
+	for _, dir := range dirs {
+		if fi, err := os.Lstat(dir); err != nil || !fi.IsDir() {
+			continue
+		}
+		if postmasterAlive(filepath.Join(dir, "data")) {
+			continue
+		}
+		if fi, err := os.Stat(filepath.Join(dir, keptFile)); err == nil {
+			if time.Since(fi.ModTime()) > StaleAfter {
+				_ = os.RemoveAll(dir)
+			}
+			continue
+		}
+		f, err := os.Open(filepath.Join(dir, ownerLockFile))
+		if errors.Is(err, fs.ErrNotExist) {
+			if fi, err := os.Stat(dir); err == nil && time.Since(fi.ModTime()) > StaleAfter {
+				_ = os.RemoveAll(dir)
+			}
+			continue
+		}
+		if err != nil {
+			continue
+		}
+		if ownerGone(f) {
+			_ = os.RemoveAll(dir)
+		}
+		f.Close()
+	}
+}
+
+// postmasterAlive reports whether the server process named by the
+// postmaster.pid file in data is alive (or cannot be told dead).
+func postmasterAlive(data string) bool {
+	b, err := os.ReadFile(filepath.Join(data, "postmaster.pid"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false
+	}
+	if err != nil {
+		return true
+	}
+	first, _, _ := strings.Cut(string(b), "\n")
+	pid, err := strconv.Atoi(strings.TrimSpace(first))
+	if err != nil || pid <= 0 {
+		return false // a torn file: postgres writes its pid first
+	}
+	err = syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
 // cluster is a throwaway server's process and files.

@@ -2,11 +2,15 @@ package statetest
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -105,8 +109,44 @@ type failedTB struct {
 	logs []string
 }
 
-func (f *failedTB) Failed() bool                    { return true }
-func (f *failedTB) Logf(format string, args ...any) { f.logs = append(f.logs, format) }
+func (f *failedTB) Failed() bool { return true }
+func (f *failedTB) Logf(format string, args ...any) {
+	f.logs = append(f.logs, fmt.Sprintf(format, args...))
+}
+func (f *failedTB) Log(args ...any) { f.logs = append(f.logs, fmt.Sprint(args...)) }
+
+// What a failed test's log says about its database must be true of each
+// source: kept on a server of one's own, kept with a throwaway cluster's
+// directory, not kept past the run in a Docker container.
+func TestKeptDatabaseLogSaysWhatHappens(t *testing.T) {
+	tests := []struct {
+		source  Source
+		want    []string
+		wantNot string
+	}{
+		{SourceURL, []string{"kept database statemgmt_test_x", "TestX", "drops it"}, "NOT"},
+		{SourceLibpq, []string{"kept database statemgmt_test_x", "TestX"}, "NOT"},
+		{SourceCluster, []string{"kept database statemgmt_test_x", "/tmp/statemgmt-pg-1", "directory", "is kept"}, "NOT"},
+		{SourceDocker, []string{"statemgmt_test_x", "is NOT kept", "removed", EnvDatabaseURL}, "xxsecret"},
+	}
+	for _, tc := range tests {
+		t.Run(string(tc.source), func(t *testing.T) {
+			srv := &Server{Source: tc.source, clusterDir: "/tmp/statemgmt-pg-1"}
+			got := srv.keep("statemgmt_test_x", "TestX", "postgres://u:xxsecret@h/statemgmt_test_x")
+			for _, w := range tc.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("note %q lacks %q", got, w)
+				}
+			}
+			if strings.Contains(got, tc.wantNot) || strings.Contains(got, "xxsecret") {
+				t.Errorf("note %q holds %q or the password", got, tc.wantNot)
+			}
+			if diff := cmp.Diff([]string{"statemgmt_test_x"}, srv.kept); diff != "" {
+				t.Errorf("kept (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
 
 func TestThrowawayCluster(t *testing.T) {
 	dir, err := findBinaries()
@@ -168,25 +208,45 @@ func BenchmarkCreateDatabase(b *testing.B) {
 	}
 }
 
+// Two copies run at once, as two test binaries against one server would run
+// it: every database a test creates has a name unique to its run.
 func TestSweepDropsOnlyStaleDatabases(t *testing.T) {
 	ctx := context.Background()
 	srv, err := DefaultServer(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	old := testDBPrefix + strconv.FormatInt(time.Now().Add(-StaleAfter-time.Hour).Unix(), 36) + "_00ff"
-	if err := srv.adminExec(ctx, "CREATE DATABASE "+pgx.Identifier{old}.Sanitize()); err != nil {
-		t.Fatal(err)
+	stamp := strconv.FormatInt(time.Now().Add(-StaleAfter-time.Hour).Unix(), 36) // the same second for both
+	var created sync.WaitGroup
+	created.Add(2)
+	for i := range 2 {
+		t.Run(strconv.Itoa(i), func(t *testing.T) {
+			t.Parallel()
+			signal := sync.OnceFunc(created.Done)
+			defer signal()
+			old := staleTestDBName(t, stamp)
+			if err := srv.adminExec(ctx, "CREATE DATABASE "+pgx.Identifier{old}.Sanitize()); err != nil {
+				t.Fatal(err)
+			}
+			defer srv.DropDatabase(ctx, old) //nolint:errcheck // already gone when the test passes
+			signal()
+			created.Wait() // both stale databases exist before either sweeps
+			fresh := New(t)
+			if err := srv.sweepStale(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if databaseExists(t, old) {
+				t.Fatal("stale database survived the sweep")
+			}
+			if !databaseExists(t, fresh.Name) {
+				t.Fatal("the sweep dropped a current database")
+			}
+		})
 	}
-	defer srv.DropDatabase(ctx, old) //nolint:errcheck // already gone when the test passes
-	fresh := New(t)
-	if err := srv.sweepStale(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if databaseExists(t, old) {
-		t.Fatal("stale database survived the sweep")
-	}
-	if !databaseExists(t, fresh.Name) {
-		t.Fatal("the sweep dropped a current database")
-	}
+}
+
+// staleTestDBName is a test database name stamped with the base-36 time
+// stamp, with a random suffix so that no two runs share it.
+func staleTestDBName(t *testing.T, stamp string) string {
+	return testDBPrefix + stamp + "_" + randomHex(t, 8)
 }

@@ -12,7 +12,10 @@
 // The schema is migrated once per server into a template database whose name
 // carries a hash of the migrations; each test clones it (CREATE DATABASE ...
 // TEMPLATE), which costs milliseconds. The clone is dropped when the test
-// passes, and kept, with its connection string logged, when it fails.
+// passes, and kept, with its connection string logged, when it fails (see
+// New for how long it lasts with each kind of server). The template build
+// takes its lock in the postgres database, whatever database the connection
+// string names, so runs against one server never both build it.
 //
 // The server comes from the first of these that works:
 //
@@ -25,7 +28,8 @@
 //  4. A throwaway cluster started from the local PostgreSQL server binaries
 //     (initdb and postgres on PATH or under /usr/lib/postgresql/*/bin), on a
 //     unix socket in a temporary directory; as root it runs them as the
-//     postgres user.
+//     postgres user. Starting one removes the directories of clusters whose
+//     test binary died.
 //
 // STATEMGMT_TEST_SERVER=url|libpq|docker|cluster forces one of them. The user
 // must be allowed to CREATE DATABASE. Servers this package started (a

@@ -54,7 +54,7 @@ func startDocker(ctx context.Context, image string) (*Server, error) {
 		_ = ctr.Terminate(context.WithoutCancel(ctx))
 		return nil, fmt.Errorf("statetest: container server: %w", err)
 	}
-	return &Server{Source: SourceDocker, AdminURL: admin, stop: func(ctx context.Context) error {
+	return &Server{Source: SourceDocker, AdminURL: admin, stop: func(ctx context.Context, _ []string) error {
 		return ctr.Terminate(ctx)
 	}}, nil
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -50,15 +52,21 @@ type Server struct {
 	// use Redact.
 	AdminURL string
 
-	stop    func(context.Context) error
+	// stop stops a server this package started; kept names the databases
+	// failed tests kept, which it keeps if it can.
+	stop    func(ctx context.Context, kept []string) error
 	restart func(context.Context) error
+	// clusterDir is a throwaway cluster's directory.
+	clusterDir string
+
+	keptMu sync.Mutex
+	kept   []string // databases of failed tests, kept for inspection
 
 	adminMu sync.Mutex
 	admin   *pgxpool.Pool
 
-	templateOnce sync.Once
-	templateName string
-	templateErr  error
+	templateMu   sync.Mutex
+	templateName string // set once the template is known to exist
 }
 
 var (
@@ -111,11 +119,40 @@ func (s *Server) Close(ctx context.Context) error {
 	}
 	stop := s.stop
 	s.stop = nil
-	if err := stop(ctx); err != nil {
+	s.keptMu.Lock()
+	kept := slices.Clone(s.kept)
+	s.keptMu.Unlock()
+	if err := stop(ctx, kept); err != nil {
 		return fmt.Errorf("statetest: stop %s server: %w", s.Source, err)
 	}
 	return nil
 }
+
+// keep records that database name of failed test testName is kept, and
+// returns what to log about it: where it is and, truthfully, whether it
+// outlives this run.
+func (s *Server) keep(name, testName, connString string) string {
+	s.keptMu.Lock()
+	s.kept = append(s.kept, name)
+	s.keptMu.Unlock()
+	switch s.Source {
+	case SourceCluster:
+		return fmt.Sprintf("statetest: kept database %s of failed test %s: %s; the throwaway cluster holding it is stopped "+
+			"when the run ends but its directory %s is kept (the run's last output says how to start it)",
+			name, testName, Redact(connString), s.clusterDir)
+	case SourceDocker:
+		return fmt.Sprintf("statetest: database %s of failed test %s is NOT kept after this run: the container is removed when "+
+			"the run ends (until then: %s); point %s at a server of your own to keep failed tests' databases",
+			name, testName, Redact(connString), EnvDatabaseURL)
+	default:
+		return fmt.Sprintf("statetest: kept database %s of failed test %s: %s (a test run after %v drops it)",
+			name, testName, Redact(connString), StaleAfter)
+	}
+}
+
+// notices receives what this package tells the person running the tests
+// outside any test's log (a kept cluster's whereabouts).
+var notices io.Writer = os.Stderr
 
 // Restart stops the server and starts it again on the same data and address
 // (throwaway clusters only), for tests of recovery from a server restart.
@@ -288,11 +325,32 @@ func withDatabase(connString, name string) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("statetest: parse connection URL: %w", err)
 		}
-		u.Path = "/" + name
+		u.Path, u.RawPath = "/"+name, ""
+		// A database named in the query wins over the path: drop it.
+		u.RawQuery = withoutQueryKeys(u.RawQuery, "dbname", "database")
 		return u.String(), nil
 	}
 	// Keyword/value form: a later keyword overrides an earlier one.
 	return strings.TrimSpace(connString + " dbname=" + name), nil
+}
+
+// withoutQueryKeys returns the raw query string rawQuery without the
+// parameters named keys, keeping the others as written and in order.
+func withoutQueryKeys(rawQuery string, keys ...string) string {
+	var kept []string
+	for _, part := range strings.Split(rawQuery, "&") {
+		if part == "" {
+			continue
+		}
+		key, _, _ := strings.Cut(part, "=")
+		if k, err := url.QueryUnescape(key); err == nil {
+			key = k
+		}
+		if !slices.Contains(keys, key) {
+			kept = append(kept, part)
+		}
+	}
+	return strings.Join(kept, "&")
 }
 
 // Redact returns connString with any password replaced, fit for logs.

@@ -100,6 +100,9 @@ func TestWithDatabase(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"postgres://u:p@h:5/old?sslmode=disable", "postgres://u:p@h:5/new?sslmode=disable"},
 		{"postgresql://h/", "postgresql://h/new"},
+		{"postgres://h/?dbname=old", "postgres://h/new"},
+		{"postgres://u@h/x?sslmode=disable&dbname=old&database=old2&application_name=a", "postgres://u@h/new?sslmode=disable&application_name=a"},
+		{"postgres://u@?host=%2Ftmp&dbname=old", "postgres://u@/new?host=%2Ftmp"},
 		{"host=/tmp/x port=5432 user=postgres dbname=postgres", "host=/tmp/x port=5432 user=postgres dbname=postgres dbname=new"},
 		{"", "dbname=new"},
 	}

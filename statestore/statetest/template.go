@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/drydock-go/statemgmt/schema"
@@ -78,66 +79,117 @@ func TemplateName() string { return templatePrefix + MigrationsHash()[:16] }
 // building it under an advisory lock so parallel test binaries (go test runs
 // one per package) neither race nor build it twice. The template is built
 // under a temporary name and renamed when complete, so a template that exists
-// is always complete; a half-built one left by a crash is rebuilt.
+// is always complete; a half-built one left by a crash is rebuilt. Only
+// success is remembered: after a failure (a cancelled context, a server
+// restarting) the next call tries again.
 func (s *Server) ensureTemplate(ctx context.Context) (string, error) {
-	s.templateOnce.Do(func() {
-		s.templateName, s.templateErr = s.buildTemplate(ctx)
-		if s.templateErr == nil {
-			_ = s.sweepStale(ctx) // hygiene only: a failed sweep must not fail tests
-		}
-	})
-	return s.templateName, s.templateErr
+	s.templateMu.Lock()
+	defer s.templateMu.Unlock()
+	if s.templateName != "" {
+		return s.templateName, nil
+	}
+	name := TemplateName()
+	if _, err := s.buildTemplate(ctx, name); err != nil {
+		return "", err
+	}
+	s.templateName = name
+	_ = s.sweepStale(ctx) // hygiene only: a failed sweep must not fail tests
+	return name, nil
 }
 
-func (s *Server) buildTemplate(ctx context.Context) (string, error) {
-	name := TemplateName()
-	admin, err := pgx.Connect(ctx, s.AdminURL)
-	if err != nil {
-		return "", fmt.Errorf("statetest: connect to admin database: %w", err)
-	}
-	defer admin.Close(context.WithoutCancel(ctx))
+// lockDatabase is where the template-build lock is taken. Advisory locks
+// belong to one database, so runs whose connection strings name different
+// databases (libpq defaults name the user's, URLs usually postgres) would
+// not exclude each other if each locked in its own.
+const lockDatabase = "postgres"
 
+// lockTemplateBuild opens a session to lockDatabase holding the build lock of
+// template name, waiting for it as long as ctx allows. When the server has no
+// such database, or the user may not connect to it, it falls back to the
+// database the admin connection string names. unlock releases the lock and
+// closes the session.
+func (s *Server) lockTemplateBuild(ctx context.Context, name string) (conn *pgx.Conn, unlock func(), err error) {
+	lockURL, err := withDatabase(s.AdminURL, lockDatabase)
+	if err != nil {
+		return nil, nil, err
+	}
+	conn, err = pgx.Connect(ctx, lockURL)
+	var pgErr *pgconn.PgError
+	// 3D000: no such database; 42501: may not connect to it.
+	if errors.As(err, &pgErr) && (pgErr.Code == "3D000" || pgErr.Code == "42501") {
+		conn, err = pgx.Connect(ctx, s.AdminURL)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("statetest: connect to admin database: %w", err)
+	}
 	sum := sha256.Sum256([]byte("statetest template " + name))
 	lockKey := int64(binary.BigEndian.Uint64(sum[:8]))
-	if _, err := admin.Exec(ctx, "SELECT pg_advisory_lock($1)", lockKey); err != nil {
-		return "", fmt.Errorf("statetest: lock template build: %w", err)
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", lockKey); err != nil {
+		conn.Close(context.WithoutCancel(ctx))
+		return nil, nil, fmt.Errorf("statetest: lock template build: %w", err)
 	}
-	// Closing the session releases the lock too; unlock explicitly so a
-	// long-lived admin session never holds it.
-	defer admin.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", lockKey) //nolint:errcheck // session end releases it anyway
+	return conn, func() {
+		// Closing the session releases the lock too; unlock explicitly
+		// first so the lock never outlives us on a slow close.
+		bg := context.WithoutCancel(ctx)
+		_, _ = conn.Exec(bg, "SELECT pg_advisory_unlock($1)", lockKey)
+		conn.Close(bg)
+	}, nil
+}
+
+// buildTemplate makes sure template database name exists, building it if
+// need be; built says whether this call built it.
+func (s *Server) buildTemplate(ctx context.Context, name string) (built bool, err error) {
+	admin, unlock, err := s.lockTemplateBuild(ctx, name)
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
 
 	var exists bool
 	if err := admin.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
-		return "", fmt.Errorf("statetest: look for template: %w", err)
+		return false, fmt.Errorf("statetest: look for template: %w", err)
 	}
 	if exists {
-		return name, nil
+		return false, nil
 	}
 
 	build := name + buildSuffix
 	buildID := pgx.Identifier{build}.Sanitize()
+	// A build that died after marking its database a template, before the
+	// rename, left a database that cannot be dropped until it is unmarked.
+	var buildIsTemplate bool
+	err = admin.QueryRow(ctx, "SELECT datistemplate FROM pg_database WHERE datname = $1", build).Scan(&buildIsTemplate)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return false, fmt.Errorf("statetest: look for half-built template: %w", err)
+	}
+	if buildIsTemplate {
+		if _, err := admin.Exec(ctx, "ALTER DATABASE "+buildID+" WITH IS_TEMPLATE false"); err != nil {
+			return false, fmt.Errorf("statetest: unmark half-built template: %w", err)
+		}
+	}
 	if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+buildID+" WITH (FORCE)"); err != nil {
-		return "", fmt.Errorf("statetest: drop half-built template: %w", err)
+		return false, fmt.Errorf("statetest: drop half-built template: %w", err)
 	}
 	if _, err := admin.Exec(ctx, "CREATE DATABASE "+buildID); err != nil {
-		return "", fmt.Errorf("statetest: create template: %w", err)
+		return false, fmt.Errorf("statetest: create template: %w", err)
 	}
 	buildURL, err := withDatabase(s.AdminURL, build)
 	if err != nil {
-		return "", err
+		return false, err
 	}
 	if err := migrateDatabase(ctx, buildURL); err != nil {
-		return "", err
+		return false, err
 	}
 	for _, stmt := range []string{
 		"ALTER DATABASE " + buildID + " WITH IS_TEMPLATE true ALLOW_CONNECTIONS false",
 		"ALTER DATABASE " + buildID + " RENAME TO " + pgx.Identifier{name}.Sanitize(),
 	} {
 		if _, err := admin.Exec(ctx, stmt); err != nil {
-			return "", fmt.Errorf("statetest: finish template: %w", err)
+			return false, fmt.Errorf("statetest: finish template: %w", err)
 		}
 	}
-	return name, nil
+	return true, nil
 }
 
 func migrateDatabase(ctx context.Context, connString string) error {

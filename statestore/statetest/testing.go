@@ -33,7 +33,11 @@ func Main(m *testing.M) int {
 
 // New gives the test a fresh, fully migrated database of its own. It is
 // dropped when the test ends, unless the test failed: then it is kept and its
-// connection string (password redacted) is logged, for inspection.
+// connection string (password redacted) is logged, for inspection. On a
+// server of your own it is kept until a run StaleAfter later drops it; in a
+// throwaway cluster the cluster's directory is kept with it (and the end of
+// the run says how to start it); in a Docker container it lasts only until
+// the run ends, and the log says so.
 func New(t testing.TB) *Database {
 	t.Helper()
 	return newDatabase(t, (*Server).CreateDatabase)
@@ -77,7 +81,7 @@ func NewPool(t testing.TB) *pgxpool.Pool {
 
 func dropUnlessFailed(t testing.TB, srv *Server, db *Database) {
 	if t.Failed() {
-		t.Logf("statetest: kept database %s of failed test %s: %s", db.Name, t.Name(), Redact(db.URL))
+		t.Log(srv.keep(db.Name, t.Name(), db.URL))
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

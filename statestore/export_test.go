@@ -8,3 +8,9 @@ func (s *Store) ExecForTest(ctx context.Context, sql string, args ...any) error 
 	_, err := s.conn.Exec(ctx, sql, args...)
 	return err
 }
+
+// DecodePresentedKey exposes the constant-time key decoder to the tests.
+func DecodePresentedKey(p []byte) ([32]byte, bool) {
+	k, ok := decodePresentedKey(p)
+	return k, ok == 1
+}

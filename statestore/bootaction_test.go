@@ -478,11 +478,8 @@ func TestNewestBootActionRunWithinOneTransaction(t *testing.T) {
 				node := fmt.Sprintf("node%02d", n)
 				nb := statestore.NewBootActionStatus{NodeName: node, ActionName: "hw_config", TaskID: task}
 				if n%2 == 1 { // ids from another generator, each run's smaller than the last
-					id, err := statestore.NewULID()
-					if err != nil {
-						return err
-					}
-					id[0], id[15] = 0, byte(runs-r)
+					var id statestore.ULID
+					id[14], id[15] = byte(n), byte(runs-r)
 					nb.ActionID = id
 				}
 				st, err := tx.CreateBootActionStatus(ctx, nb)

@@ -5,9 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
-	"mime"
 	"regexp"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -327,22 +325,6 @@ func validateNodeName(n, field string) error {
 	return nil
 }
 
-// validateMIMEType accepts type/subtype with optional parameters, as the
-// database's CHECK does.
-func validateMIMEType(m, field string) error {
-	if m == "" {
-		return invalid(field, "must not be empty")
-	}
-	if len(m) > 255 {
-		return invalid(field, "is longer than 255 characters")
-	}
-	mt, _, err := mime.ParseMediaType(m)
-	if err != nil || !strings.Contains(mt, "/") || strings.HasPrefix(mt, "/") || strings.HasSuffix(mt, "/") {
-		return invalid(field, "must be a MIME type such as text/plain or application/json")
-	}
-	return nil
-}
-
 func validateBuildData(bd NewBuildData, field func(string) string) error {
 	if err := validateNodeName(bd.NodeName, field("NodeName")); err != nil {
 		return err
@@ -356,7 +338,7 @@ func validateBuildData(bd NewBuildData, field func(string) string) error {
 	if err := validateText(bd.Generator, field("Generator"), 256); err != nil {
 		return err
 	}
-	if err := validateMIMEType(bd.DataFormat, field("DataFormat")); err != nil {
+	if err := validateDataFormat(bd.DataFormat, field("DataFormat")); err != nil {
 		return err
 	}
 	if len(bd.DataElement) > MaxDataElementBytes {

@@ -14,3 +14,15 @@ func DecodePresentedKey(p []byte) ([32]byte, bool) {
 	k, ok := decodePresentedKey(p)
 	return k, ok == 1
 }
+
+// MapErrorForTest exposes the store's error mapping, for tests that provoke
+// real server errors with raw SQL.
+func MapErrorForTest(op string, err error) error { return mapError(op, err) }
+
+// ConstraintColumnForTest exposes the constraint-name-to-column rule.
+func ConstraintColumnForTest(table, constraint string) string {
+	return constraintColumn(table, constraint)
+}
+
+// DataFormatPatternForTest is the Go side of build_data_data_format_check.
+const DataFormatPatternForTest = dataFormatPattern

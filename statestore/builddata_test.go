@@ -184,7 +184,8 @@ func TestBuildDataBadInputWritesNothing(t *testing.T) {
 		{"empty generator", func(b *statestore.NewBuildData) { b.Generator = "" }, "buildData.Generator"},
 		{"over-long generator", func(b *statestore.NewBuildData) { b.Generator = strings.Repeat("g", 257) }, "buildData.Generator"},
 		{"MIME type without subtype", func(b *statestore.NewBuildData) { b.DataFormat = "json" }, "buildData.DataFormat"},
-		{"MIME type garbage", func(b *statestore.NewBuildData) { b.DataFormat = "text/plain; ;;=" }, "buildData.DataFormat"},
+		{"MIME type with a leading space", func(b *statestore.NewBuildData) { b.DataFormat = " text/plain" }, "buildData.DataFormat"},
+		{"MIME type wildcard", func(b *statestore.NewBuildData) { b.DataFormat = "text/*" }, "buildData.DataFormat"},
 		{"NUL in element", func(b *statestore.NewBuildData) { b.DataElement = "a\x00b" }, "buildData.DataElement"},
 	}
 	for _, tc := range tests {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -152,6 +153,48 @@ func TestGoValidationAgreesWithDatabase(t *testing.T) {
 				}
 			})
 		}
+	})
+
+	// Numbers around numeric's limits, drawn at random (fixed seed): digits
+	// before and after the point, leading zeros after it, and exponents near
+	// the limits.
+	t.Run("json numbers near the limits", func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(14, 22))
+		pick := func(vals ...int) int { return vals[rng.IntN(len(vals))] }
+		accepted := 0
+		for i := range 400 {
+			intPart := strings.Repeat("1", pick(0, 1, 3, 4, 5))
+			if intPart == "" {
+				intPart = "0"
+			}
+			num := intPart
+			if frac := pick(0, 0, 1, 2, 5, 16382, 16383, 16384); frac > 0 {
+				zeros := min(frac-1, pick(0, 1, 3, 4))
+				num += "." + strings.Repeat("0", zeros) + strings.Repeat("7", frac-zeros)
+			}
+			if rng.IntN(2) == 0 {
+				num = "-" + num
+			}
+			exp := pick(0, 1, 3, 4, 5, 16379, 16380, 16381, 16382, 16383, 16384, 131066, 131067, 131068, 131069, 131070, 131071, 131072, 131073)
+			if rng.IntN(2) == 0 {
+				exp = -exp
+			}
+			if exp != 0 || rng.IntN(4) == 0 {
+				num += fmt.Sprintf("e%d", exp)
+			}
+			dbOK, _ := dbAccepts(t, "SELECT $1::text::jsonb", num)
+			_, err := s.CreateTask(ctx, statestore.NewTask{Action: "noop", NodeFilter: json.RawMessage(num)})
+			if goOK := err == nil; goOK != dbOK {
+				t.Fatalf("number %d (%.60s…, %d characters): Go accepts: %v (%v); PostgreSQL accepts: %v", i, num, len(num), goOK, err, dbOK)
+			}
+			if dbOK {
+				accepted++
+			}
+		}
+		if accepted < 100 || accepted > 300 {
+			t.Fatalf("%d of 400 numbers accepted: the corpus does not straddle the limits", accepted)
+		}
+		t.Logf("%d of 400 numbers accepted", accepted)
 	})
 
 	// Deeper than encoding/json's 10 000 levels: Go rejects, naming the

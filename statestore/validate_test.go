@@ -320,4 +320,3 @@ func TestEveryConstraintNamesItsColumn(t *testing.T) {
 		}
 	}
 }
-

@@ -148,6 +148,20 @@ func TestMessagesBuildDataBootActionsLeader(t *testing.T) {
 	run(t, url, "", "builddata", "list", "--node", "node01", "--latest", "--full").want(t, 0, `{"cpus": 64}`)
 	run(t, url, "", "builddata", "list", "--node", "node01", "--task", task.ID.String(), "-o", "json").want(t, 0, `"data_size": 12`)
 	run(t, url, "", "builddata", "list").want(t, 2, "required flag")
+	// Pages: a second record, one a page; the cursor printed leads to the other.
+	if _, err := s.InsertBuildData(ctx, statestore.NewBuildData{NodeName: "node01", TaskID: task.ID, Generator: "dmesg",
+		DataFormat: "text/plain", DataElement: "boot"}); err != nil {
+		t.Fatal(err)
+	}
+	first := run(t, url, "", "builddata", "list", "--node", "node01", "--limit", "1")
+	first.want(t, 0, "dmesg", "more: --cursor ")
+	cursor := strings.TrimSpace(strings.TrimPrefix(first.stderr, "more: --cursor "))
+	second := run(t, url, "", "builddata", "list", "--node", "node01", "--limit", "1", "--cursor", cursor)
+	second.want(t, 0, "lshw")
+	if strings.Contains(second.stdout, "dmesg") || strings.Contains(second.stderr, "more:") {
+		t.Fatalf("second page: %+v", second)
+	}
+	run(t, url, "", "builddata", "list", "--node", "node01", "--limit", "1", "-o", "json").want(t, 0, `"next": "`)
 
 	_, key, err := s.CreateBootActionContext(ctx, "node01", task.ID)
 	if err != nil {

@@ -28,11 +28,11 @@ WHERE b.node_name = @node_name
 RETURNING *;
 
 -- name: UpdateBootActionStatus :one
--- Changes the status of one boot action run unless it is final (success, partial_success, failure);
+-- Changes the status of one boot action run while it is incomplete (every other status is final);
 -- no row for an unknown action id or a final status (re-checked after waiting for a concurrent update's row lock).
 UPDATE boot_action_status SET action_status = @action_status, updated_at = now()
 WHERE action_id = @action_id
-  AND action_status NOT IN ('success', 'partial_success', 'failure')
+  AND action_status = 'incomplete'
 RETURNING *;
 
 -- name: GetBootActionStatus :one

@@ -221,15 +221,11 @@ func (s *Store) CreateBootActionStatus(ctx context.Context, n NewBootActionStatu
 }
 
 // FinalBootActionStatus reports whether a boot action status is final:
-// success, partial_success and failure. A final status never changes again
-// (as the original's API answered 409); incomplete and unreported may.
-func FinalBootActionStatus(st ResultStatus) bool {
-	switch st {
-	case ResultSuccess, ResultPartialSuccess, ResultFailure:
-		return true
-	}
-	return false
-}
+// every status but incomplete (success, partial_success, failure, and
+// unreported, the status of an action that does not report). A final status
+// never changes again, as in the original, whose API answered 409 to any
+// report on a run that was no longer incomplete.
+func FinalBootActionStatus(st ResultStatus) bool { return st != ResultIncomplete }
 
 // UpdateBootActionStatus sets the status of a run. A run whose status is
 // already final (FinalBootActionStatus) is not changed: ErrConflict, nothing

@@ -316,8 +316,8 @@ func TestPresentedKeyDecoder(t *testing.T) {
 	}
 }
 
-// A final status (success, partial_success, failure) is final: updating it
-// is ErrConflict and writes nothing; incomplete and unreported may change.
+// A final status (all but incomplete) is final: updating it is ErrConflict
+// and writes nothing; an incomplete run may change to anything.
 func TestFinalBootActionStatusCannotBeOverwritten(t *testing.T) {
 	ctx := context.Background()
 	s, pool := newStore(t, statestore.Options{})
@@ -333,7 +333,7 @@ func TestFinalBootActionStatusCannotBeOverwritten(t *testing.T) {
 			final = append(final, st)
 		}
 	}
-	if diff := cmp.Diff([]statestore.ResultStatus{statestore.ResultSuccess, statestore.ResultPartialSuccess, statestore.ResultFailure}, final); diff != "" {
+	if diff := cmp.Diff([]statestore.ResultStatus{statestore.ResultSuccess, statestore.ResultPartialSuccess, statestore.ResultFailure, statestore.ResultUnreported}, final); diff != "" {
 		t.Fatalf("final statuses (-want +got):\n%s", diff)
 	}
 	for _, from := range all {

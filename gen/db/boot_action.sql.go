@@ -173,7 +173,7 @@ func (q *Queries) ListBootActionStatusesOfNode(ctx context.Context, db DBTX, nod
 const updateBootActionStatus = `-- name: UpdateBootActionStatus :one
 UPDATE boot_action_status SET action_status = $1, updated_at = now()
 WHERE action_id = $2
-  AND action_status NOT IN ('success', 'partial_success', 'failure')
+  AND action_status = 'incomplete'
 RETURNING action_id, node_name, action_name, task_id, identity_key_hash, action_status, created_at, updated_at, run_seq
 `
 
@@ -182,7 +182,7 @@ type UpdateBootActionStatusParams struct {
 	ActionID     uuid.UUID `json:"action_id"`
 }
 
-// Changes the status of one boot action run unless it is final (success, partial_success, failure);
+// Changes the status of one boot action run while it is incomplete (every other status is final);
 // no row for an unknown action id or a final status (re-checked after waiting for a concurrent update's row lock).
 func (q *Queries) UpdateBootActionStatus(ctx context.Context, db DBTX, arg UpdateBootActionStatusParams) (*BootActionStatus, error) {
 	row := db.QueryRow(ctx, updateBootActionStatus, arg.ActionStatus, arg.ActionID)

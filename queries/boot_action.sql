@@ -28,9 +28,11 @@ WHERE b.node_name = @node_name
 RETURNING *;
 
 -- name: UpdateBootActionStatus :one
--- Changes the status of one boot action run; no row for an unknown action id.
+-- Changes the status of one boot action run while it is incomplete (every other status is final);
+-- no row for an unknown action id or a final status (re-checked after waiting for a concurrent update's row lock).
 UPDATE boot_action_status SET action_status = @action_status, updated_at = now()
 WHERE action_id = @action_id
+  AND action_status = 'incomplete'
 RETURNING *;
 
 -- name: GetBootActionStatus :one
@@ -38,8 +40,8 @@ RETURNING *;
 SELECT * FROM boot_action_status WHERE action_id = @action_id;
 
 -- name: ListBootActionStatusesOfNode :many
--- A node's boot action statuses, the newest run of each action name.
+-- A node's boot action statuses, the newest run of each action name (highest run_seq: recorded last).
 SELECT DISTINCT ON (action_name) *
 FROM boot_action_status
 WHERE node_name = @node_name
-ORDER BY action_name, created_at DESC, action_id DESC;
+ORDER BY action_name, run_seq DESC;

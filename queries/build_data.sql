@@ -48,20 +48,24 @@ ORDER BY collected_at DESC, build_data_id DESC
 LIMIT @max_rows;
 
 -- name: LatestBuildDataOfNode :many
--- The newest record of each generator for one node; data_element only when include_data.
+-- The newest record of each generator for one node, a page at a time after a generator (keyset); data_element only when include_data.
 SELECT DISTINCT ON (generator)
        build_data_id, node_name, task_id, collected_at, generator, data_format,
        (CASE WHEN @include_data::boolean THEN data_element ELSE ''::text END) AS data_element,
        octet_length(data_element)::bigint AS data_size
 FROM build_data
-WHERE node_name = @node_name
-ORDER BY generator, collected_at DESC, build_data_id DESC;
+WHERE node_name = @node_name AND generator > @cursor_generator::text
+ORDER BY generator, collected_at DESC, build_data_id DESC
+LIMIT @max_rows;
 
 -- name: LatestBuildDataOfAllNodes :many
--- The newest record of each generator for every node (the original's was a syntax error).
+-- The newest record of each generator for every node, a page at a time after a (node, generator) keyset cursor
+-- (the original's was a syntax error); data_element only when include_data.
 SELECT DISTINCT ON (node_name, generator)
        build_data_id, node_name, task_id, collected_at, generator, data_format,
        (CASE WHEN @include_data::boolean THEN data_element ELSE ''::text END) AS data_element,
        octet_length(data_element)::bigint AS data_size
 FROM build_data
-ORDER BY node_name, generator, collected_at DESC, build_data_id DESC;
+WHERE (node_name, generator) > (@cursor_node_name::text, @cursor_generator::text)
+ORDER BY node_name, generator, collected_at DESC, build_data_id DESC
+LIMIT @max_rows;

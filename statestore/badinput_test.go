@@ -137,11 +137,11 @@ func TestHostileInputEverywhere(t *testing.T) {
 				return nil, err
 			}
 			return func() (string, error) {
-				all, err := s.BuildData(ctx, statestore.BuildDataQuery{TaskID: &bd.TaskID, Full: true})
-				if err != nil || len(all) != 1 {
-					return "", fmt.Errorf("read back: %d, %v", len(all), err)
+				page, err := s.BuildData(ctx, statestore.BuildDataQuery{TaskID: &bd.TaskID, Full: true})
+				if err != nil || len(page.Records) != 1 || page.Next != "" {
+					return "", fmt.Errorf("read back: %+v, %v", page, err)
 				}
-				return get(all[0]), nil
+				return get(page.Records[0]), nil
 			}, nil
 		}
 	}

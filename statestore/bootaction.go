@@ -91,10 +91,17 @@ func (s *Store) GetBootActionContext(ctx context.Context, node string) (*BootAct
 }
 
 // VerifyBootActionKey checks the key a node presents against the node's
-// stored digest in constant time. It returns the context on a match,
-// ErrKeyMismatch on a mismatch (logged with the node name only) and
-// ErrNotFound for a node without a context. Neither key ever appears in an
-// error or a log line.
+// stored digest in constant time. The node may present the key in either
+// form the store hands out: the 32 raw bytes (IdentityKey.Reveal) or its 64
+// hexadecimal digits (IdentityKey.RevealHex; upper or lower case, nothing
+// around them: no whitespace, prefix or newline). Anything else is a
+// mismatch. Decoding the hex form and comparing digests take the same time
+// whatever the digits are; only the length of the presented value (32, 64
+// or other) changes the work done.
+//
+// It returns the context on a match, ErrKeyMismatch on a mismatch (logged
+// with the node name only) and ErrNotFound for a node without a context.
+// Neither key ever appears in an error or a log line.
 func (s *Store) VerifyBootActionKey(ctx context.Context, node string, presented []byte) (*BootActionContext, error) {
 	if err := validateNodeName(node, "node"); err != nil {
 		return nil, err
@@ -103,12 +110,46 @@ func (s *Store) VerifyBootActionKey(ctx context.Context, node string, presented 
 	if err != nil {
 		return nil, mapError("verify boot action key of "+node, err)
 	}
-	digest := sha256.Sum256(presented) // fixed length whatever was presented
-	if subtle.ConstantTimeCompare(digest[:], r.IdentityKeyHash) != 1 {
+	key, ok := decodePresentedKey(presented)
+	digest := sha256.Sum256(key[:])
+	if subtle.ConstantTimeCompare(digest[:], r.IdentityKeyHash)&ok != 1 {
 		s.logger.WarnContext(ctx, "statestore: boot action key mismatch", "node", node)
 		return nil, fmt.Errorf("verify boot action key of %s: %w", node, ErrKeyMismatch)
 	}
 	return bootActionFromRow(r), nil
+}
+
+// decodePresentedKey reads a presented key: 32 raw bytes, or 64 hex digits
+// decoded without branches or table lookups on their values. ok is 1 for
+// one of these forms, else 0 (and key is then meaningless).
+func decodePresentedKey(p []byte) (key [32]byte, ok int) {
+	switch len(p) {
+	case 32:
+		copy(key[:], p)
+		return key, 1
+	case 64:
+		valid := uint32(1)
+		for i := range key {
+			hi, okHi := hexDigit(p[2*i])
+			lo, okLo := hexDigit(p[2*i+1])
+			key[i] = byte(hi<<4 | lo)
+			valid &= okHi & okLo
+		}
+		return key, int(valid)
+	}
+	return key, 0
+}
+
+// hexDigit decodes one hex digit in constant time (libsodium's
+// sodium_hex2bin arithmetic): v is its value and ok 1 for 0-9, a-f, A-F;
+// ok is 0 for any other byte.
+func hexDigit(c byte) (v, ok uint32) {
+	x := uint32(c)
+	num := x ^ '0'                                  // 0-9 for a decimal digit
+	numMask := (num - 10) >> 8                      // all ones (low 24 bits) iff num < 10
+	alpha := (x &^ 0x20) - 55                       // 10-15 for a-f and A-F
+	alphaMask := ((alpha - 10) ^ (alpha - 16)) >> 8 // all ones iff 10 <= alpha < 16
+	return ((numMask & num) | (alphaMask & alpha)) & 0xF, (numMask | alphaMask) & 1
 }
 
 func bootActionFromRow(r *db.BootAction) *BootActionContext {
@@ -179,17 +220,39 @@ func (s *Store) CreateBootActionStatus(ctx context.Context, n NewBootActionStatu
 	return statusFromRow(r), nil
 }
 
-// UpdateBootActionStatus sets the status of a run; ErrNotFound for an
-// unknown action id.
+// FinalBootActionStatus reports whether a boot action status is final:
+// every status but incomplete (success, partial_success, failure, and
+// unreported, the status of an action that does not report). A final status
+// never changes again, as in the original, whose API answered 409 to any
+// report on a run that was no longer incomplete.
+func FinalBootActionStatus(st ResultStatus) bool { return st != ResultIncomplete }
+
+// UpdateBootActionStatus sets the status of a run. A run whose status is
+// already final (FinalBootActionStatus) is not changed: ErrConflict, nothing
+// written, even when two updates race (the update is conditional on the
+// status, re-checked after waiting for the other's row lock). ErrNotFound
+// for an unknown action id.
 func (s *Store) UpdateBootActionStatus(ctx context.Context, id ULID, st ResultStatus) (*BootActionStatus, error) {
 	if err := validateResultStatus(st, "status"); err != nil {
 		return nil, err
 	}
+	op := "update boot action status " + id.String()
 	r, err := s.q.UpdateBootActionStatus(ctx, s.conn, db.UpdateBootActionStatusParams{ActionID: uuid.UUID(id), ActionStatus: string(st)})
-	if err != nil {
-		return nil, mapError("update boot action status "+id.String(), err)
+	if err == nil {
+		return statusFromRow(r), nil
 	}
-	return statusFromRow(r), nil
+	if mapped := mapError(op, err); !isNotFound(mapped) {
+		return nil, mapped
+	}
+	// No row updated: an unknown id, or a final status.
+	cur, err := s.q.GetBootActionStatus(ctx, s.conn, uuid.UUID(id))
+	if err != nil {
+		return nil, mapError(op, err)
+	}
+	if !FinalBootActionStatus(ResultStatus(cur.ActionStatus)) { // recorded between the two statements
+		return nil, fmt.Errorf("%s: %w: the run was recorded concurrently; retry", op, ErrConflict)
+	}
+	return nil, fmt.Errorf("%s: %w: status is already final (%s)", op, ErrConflict, cur.ActionStatus)
 }
 
 // GetBootActionStatus reads one run by action id; ErrNotFound if unknown.

@@ -2,10 +2,10 @@ package statestore
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/binary"
 	"fmt"
-	"mime"
 	"regexp"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -106,101 +106,112 @@ type BuildDataQuery struct {
 	// Full includes the data elements; otherwise a summary (the original's
 	// verbosity 1) with DataElement empty and DataSize set.
 	Full bool
-	// Limit caps the records returned by BuildData (default 1000); EachBuildData
-	// streams them all.
+	// Limit is the page size of BuildData: default 1000, at most 10000.
+	// EachBuildData reads pages of 100 and ignores it.
 	Limit int
+	// Cursor continues after a previous page (BuildDataPage.Next) of the
+	// same query; empty starts at the beginning.
+	Cursor string
 }
 
-// BuildData returns the selected records, newest first (latest queries:
-// ordered by node and generator).
-func (s *Store) BuildData(ctx context.Context, q BuildDataQuery) ([]BuildData, error) {
+// BuildDataPage is one page of BuildData.
+type BuildDataPage struct {
+	Records []BuildData
+	// Next is the cursor of the following page; empty on the last page.
+	// A page is never cut silently: whenever more records follow, Next is set.
+	Next string
+}
+
+// BuildData returns one page of the selected records, newest first (latest
+// queries: ordered by node and generator). Pages are keyset-paginated, so
+// they stay stable while records are added; pass page.Next as q.Cursor for
+// the following page.
+func (s *Store) BuildData(ctx context.Context, q BuildDataQuery) (*BuildDataPage, error) {
 	limit := q.Limit
-	if limit == 0 {
+	switch {
+	case limit == 0:
 		limit = 1000
+	case limit < 0 || limit > 10000:
+		return nil, invalid("query.Limit", "must be between 1 and 10000, got %d", limit)
 	}
-	if limit < 0 || limit > 1000000 {
-		return nil, invalid("query.Limit", "must be between 1 and 1000000, got %d", limit)
-	}
-	out := []BuildData{}
-	err := s.eachBuildData(ctx, q, min(limit, 500), func(bd BuildData) error {
-		out = append(out, bd)
-		if len(out) == limit {
-			return errStopIteration
-		}
-		return nil
-	})
-	if err != nil && err != errStopIteration {
-		return nil, err
-	}
-	return out, nil
+	return s.buildDataPage(ctx, q, limit)
 }
 
-// EachBuildData calls fn for every selected record, newest first, reading a
-// page of 100 records at a time, so a long history of large elements is
-// never held in memory at once. fn returning an error stops the iteration
-// and EachBuildData returns that error.
+// EachBuildData calls fn for every selected record, in BuildData's order,
+// reading a page of 100 records at a time, so a long history of large
+// elements is never held in memory at once. It starts after q.Cursor when
+// set. fn returning an error stops the iteration and EachBuildData returns
+// that error.
 func (s *Store) EachBuildData(ctx context.Context, q BuildDataQuery, fn func(BuildData) error) error {
-	return s.eachBuildData(ctx, q, 100, fn)
-}
-
-var errStopIteration = fmt.Errorf("statestore: stop iteration")
-
-func (s *Store) eachBuildData(ctx context.Context, q BuildDataQuery, page int, fn func(BuildData) error) error {
-	if err := validateBuildDataQuery(q); err != nil {
-		return err
-	}
-	if q.Latest || q.LatestAllNodes {
-		var rows []db.ListBuildDataByNodeRow
-		if q.LatestAllNodes {
-			rs, err := s.q.LatestBuildDataOfAllNodes(ctx, s.conn, q.Full)
-			if err != nil {
-				return mapError("read latest build data", err)
-			}
-			for _, r := range rs {
-				rows = append(rows, db.ListBuildDataByNodeRow(*r))
-			}
-		} else {
-			rs, err := s.q.LatestBuildDataOfNode(ctx, s.conn, db.LatestBuildDataOfNodeParams{IncludeData: q.Full, NodeName: q.NodeName})
-			if err != nil {
-				return mapError("read latest build data of "+q.NodeName, err)
-			}
-			for _, r := range rs {
-				rows = append(rows, db.ListBuildDataByNodeRow(*r))
-			}
-		}
-		for i := range rows {
-			if err := fn(buildDataFromRow(&rows[i])); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	cursorAt, cursorID := endOfTime, int64(1<<63-1)
 	for {
-		rows, err := s.buildDataPage(ctx, q, cursorAt, cursorID, page)
+		page, err := s.buildDataPage(ctx, q, 100)
 		if err != nil {
 			return err
 		}
-		for i := range rows {
-			if err := fn(buildDataFromRow(&rows[i])); err != nil {
+		for _, bd := range page.Records {
+			if err := fn(bd); err != nil {
 				return err
 			}
 		}
-		if len(rows) < page {
+		if page.Next == "" {
 			return nil
 		}
-		last := rows[len(rows)-1]
-		cursorAt, cursorID = last.CollectedAt, last.BuildDataID
+		q.Cursor = page.Next
 	}
 }
 
-func (s *Store) buildDataPage(ctx context.Context, q BuildDataQuery, at time.Time, id int64, page int) ([]db.ListBuildDataByNodeRow, error) {
+// buildDataPage reads up to limit records after q.Cursor, asking for one
+// more to learn whether a next page exists.
+func (s *Store) buildDataPage(ctx context.Context, q BuildDataQuery, limit int) (*BuildDataPage, error) {
+	if err := validateBuildDataQuery(q); err != nil {
+		return nil, err
+	}
+	cur, err := decodeBuildDataCursor(q)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.buildDataRows(ctx, q, cur, int32(limit+1))
+	if err != nil {
+		return nil, err
+	}
+	page := &BuildDataPage{Records: make([]BuildData, 0, min(len(rows), limit))}
+	if len(rows) > limit {
+		rows = rows[:limit]
+		last := rows[limit-1]
+		page.Next = encodeBuildDataCursor(q, buildDataCursor{at: last.CollectedAt, id: last.BuildDataID,
+			node: last.NodeName, generator: last.Generator})
+	}
+	for i := range rows {
+		page.Records = append(page.Records, buildDataFromRow(&rows[i]))
+	}
+	return page, nil
+}
+
+func (s *Store) buildDataRows(ctx context.Context, q BuildDataQuery, c buildDataCursor, maxRows int32) ([]db.ListBuildDataByNodeRow, error) {
 	var out []db.ListBuildDataByNodeRow
 	switch {
+	case q.LatestAllNodes:
+		rs, err := s.q.LatestBuildDataOfAllNodes(ctx, s.conn, db.LatestBuildDataOfAllNodesParams{
+			IncludeData: q.Full, CursorNodeName: c.node, CursorGenerator: c.generator, MaxRows: maxRows})
+		if err != nil {
+			return nil, mapError("read latest build data", err)
+		}
+		for _, r := range rs {
+			out = append(out, db.ListBuildDataByNodeRow(*r))
+		}
+	case q.Latest:
+		rs, err := s.q.LatestBuildDataOfNode(ctx, s.conn, db.LatestBuildDataOfNodeParams{
+			IncludeData: q.Full, NodeName: q.NodeName, CursorGenerator: c.generator, MaxRows: maxRows})
+		if err != nil {
+			return nil, mapError("read latest build data of "+q.NodeName, err)
+		}
+		for _, r := range rs {
+			out = append(out, db.ListBuildDataByNodeRow(*r))
+		}
 	case q.NodeName != "" && q.TaskID != nil:
 		rs, err := s.q.ListBuildDataByNodeAndTask(ctx, s.conn, db.ListBuildDataByNodeAndTaskParams{
 			IncludeData: q.Full, NodeName: q.NodeName, TaskID: *q.TaskID,
-			CursorCollectedAt: at, CursorID: id, MaxRows: int32(page)})
+			CursorCollectedAt: c.at, CursorID: c.id, MaxRows: maxRows})
 		if err != nil {
 			return nil, mapError("read build data", err)
 		}
@@ -209,7 +220,7 @@ func (s *Store) buildDataPage(ctx context.Context, q BuildDataQuery, at time.Tim
 		}
 	case q.TaskID != nil:
 		rs, err := s.q.ListBuildDataByTask(ctx, s.conn, db.ListBuildDataByTaskParams{
-			IncludeData: q.Full, TaskID: *q.TaskID, CursorCollectedAt: at, CursorID: id, MaxRows: int32(page)})
+			IncludeData: q.Full, TaskID: *q.TaskID, CursorCollectedAt: c.at, CursorID: c.id, MaxRows: maxRows})
 		if err != nil {
 			return nil, mapError("read build data", err)
 		}
@@ -218,7 +229,7 @@ func (s *Store) buildDataPage(ctx context.Context, q BuildDataQuery, at time.Tim
 		}
 	default:
 		rs, err := s.q.ListBuildDataByNode(ctx, s.conn, db.ListBuildDataByNodeParams{
-			IncludeData: q.Full, NodeName: q.NodeName, CursorCollectedAt: at, CursorID: id, MaxRows: int32(page)})
+			IncludeData: q.Full, NodeName: q.NodeName, CursorCollectedAt: c.at, CursorID: c.id, MaxRows: maxRows})
 		if err != nil {
 			return nil, mapError("read build data", err)
 		}
@@ -227,6 +238,72 @@ func (s *Store) buildDataPage(ctx context.Context, q BuildDataQuery, at time.Tim
 		}
 	}
 	return out, nil
+}
+
+// buildDataCursor is where a page ends: (collected_at, id) for histories,
+// (node, generator) for latest queries.
+type buildDataCursor struct {
+	at        time.Time
+	id        int64
+	node      string
+	generator string
+}
+
+// Cursor kinds, the first byte of a decoded cursor.
+const (
+	cursorHistory byte = 'H'
+	cursorLatest  byte = 'L'
+)
+
+// encodeBuildDataCursor writes an opaque cursor: base64 of the kind, then
+// collected_at (µs) and id, or the node name's length, node and generator.
+func encodeBuildDataCursor(q BuildDataQuery, c buildDataCursor) string {
+	if q.Latest || q.LatestAllNodes {
+		b := []byte{cursorLatest}
+		b = binary.AppendUvarint(b, uint64(len(c.node)))
+		b = append(b, c.node...)
+		b = append(b, c.generator...)
+		return base64.RawURLEncoding.EncodeToString(b)
+	}
+	b := []byte{cursorHistory}
+	b = binary.BigEndian.AppendUint64(b, uint64(c.at.UnixMicro()))
+	b = binary.BigEndian.AppendUint64(b, uint64(c.id))
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// decodeBuildDataCursor reads q.Cursor, or returns the start of the first
+// page when it is empty. A cursor of another kind of query, or of another
+// node's latest records, is rejected.
+func decodeBuildDataCursor(q BuildDataQuery) (buildDataCursor, error) {
+	latest := q.Latest || q.LatestAllNodes
+	if q.Cursor == "" {
+		if latest {
+			return buildDataCursor{}, nil // every node name and generator is above ""
+		}
+		return buildDataCursor{at: endOfTime, id: 1<<63 - 1}, nil
+	}
+	bad := invalid("query.Cursor", "is not a cursor returned by BuildData for this query")
+	b, err := base64.RawURLEncoding.DecodeString(q.Cursor)
+	if err != nil || len(b) == 0 {
+		return buildDataCursor{}, bad
+	}
+	switch {
+	case b[0] == cursorHistory && !latest && len(b) == 17:
+		return buildDataCursor{at: time.UnixMicro(int64(binary.BigEndian.Uint64(b[1:9]))).UTC(),
+			id: int64(binary.BigEndian.Uint64(b[9:]))}, nil
+	case b[0] == cursorLatest && latest:
+		n, k := binary.Uvarint(b[1:])
+		if k <= 0 || n > uint64(len(b)-1-k) {
+			return buildDataCursor{}, bad
+		}
+		c := buildDataCursor{node: string(b[1+k : 1+k+int(n)]), generator: string(b[1+k+int(n):])}
+		if validateText(c.node, "cursor", 280) != nil || validateText(c.generator, "cursor", 256) != nil ||
+			(q.Latest && c.node != q.NodeName) {
+			return buildDataCursor{}, bad
+		}
+		return c, nil
+	}
+	return buildDataCursor{}, bad
 }
 
 func buildDataFromRow(r *db.ListBuildDataByNodeRow) BuildData {
@@ -248,22 +325,6 @@ func validateNodeName(n, field string) error {
 	return nil
 }
 
-// validateMIMEType accepts type/subtype with optional parameters, as the
-// database's CHECK does.
-func validateMIMEType(m, field string) error {
-	if m == "" {
-		return invalid(field, "must not be empty")
-	}
-	if len(m) > 255 {
-		return invalid(field, "is longer than 255 characters")
-	}
-	mt, _, err := mime.ParseMediaType(m)
-	if err != nil || !strings.Contains(mt, "/") || strings.HasPrefix(mt, "/") || strings.HasSuffix(mt, "/") {
-		return invalid(field, "must be a MIME type such as text/plain or application/json")
-	}
-	return nil
-}
-
 func validateBuildData(bd NewBuildData, field func(string) string) error {
 	if err := validateNodeName(bd.NodeName, field("NodeName")); err != nil {
 		return err
@@ -277,7 +338,7 @@ func validateBuildData(bd NewBuildData, field func(string) string) error {
 	if err := validateText(bd.Generator, field("Generator"), 256); err != nil {
 		return err
 	}
-	if err := validateMIMEType(bd.DataFormat, field("DataFormat")); err != nil {
+	if err := validateDataFormat(bd.DataFormat, field("DataFormat")); err != nil {
 		return err
 	}
 	if len(bd.DataElement) > MaxDataElementBytes {

@@ -40,20 +40,22 @@ func TestBuildDataInsertAndSelect(t *testing.T) {
 	if time.Since(dflt.CollectedAt) > time.Minute || dflt.CollectedAt.Location() != time.UTC {
 		t.Fatalf("default collected_at = %v", dflt.CollectedAt)
 	}
-	read, err := s.BuildData(ctx, statestore.BuildDataQuery{NodeName: "bhost", Full: true})
+	readPage, err := s.BuildData(ctx, statestore.BuildDataQuery{NodeName: "bhost", Full: true})
 	if err != nil {
 		t.Fatal(err)
 	}
+	read := readPage.Records
 	if len(read) != 2 || read[0].ID != dflt.ID {
 		t.Fatalf("by node = %+v, want newest (the defaulted one) first", read)
 	}
 	if diff := cmp.Diff(want, read[1]); diff != "" {
 		t.Fatalf("select round trip (-want +got):\n%s", diff)
 	}
-	summary, err := s.BuildData(ctx, statestore.BuildDataQuery{NodeName: "bhost"})
+	summaryPage, err := s.BuildData(ctx, statestore.BuildDataQuery{NodeName: "bhost"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	summary := summaryPage.Records
 	if summary[1].DataElement != "" || summary[1].DataSize != 12 {
 		t.Fatalf("summary = %+v, want no element and its size", summary[1])
 	}
@@ -102,7 +104,10 @@ func TestBuildDataLatestAndFilters(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(tc.want, elems(got)); diff != "" {
+			if got.Next != "" {
+				t.Errorf("a short result has a next page: %q", got.Next)
+			}
+			if diff := cmp.Diff(tc.want, elems(got.Records)); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})
@@ -179,7 +184,8 @@ func TestBuildDataBadInputWritesNothing(t *testing.T) {
 		{"empty generator", func(b *statestore.NewBuildData) { b.Generator = "" }, "buildData.Generator"},
 		{"over-long generator", func(b *statestore.NewBuildData) { b.Generator = strings.Repeat("g", 257) }, "buildData.Generator"},
 		{"MIME type without subtype", func(b *statestore.NewBuildData) { b.DataFormat = "json" }, "buildData.DataFormat"},
-		{"MIME type garbage", func(b *statestore.NewBuildData) { b.DataFormat = "text/plain; ;;=" }, "buildData.DataFormat"},
+		{"MIME type with a leading space", func(b *statestore.NewBuildData) { b.DataFormat = " text/plain" }, "buildData.DataFormat"},
+		{"MIME type wildcard", func(b *statestore.NewBuildData) { b.DataFormat = "text/*" }, "buildData.DataFormat"},
 		{"NUL in element", func(b *statestore.NewBuildData) { b.DataElement = "a\x00b" }, "buildData.DataElement"},
 	}
 	for _, tc := range tests {
@@ -239,4 +245,146 @@ func BenchmarkBulkInsertBuildData(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N*len(recs))/b.Elapsed().Seconds(), "records/s")
+}
+
+// More than 1 000 records and no limit: BuildData returns a page with a
+// cursor, and following the cursors visits every record exactly once, in
+// order, for histories (ties on collected_at included) and for latest
+// queries (more node × generator pairs than a page).
+func TestBuildDataPagesNeverDropRecords(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t, statestore.Options{})
+	task := uuid.New()
+	// 2 500 records of one node: 1 500 share one collected_at (a bulk insert
+	// without times), 1 000 have distinct times.
+	var recs []statestore.NewBuildData
+	base := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 2500 {
+		r := statestore.NewBuildData{NodeName: "bignode", TaskID: task, Generator: "lshw", DataFormat: "text/plain", DataElement: fmt.Sprint(i)}
+		if i >= 1500 {
+			r.CollectedAt = base.Add(time.Duration(i) * time.Second)
+		}
+		recs = append(recs, r)
+	}
+	// 700 nodes × 2 generators × 2 records: 1 400 latest pairs.
+	for n := range 700 {
+		for _, g := range []string{"dmesg", "lshw"} {
+			for k := range 2 {
+				recs = append(recs, statestore.NewBuildData{NodeName: fmt.Sprintf("n%04d", n), TaskID: uuid.New(), Generator: g,
+					DataFormat: "text/plain", DataElement: fmt.Sprintf("n%04d/%s/%d", n, g, k), CollectedAt: base.Add(time.Duration(k) * time.Hour)})
+			}
+		}
+	}
+	if n, err := s.BulkInsertBuildData(ctx, recs); err != nil || n != int64(len(recs)) {
+		t.Fatalf("bulk insert = %d, %v", n, err)
+	}
+
+	// all follows the cursors from the first page and returns the pages' sizes.
+	all := func(q statestore.BuildDataQuery) ([]statestore.BuildData, []int) {
+		t.Helper()
+		var out []statestore.BuildData
+		var sizes []int
+		for {
+			page, err := s.BuildData(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, page.Records...)
+			sizes = append(sizes, len(page.Records))
+			if page.Next == "" {
+				return out, sizes
+			}
+			if len(sizes) > 100 {
+				t.Fatal("cursors never end")
+			}
+			q.Cursor = page.Next
+		}
+	}
+	for _, q := range []statestore.BuildDataQuery{{NodeName: "bignode"}, {TaskID: &task}, {NodeName: "bignode", TaskID: &task}} {
+		got, sizes := all(q)
+		if diff := cmp.Diff([]int{1000, 1000, 500}, sizes); diff != "" {
+			t.Fatalf("%+v: page sizes (-want +got):\n%s", q, diff)
+		}
+		seen := map[int64]bool{}
+		for i, b := range got {
+			if seen[b.ID] {
+				t.Fatalf("%+v: record %d twice", q, b.ID)
+			}
+			seen[b.ID] = true
+			if i > 0 {
+				prev := got[i-1]
+				if b.CollectedAt.After(prev.CollectedAt) || (b.CollectedAt.Equal(prev.CollectedAt) && b.ID > prev.ID) {
+					t.Fatalf("%+v: not newest first at %d", q, i)
+				}
+			}
+		}
+		if len(seen) != 2500 {
+			t.Fatalf("%+v: %d distinct records, want 2500", q, len(seen))
+		}
+	}
+	// A page size is honoured, and the last page has no cursor.
+	if _, sizes := all(statestore.BuildDataQuery{NodeName: "bignode", Limit: 2499}); !cmp.Equal(sizes, []int{2499, 1}) {
+		t.Fatalf("page sizes with Limit 2499: %v", sizes)
+	}
+	if _, sizes := all(statestore.BuildDataQuery{NodeName: "bignode", Limit: 2500}); !cmp.Equal(sizes, []int{2500}) {
+		t.Fatalf("page sizes with Limit 2500: %v", sizes)
+	}
+
+	latest, sizes := all(statestore.BuildDataQuery{LatestAllNodes: true})
+	if !cmp.Equal(sizes, []int{1000, 401}) { // 1 400 pairs and bignode's lshw
+		t.Fatalf("latest of all nodes: page sizes %v", sizes)
+	}
+	pairs := map[string]bool{}
+	for _, b := range latest {
+		key := b.NodeName + "/" + b.Generator
+		if pairs[key] {
+			t.Fatalf("latest pair %s twice", key)
+		}
+		pairs[key] = true
+		if b.NodeName != "bignode" && !b.CollectedAt.Equal(base.Add(time.Hour)) {
+			t.Fatalf("latest of %s is not the newest record", key)
+		}
+	}
+	var streamed int
+	if err := s.EachBuildData(ctx, statestore.BuildDataQuery{LatestAllNodes: true, Full: true}, func(b statestore.BuildData) error {
+		if want := fmt.Sprintf("%s/%s/1", b.NodeName, b.Generator); b.NodeName != "bignode" && b.DataElement != want {
+			return fmt.Errorf("streamed %q, want %q", b.DataElement, want)
+		}
+		streamed++
+		return nil
+	}); err != nil || streamed != 1401 {
+		t.Fatalf("streamed %d latest records, %v", streamed, err)
+	}
+	one, sizes := all(statestore.BuildDataQuery{NodeName: "n0001", Latest: true, Full: true, Limit: 1})
+	if !cmp.Equal(sizes, []int{1, 1}) || one[0].DataElement != "n0001/dmesg/1" || one[1].DataElement != "n0001/lshw/1" {
+		t.Fatalf("latest of one node a record a page: %v %+v", sizes, one)
+	}
+
+	// Cursors belong to their kind of query; sizes are bounded.
+	first, err := s.BuildData(ctx, statestore.BuildDataQuery{NodeName: "bignode", Limit: 1})
+	if err != nil || first.Next == "" {
+		t.Fatalf("first page = %+v, %v", first, err)
+	}
+	firstLatest, err := s.BuildData(ctx, statestore.BuildDataQuery{NodeName: "n0001", Latest: true, Limit: 1})
+	if err != nil || firstLatest.Next == "" {
+		t.Fatalf("first latest page = %+v, %v", firstLatest, err)
+	}
+	for name, q := range map[string]statestore.BuildDataQuery{
+		"history cursor on a latest query": {LatestAllNodes: true, Cursor: first.Next},
+		"latest cursor on a history query": {NodeName: "bignode", Cursor: firstLatest.Next},
+		"another node's latest cursor":     {NodeName: "n0002", Latest: true, Cursor: firstLatest.Next},
+		"garbage cursor":                   {NodeName: "bignode", Cursor: "!!"},
+		"truncated cursor":                 {NodeName: "bignode", Cursor: first.Next[:10]},
+		"latest cursor with a bad length":  {LatestAllNodes: true, Cursor: "TP8"},
+		"latest cursor with invalid UTF-8": {LatestAllNodes: true, Cursor: "TAH_"},
+	} {
+		_, err := s.BuildData(ctx, q)
+		if !errors.Is(err, statestore.ErrInvalidInput) || !strings.Contains(err.Error(), "query.Cursor") {
+			t.Errorf("%s: %v, want invalid query.Cursor", name, err)
+		}
+	}
+	for _, limit := range []int{-1, 10001} {
+		_, err := s.BuildData(ctx, statestore.BuildDataQuery{NodeName: "bignode", Limit: limit})
+		wantInvalid(t, err, "query.Limit")
+	}
 }

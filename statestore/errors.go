@@ -3,6 +3,7 @@ package statestore
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -61,6 +62,7 @@ const (
 	pgInvalidTextRep      = "22P02" // also malformed json
 	pgUntranslatableChar  = "22P05"
 	pgCharNotInRepertoire = "22021"
+	pgNumericOutOfRange   = "22003" // also a jsonb number beyond numeric's range
 	pgSerializationFail   = "40001"
 	pgDeadlockDetected    = "40P01"
 )
@@ -88,25 +90,63 @@ func mapError(op string, err error) error {
 	case pgSerializationFail, pgDeadlockDetected:
 		return fmt.Errorf("%s: %w: concurrent transaction (SQLSTATE %s): %w", op, ErrConflict, pgErr.Code, err)
 	case pgForeignKeyViolation:
-		return fmt.Errorf("%s: %w: referenced row does not exist (%s)", op, ErrNotFound, pgErr.ConstraintName)
+		return fmt.Errorf("%s: %w: the row %s refers to does not exist", op, ErrNotFound, constraintField(pgErr))
 	case pgCheckViolation, pgNotNullViolation:
 		return fmt.Errorf("%s: %w", op, &InvalidInputError{
-			Field: constraintField(pgErr), Problem: "violates database constraint " + pgErr.ConstraintName})
-	case pgStringTooLong, pgInvalidTextRep, pgUntranslatableChar, pgCharNotInRepertoire:
+			Field: constraintField(pgErr), Problem: "is rejected by the database (SQLSTATE " + pgErr.Code + ")"})
+	case pgStringTooLong, pgInvalidTextRep, pgUntranslatableChar, pgCharNotInRepertoire, pgNumericOutOfRange:
 		return fmt.Errorf("%s: %w", op, &InvalidInputError{
 			Field: constraintField(pgErr), Problem: "rejected by the database (SQLSTATE " + pgErr.Code + ")"})
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }
 
-// constraintField names the column a constraint protects, or the constraint
-// itself when PostgreSQL does not say, or "value" when it says neither.
+// constraintField names the field (column) a constraint protects, never the
+// constraint: the column PostgreSQL reports (NOT NULL), the key columns of a
+// unique or foreign key violation, or the column a CHECK constraint is named after
+// (<table>_<column>_<suffix>, as every constraint of the schema is, or an
+// entry of irregularConstraints; TestEveryConstraintNamesItsColumn checks
+// them all). "value" when none is known.
 func constraintField(pgErr *pgconn.PgError) string {
-	switch {
-	case pgErr.ColumnName != "":
+	if pgErr.ColumnName != "" {
 		return pgErr.ColumnName
-	case pgErr.ConstraintName != "":
-		return pgErr.ConstraintName
+	}
+	if pgErr.Code == pgUniqueViolation || pgErr.Code == pgForeignKeyViolation {
+		// Detail is `Key (col, ...)=(values) ...`: keep the names only.
+		if rest, ok := strings.CutPrefix(pgErr.Detail, "Key ("); ok {
+			if cols, _, ok := strings.Cut(rest, ")=("); ok {
+				return cols
+			}
+		}
+	}
+	if f := constraintColumn(pgErr.TableName, pgErr.ConstraintName); f != "" {
+		return f
 	}
 	return "value"
+}
+
+// irregularConstraints maps the constraints whose names do not end in their
+// column's name plus a suffix to the field they protect.
+var irregularConstraints = map[string]string{
+	"tasks_parent_not_self":      "parent_task_id",
+	"tasks_claim_pair":           "claimed_by",
+	"active_instance_single_row": "dummy_key",
+	"leader_term_end_pair":       "ended_at",
+}
+
+// constraintColumn derives the column from a constraint's name, or "".
+func constraintColumn(table, constraint string) string {
+	if f, ok := irregularConstraints[constraint]; ok {
+		return f
+	}
+	rest, ok := strings.CutPrefix(constraint, table+"_")
+	if table == "" || !ok {
+		return ""
+	}
+	for _, suffix := range []string{"_check", "_length", "_positive", "_nonnegative", "_array", "_key", "_fkey"} {
+		if col, ok := strings.CutSuffix(rest, suffix); ok && col != "" {
+			return col
+		}
+	}
+	return ""
 }

@@ -8,3 +8,21 @@ func (s *Store) ExecForTest(ctx context.Context, sql string, args ...any) error 
 	_, err := s.conn.Exec(ctx, sql, args...)
 	return err
 }
+
+// DecodePresentedKey exposes the constant-time key decoder to the tests.
+func DecodePresentedKey(p []byte) ([32]byte, bool) {
+	k, ok := decodePresentedKey(p)
+	return k, ok == 1
+}
+
+// MapErrorForTest exposes the store's error mapping, for tests that provoke
+// real server errors with raw SQL.
+func MapErrorForTest(op string, err error) error { return mapError(op, err) }
+
+// ConstraintColumnForTest exposes the constraint-name-to-column rule.
+func ConstraintColumnForTest(table, constraint string) string {
+	return constraintColumn(table, constraint)
+}
+
+// DataFormatPatternForTest is the Go side of build_data_data_format_check.
+const DataFormatPatternForTest = dataFormatPattern

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"math/big"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/drydock-go/statemgmt/statestore"
@@ -58,7 +59,7 @@ func FuzzCreateTask(f *testing.F) {
 	s, pool := newStore(f, statestore.Options{})
 	for _, seed := range [][3]string{
 		{"deploy_nodes", "http://x/y", `{"a":[1,2]}`}, {"", "", ""}, {"Noop", "\x00", `{"a":"\u0000"}`},
-		{"noop", "é", `"\ud800"`}, {"x'; drop", "%s", `[1e999]`}, {"noop", "", `{"a":"\ud83d\ude80"}`}, {"noop", "", `[1e999, 1.50, -0, 1E2]`}, {"noop", "", `{"a":1,"a":2}`},
+		{"noop", "é", `"\ud800"`}, {"x'; drop", "%s", `[1e999]`}, {"noop", "", `"\\u0000"`}, {"noop", "", `[1e200000]`}, {"noop", "", `0.0e-16383`}, {"noop", "", `{"a":"\ud83d\ude80"}`}, {"noop", "", `[1e999, 1.50, -0, 1E2]`}, {"noop", "", `{"a":1,"a":2}`},
 	} {
 		f.Add(seed[0], seed[1], seed[2])
 	}
@@ -71,8 +72,12 @@ func FuzzCreateTask(f *testing.F) {
 		}
 		task, err := s.CreateTask(ctx, nt)
 		if err != nil {
-			if !errors.Is(err, statestore.ErrInvalidInput) {
+			var inv *statestore.InvalidInputError
+			if !errors.As(err, &inv) {
 				t.Fatalf("CreateTask(%q, %q, %q): %v is not an invalid-input error", action, designRef, filter, err)
+			}
+			if !strings.HasPrefix(inv.Field, "task.") { // Go's rule, not the server's verdict
+				t.Fatalf("CreateTask(%q, %q, %q): %v was left for the database to reject", action, designRef, filter, err)
 			}
 			if after := count(t, pool, "SELECT count(*) FROM tasks"); after != before {
 				t.Fatalf("rejected input wrote %d tasks", after-before)
@@ -101,7 +106,8 @@ func FuzzAppendMessage(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	for _, seed := range [][3]string{{"hello", "node1", `{"k":"v"}`}, {"\xff", "", ""}, {"a\x00", "n", "{"}, {"", "", `{"a":"\u0000"}`}, {"ok", "ok", `"\udc00"`}} {
+	for _, seed := range [][3]string{{"hello", "node1", `{"k":"v"}`}, {"\xff", "", ""}, {"a\x00", "n", "{"}, {"", "", `{"a":"\u0000"}`}, {"ok", "ok", `"\udc00"`},
+		{"", "", `{"a":"\\u0000"}`}, {"", "", `{"n":-1e-200000}`}} {
 		f.Add(seed[0], seed[1], seed[2])
 	}
 	f.Fuzz(func(t *testing.T, msg, msgContext, extra string) {
@@ -113,8 +119,12 @@ func FuzzAppendMessage(f *testing.F) {
 		}
 		out, err := s.AppendMessage(ctx, task.ID, m)
 		if err != nil {
-			if !errors.Is(err, statestore.ErrInvalidInput) {
+			var inv *statestore.InvalidInputError
+			if !errors.As(err, &inv) {
 				t.Fatalf("AppendMessage(%q, %q, %q): %v is not an invalid-input error", msg, msgContext, extra, err)
+			}
+			if !strings.HasPrefix(inv.Field, "message.") { // Go's rule, not the server's verdict
+				t.Fatalf("AppendMessage(%q, %q, %q): %v was left for the database to reject", msg, msgContext, extra, err)
 			}
 			if after := count(t, pool, "SELECT count(*) FROM result_message"); after != before {
 				t.Fatal("rejected message was written")

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io/fs"
 	"log/slog"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/drydock-go/statemgmt/schema"
 	"github.com/drydock-go/statemgmt/statestore"
 	"github.com/drydock-go/statemgmt/statestore/statetest"
 )
@@ -151,5 +154,56 @@ func TestConcurrentMigratorsBothSucceed(t *testing.T) {
 		if applied[i] == applied[i-1] {
 			t.Fatalf("migration %s applied twice", applied[i])
 		}
+	}
+}
+
+// The records migration numbers the boot action runs already stored in the
+// order the store used before ((created_at, action_id)), whatever their
+// physical order, and new runs come after them.
+func TestRecordsMigrationNumbersExistingRuns(t *testing.T) {
+	ctx := context.Background()
+	conn := connect(t, statetest.NewEmpty(t).URL)
+	entries, err := fs.Glob(schema.Migrations, "*_records.sql")
+	if err != nil || len(entries) != 1 {
+		t.Fatalf("records migration: %v, %v", entries, err)
+	}
+	n, err := strconv.Atoi(strings.SplitN(entries[0], "_", 2)[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := int32(n)
+	if _, err := statestore.MigrateTo(ctx, conn, v-1, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Inserted newest first, then updated (new tuple versions elsewhere).
+	for i := 5; i >= 1; i-- {
+		if _, err := conn.Exec(ctx, `INSERT INTO boot_action_status (action_id, node_name, action_name, task_id, identity_key_hash, created_at)
+			VALUES (gen_random_uuid(), 'n1', 'hw', gen_random_uuid(), decode(repeat('00', 32), 'hex'), now() - make_interval(mins => 10 - $1::int))`, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := conn.Exec(ctx, "UPDATE boot_action_status SET action_status = 'success' WHERE created_at < now() - interval '7 minutes'"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := statestore.MigrateTo(ctx, conn, v, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `INSERT INTO boot_action_status (action_id, node_name, action_name, task_id, identity_key_hash)
+		VALUES (gen_random_uuid(), 'n1', 'hw', gen_random_uuid(), decode(repeat('00', 32), 'hex'))`); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := conn.Query(ctx, "SELECT run_seq FROM boot_action_status ORDER BY created_at, action_id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seqs, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]int64{1, 2, 3, 4, 5, 6}, seqs); diff != "" {
+		t.Fatalf("run_seq in (created_at, action_id) order (-want +got):\n%s", diff)
+	}
+	if _, err := statestore.MigrateTo(ctx, conn, v-1, nil); err != nil {
+		t.Fatalf("down: %v", err)
 	}
 }

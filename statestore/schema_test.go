@@ -264,7 +264,8 @@ func TestBootActionRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantStatus := &db.BootActionStatus{ActionID: sp.ActionID, NodeName: sp.NodeName, ActionName: sp.ActionName,
-		TaskID: sp.TaskID, IdentityKeyHash: hash, ActionStatus: "success", CreatedAt: status.CreatedAt, UpdatedAt: status.UpdatedAt}
+		TaskID: sp.TaskID, IdentityKeyHash: hash, ActionStatus: "success", CreatedAt: status.CreatedAt, UpdatedAt: status.UpdatedAt,
+		RunSeq: 1} // the first run recorded
 	readStatus, err := q.GetBootActionStatus(ctx, pool, sp.ActionID)
 	if err != nil {
 		t.Fatal(err)

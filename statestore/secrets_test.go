@@ -33,7 +33,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	record(bctx, k1, &k1, err)
 	got, err := s.VerifyBootActionKey(ctx, "node01", k1.Reveal())
 	record(got, err)
-	got, err = s.VerifyBootActionKey(ctx, "node01", []byte(k1.RevealHex())) // hex where raw is expected: a mismatch
+	got, err = s.VerifyBootActionKey(ctx, "node01", []byte(k1.RevealHex())) // the hex form nodes present: a match
 	record(got, err)
 	_, k2, err := s.CreateBootActionContext(ctx, "node01", task)
 	record(k2, err)

@@ -16,7 +16,7 @@ INSERT INTO boot_action_status (action_id, node_name, action_name, task_id, iden
 SELECT $1, b.node_name, $2, $3, b.identity_key_hash, $4
 FROM boot_action b
 WHERE b.node_name = $5
-RETURNING action_id, node_name, action_name, task_id, identity_key_hash, action_status, created_at, updated_at
+RETURNING action_id, node_name, action_name, task_id, identity_key_hash, action_status, created_at, updated_at, run_seq
 `
 
 type CreateBootActionStatusParams struct {
@@ -47,6 +47,7 @@ func (q *Queries) CreateBootActionStatus(ctx context.Context, db DBTX, arg Creat
 		&i.ActionStatus,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.RunSeq,
 	)
 	return &i, err
 }
@@ -70,7 +71,7 @@ func (q *Queries) GetBootAction(ctx context.Context, db DBTX, nodeName string) (
 }
 
 const getBootActionStatus = `-- name: GetBootActionStatus :one
-SELECT action_id, node_name, action_name, task_id, identity_key_hash, action_status, created_at, updated_at FROM boot_action_status WHERE action_id = $1
+SELECT action_id, node_name, action_name, task_id, identity_key_hash, action_status, created_at, updated_at, run_seq FROM boot_action_status WHERE action_id = $1
 `
 
 // Reads one boot action status by action id.
@@ -86,6 +87,7 @@ func (q *Queries) GetBootActionStatus(ctx context.Context, db DBTX, actionID uui
 		&i.ActionStatus,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.RunSeq,
 	)
 	return &i, err
 }
@@ -93,7 +95,7 @@ func (q *Queries) GetBootActionStatus(ctx context.Context, db DBTX, actionID uui
 const insertBootActionStatus = `-- name: InsertBootActionStatus :one
 INSERT INTO boot_action_status (action_id, node_name, action_name, task_id, identity_key_hash, action_status)
 VALUES ($1, $2, $3, $4, $5, $6)
-RETURNING action_id, node_name, action_name, task_id, identity_key_hash, action_status, created_at, updated_at
+RETURNING action_id, node_name, action_name, task_id, identity_key_hash, action_status, created_at, updated_at, run_seq
 `
 
 type InsertBootActionStatusParams struct {
@@ -125,18 +127,19 @@ func (q *Queries) InsertBootActionStatus(ctx context.Context, db DBTX, arg Inser
 		&i.ActionStatus,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.RunSeq,
 	)
 	return &i, err
 }
 
 const listBootActionStatusesOfNode = `-- name: ListBootActionStatusesOfNode :many
-SELECT DISTINCT ON (action_name) action_id, node_name, action_name, task_id, identity_key_hash, action_status, created_at, updated_at
+SELECT DISTINCT ON (action_name) action_id, node_name, action_name, task_id, identity_key_hash, action_status, created_at, updated_at, run_seq
 FROM boot_action_status
 WHERE node_name = $1
-ORDER BY action_name, created_at DESC, action_id DESC
+ORDER BY action_name, run_seq DESC
 `
 
-// A node's boot action statuses, the newest run of each action name.
+// A node's boot action statuses, the newest run of each action name (highest run_seq: recorded last).
 func (q *Queries) ListBootActionStatusesOfNode(ctx context.Context, db DBTX, nodeName string) ([]*BootActionStatus, error) {
 	rows, err := db.Query(ctx, listBootActionStatusesOfNode, nodeName)
 	if err != nil {
@@ -155,6 +158,7 @@ func (q *Queries) ListBootActionStatusesOfNode(ctx context.Context, db DBTX, nod
 			&i.ActionStatus,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.RunSeq,
 		); err != nil {
 			return nil, err
 		}
@@ -169,7 +173,8 @@ func (q *Queries) ListBootActionStatusesOfNode(ctx context.Context, db DBTX, nod
 const updateBootActionStatus = `-- name: UpdateBootActionStatus :one
 UPDATE boot_action_status SET action_status = $1, updated_at = now()
 WHERE action_id = $2
-RETURNING action_id, node_name, action_name, task_id, identity_key_hash, action_status, created_at, updated_at
+  AND action_status = 'incomplete'
+RETURNING action_id, node_name, action_name, task_id, identity_key_hash, action_status, created_at, updated_at, run_seq
 `
 
 type UpdateBootActionStatusParams struct {
@@ -177,7 +182,8 @@ type UpdateBootActionStatusParams struct {
 	ActionID     uuid.UUID `json:"action_id"`
 }
 
-// Changes the status of one boot action run; no row for an unknown action id.
+// Changes the status of one boot action run while it is incomplete (every other status is final);
+// no row for an unknown action id or a final status (re-checked after waiting for a concurrent update's row lock).
 func (q *Queries) UpdateBootActionStatus(ctx context.Context, db DBTX, arg UpdateBootActionStatusParams) (*BootActionStatus, error) {
 	row := db.QueryRow(ctx, updateBootActionStatus, arg.ActionStatus, arg.ActionID)
 	var i BootActionStatus
@@ -190,6 +196,7 @@ func (q *Queries) UpdateBootActionStatus(ctx context.Context, db DBTX, arg Updat
 		&i.ActionStatus,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.RunSeq,
 	)
 	return &i, err
 }

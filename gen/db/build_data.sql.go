@@ -86,8 +86,17 @@ SELECT DISTINCT ON (node_name, generator)
        (CASE WHEN $1::boolean THEN data_element ELSE ''::text END) AS data_element,
        octet_length(data_element)::bigint AS data_size
 FROM build_data
+WHERE (node_name, generator) > ($2::text, $3::text)
 ORDER BY node_name, generator, collected_at DESC, build_data_id DESC
+LIMIT $4
 `
+
+type LatestBuildDataOfAllNodesParams struct {
+	IncludeData     bool   `json:"include_data"`
+	CursorNodeName  string `json:"cursor_node_name"`
+	CursorGenerator string `json:"cursor_generator"`
+	MaxRows         int32  `json:"max_rows"`
+}
 
 type LatestBuildDataOfAllNodesRow struct {
 	BuildDataID int64     `json:"build_data_id"`
@@ -100,9 +109,15 @@ type LatestBuildDataOfAllNodesRow struct {
 	DataSize    int64     `json:"data_size"`
 }
 
-// The newest record of each generator for every node (the original's was a syntax error).
-func (q *Queries) LatestBuildDataOfAllNodes(ctx context.Context, db DBTX, includeData bool) ([]*LatestBuildDataOfAllNodesRow, error) {
-	rows, err := db.Query(ctx, latestBuildDataOfAllNodes, includeData)
+// The newest record of each generator for every node, a page at a time after a (node, generator) keyset cursor
+// (the original's was a syntax error); data_element only when include_data.
+func (q *Queries) LatestBuildDataOfAllNodes(ctx context.Context, db DBTX, arg LatestBuildDataOfAllNodesParams) ([]*LatestBuildDataOfAllNodesRow, error) {
+	rows, err := db.Query(ctx, latestBuildDataOfAllNodes,
+		arg.IncludeData,
+		arg.CursorNodeName,
+		arg.CursorGenerator,
+		arg.MaxRows,
+	)
 	if err != nil {
 		return nil, err
 	}
@@ -136,13 +151,16 @@ SELECT DISTINCT ON (generator)
        (CASE WHEN $1::boolean THEN data_element ELSE ''::text END) AS data_element,
        octet_length(data_element)::bigint AS data_size
 FROM build_data
-WHERE node_name = $2
+WHERE node_name = $2 AND generator > $3::text
 ORDER BY generator, collected_at DESC, build_data_id DESC
+LIMIT $4
 `
 
 type LatestBuildDataOfNodeParams struct {
-	IncludeData bool   `json:"include_data"`
-	NodeName    string `json:"node_name"`
+	IncludeData     bool   `json:"include_data"`
+	NodeName        string `json:"node_name"`
+	CursorGenerator string `json:"cursor_generator"`
+	MaxRows         int32  `json:"max_rows"`
 }
 
 type LatestBuildDataOfNodeRow struct {
@@ -156,9 +174,14 @@ type LatestBuildDataOfNodeRow struct {
 	DataSize    int64     `json:"data_size"`
 }
 
-// The newest record of each generator for one node; data_element only when include_data.
+// The newest record of each generator for one node, a page at a time after a generator (keyset); data_element only when include_data.
 func (q *Queries) LatestBuildDataOfNode(ctx context.Context, db DBTX, arg LatestBuildDataOfNodeParams) ([]*LatestBuildDataOfNodeRow, error) {
-	rows, err := db.Query(ctx, latestBuildDataOfNode, arg.IncludeData, arg.NodeName)
+	rows, err := db.Query(ctx, latestBuildDataOfNode,
+		arg.IncludeData,
+		arg.NodeName,
+		arg.CursorGenerator,
+		arg.MaxRows,
+	)
 	if err != nil {
 		return nil, err
 	}

@@ -18,5 +18,6 @@ var (
 	ListBuildDataByTaskSQL       = listBuildDataByTask
 	ListBuildDataByNodeTaskSQL   = listBuildDataByNodeAndTask
 	LatestBuildDataOfNodeSQL     = latestBuildDataOfNode
+	LatestBuildDataOfAllNodesSQL = latestBuildDataOfAllNodes
 	ListBootActionStatusesSQL    = listBootActionStatusesOfNode
 )

@@ -44,6 +44,8 @@ type BootActionStatus struct {
 	ActionStatus    string    `json:"action_status"`
 	CreatedAt       time.Time `json:"created_at"`
 	UpdatedAt       time.Time `json:"updated_at"`
+	// Order in which runs were recorded; the newest run of an action has the highest.
+	RunSeq int64 `json:"run_seq"`
 }
 
 // History of data collected from nodes; survives task deletion and node redeploys.

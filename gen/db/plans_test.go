@@ -78,7 +78,8 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 		{"build data by node", db.ListBuildDataByNodeSQL, "false, 'node7', now(), 9223372036854775807, 100", "build_data_node_idx|build_data_node_generator_idx"},
 		{"build data by task", db.ListBuildDataByTaskSQL, "false, " + id + ", now(), 9223372036854775807, 100", "build_data_task_idx"},
 		{"build data by node and task", db.ListBuildDataByNodeTaskSQL, "false, 'node7', " + id + ", now(), 9223372036854775807, 100", "build_data_task_idx|build_data_node_idx"},
-		{"latest build data of a node", db.LatestBuildDataOfNodeSQL, "false, 'node7'", "build_data_node_generator_idx"},
+		{"latest build data of a node", db.LatestBuildDataOfNodeSQL, "false, 'node7', ''::text, 101", "build_data_node_generator_idx"},
+		{"latest build data of all nodes", db.LatestBuildDataOfAllNodesSQL, "false, 'node7'::text, 'lshw'::text, 101", "build_data_node_generator_idx"},
 		{"boot action statuses of a node", db.ListBootActionStatusesSQL, "'node7'", "boot_action_status_node_idx"},
 	}
 	for i, tc := range tests {

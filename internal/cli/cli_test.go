@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -65,12 +66,13 @@ func setup(t *testing.T) (string, *statestore.Store) {
 
 func TestMigrateCommands(t *testing.T) {
 	url := statetest.NewEmpty(t).URL
-	run(t, url, "", "migrate", "status").want(t, 0, "version 0 of 6: 6 migration(s) pending")
-	run(t, url, "", "migrate", "up").want(t, 0, "schema at version 6 (was 0; applied 6)")
-	run(t, url, "", "migrate", "down", "2").want(t, 0, "schema at version 4 (was 6)")
-	run(t, url, "", "migrate", "status").want(t, 0, "version 4 of 6: 2 migration(s) pending")
+	n := statestore.LatestSchemaVersion() // derived: migrations are added
+	run(t, url, "", "migrate", "status").want(t, 0, fmt.Sprintf("version 0 of %d: %d migration(s) pending", n, n))
+	run(t, url, "", "migrate", "up").want(t, 0, fmt.Sprintf("schema at version %d (was 0; applied %d)", n, n))
+	run(t, url, "", "migrate", "down", "2").want(t, 0, fmt.Sprintf("schema at version %d (was %d)", n-2, n))
+	run(t, url, "", "migrate", "status").want(t, 0, fmt.Sprintf("version %d of %d: 2 migration(s) pending", n-2, n))
 	run(t, url, "", "migrate", "down", "zero").want(t, 2, "N must be a positive number")
-	run(t, url, "", "migrate", "up").want(t, 0, "schema at version 6")
+	run(t, url, "", "migrate", "up").want(t, 0, fmt.Sprintf("schema at version %d", n))
 }
 
 func TestTaskCommands(t *testing.T) {
@@ -148,6 +150,20 @@ func TestMessagesBuildDataBootActionsLeader(t *testing.T) {
 	run(t, url, "", "builddata", "list", "--node", "node01", "--latest", "--full").want(t, 0, `{"cpus": 64}`)
 	run(t, url, "", "builddata", "list", "--node", "node01", "--task", task.ID.String(), "-o", "json").want(t, 0, `"data_size": 12`)
 	run(t, url, "", "builddata", "list").want(t, 2, "required flag")
+	// Pages: a second record, one a page; the cursor printed leads to the other.
+	if _, err := s.InsertBuildData(ctx, statestore.NewBuildData{NodeName: "node01", TaskID: task.ID, Generator: "dmesg",
+		DataFormat: "text/plain", DataElement: "boot"}); err != nil {
+		t.Fatal(err)
+	}
+	first := run(t, url, "", "builddata", "list", "--node", "node01", "--limit", "1")
+	first.want(t, 0, "dmesg", "more: --cursor ")
+	cursor := strings.TrimSpace(strings.TrimPrefix(first.stderr, "more: --cursor "))
+	second := run(t, url, "", "builddata", "list", "--node", "node01", "--limit", "1", "--cursor", cursor)
+	second.want(t, 0, "lshw")
+	if strings.Contains(second.stdout, "dmesg") || strings.Contains(second.stderr, "more:") {
+		t.Fatalf("second page: %+v", second)
+	}
+	run(t, url, "", "builddata", "list", "--node", "node01", "--limit", "1", "-o", "json").want(t, 0, `"next": "`)
 
 	_, key, err := s.CreateBootActionContext(ctx, "node01", task.ID)
 	if err != nil {

@@ -7,6 +7,7 @@
 // Supported schemes (one table, see handlers):
 //
 //	file:///abs/path                absolute paths only; optionally confined to Options.Roots
+//	                                (opened beneath the root with os.Root: no symlink escape)
 //	http://, https://               basic auth from the URI's user info
 //	deckhand+http(s)://…            the prefix is dropped and the service is called
 //	promenade+http(s)://…           with a token from Options.Tokens
@@ -17,6 +18,8 @@ package fetch
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
@@ -59,8 +62,18 @@ var (
 	ErrNotFound = errors.New("fetch: not found")
 	// ErrHTTPStatus: the server answered with a non-success status.
 	ErrHTTPStatus = errors.New("fetch: unexpected HTTP status")
-	// ErrRedirect: a redirect was refused (scheme, count).
+	// ErrRedirect: a redirect was refused (https to http, scheme, count).
 	ErrRedirect = errors.New("fetch: redirect refused")
+	// ErrOutsideRoots: a file:// path is not beneath any of Options.Roots, or
+	// reaches outside them through a symbolic link. It is also an
+	// ErrInvalidURI.
+	ErrOutsideRoots = fmt.Errorf("%w: outside the allowed roots", ErrInvalidURI)
+	// ErrEmptyToken: a TokenSource gave an empty token (e.g. StaticToken("")),
+	// a configuration error; no request is sent.
+	ErrEmptyToken = errors.New("fetch: empty service token")
+	// ErrNoTokenSource: a deckhand+ or promenade+ URI was fetched by a
+	// Resolver without Options.Tokens.
+	ErrNoTokenSource = errors.New("fetch: no service token source")
 )
 
 // TokenSource supplies the token for deckhand+ and promenade+ URIs.
@@ -69,21 +82,33 @@ type TokenSource interface {
 	Token(ctx context.Context) (string, error)
 }
 
-// StaticToken is a TokenSource that always returns the same token.
+// StaticToken is a TokenSource that always returns the same token. An empty
+// StaticToken is a configuration error: New refuses it, and Token returns
+// ErrEmptyToken.
 type StaticToken string
 
 // Token implements TokenSource.
-func (t StaticToken) Token(context.Context) (string, error) { return string(t), nil }
+func (t StaticToken) Token(context.Context) (string, error) {
+	if t == "" {
+		return "", ErrEmptyToken
+	}
+	return string(t), nil
+}
 
 // String never reveals the token.
 func (StaticToken) String() string { return "[REDACTED]" }
 
 // Options configure a Resolver. The zero value is usable.
 type Options struct {
-	// Roots, when set, confine file:// paths to these directories (after
-	// resolving symlinks, so a link cannot escape).
+	// Roots, when set, confine file:// paths to these directories: a path
+	// must lie beneath a root (as written, or as the root resolves), and the
+	// file is opened beneath it with os.Root, so no symbolic link — absolute,
+	// or relative and climbing out, even one swapped in during the fetch —
+	// reaches outside. Each root is resolved once, by New.
 	Roots []string
-	// Tokens supplies tokens for deckhand+ and promenade+ URIs.
+	// Tokens supplies tokens for deckhand+ and promenade+ URIs. It is the
+	// Resolver's one service identity: cached service documents are shared by
+	// every caller of the Resolver. An empty StaticToken is refused.
 	Tokens TokenSource
 	// TokenHeader is the header the token goes in: "Authorization" (the
 	// default) sends "Bearer <token>"; any other name (e.g. "X-Auth-Token",
@@ -105,7 +130,10 @@ type Options struct {
 	// MaxRedirects (default 5; -1 for none).
 	MaxRedirects int
 	// CacheTTL is how long a fetched document is served from memory
-	// (default 180 s; -1 disables the cache).
+	// (default 180 s; -1 disables the cache). Entries are keyed by the URI
+	// and its user info (through a keyed hash), so a document fetched with
+	// one user's credentials is never served to a call with other or no
+	// credentials.
 	CacheTTL time.Duration
 	// Logger gets retries at debug and give-ups at warn; slog.Default() when nil.
 	Logger *slog.Logger
@@ -145,11 +173,15 @@ func BypassCache() FetchOption { return func(o *fetchOpts) { o.bypassCache = tru
 // Resolver fetches documents. It is safe for concurrent use.
 type Resolver struct {
 	opts   Options
+	roots  []fileRoot
 	logger *slog.Logger
 	http   *httpFetcher
 
 	cache   *cache
 	flights flightGroup
+	// keyMAC is the random key of the hash that turns a URI and its
+	// credentials into a cache and single-flight key.
+	keyMAC []byte
 }
 
 // handler fetches one parsed target; cached is the previous copy (for
@@ -218,16 +250,22 @@ func New(opts Options) (*Resolver, error) {
 	if opts.TokenHeader == "" {
 		opts.TokenHeader = "Authorization"
 	}
+	if st, ok := opts.Tokens.(StaticToken); ok && st == "" {
+		return nil, fmt.Errorf("fetch: Options.Tokens is an empty StaticToken: %w", ErrEmptyToken)
+	}
 	roots, err := cleanRoots(opts.Roots)
 	if err != nil {
 		return nil, err
 	}
-	opts.Roots = roots
 	logger := opts.Logger
 	if logger == nil {
 		logger = slog.Default()
 	}
-	r := &Resolver{opts: opts, logger: logger, cache: newCache()}
+	keyMAC := make([]byte, 32)
+	if _, err := rand.Read(keyMAC); err != nil {
+		return nil, fmt.Errorf("fetch: random cache key: %w", err)
+	}
+	r := &Resolver{opts: opts, roots: roots, logger: logger, cache: newCache(), keyMAC: keyMAC}
 	r.http = newHTTPFetcher(r)
 	return r, nil
 }
@@ -236,7 +274,9 @@ func New(opts Options) (*Resolver, error) {
 func (r *Resolver) ClearCache() { r.cache.clear() }
 
 // Fetch resolves uri and returns the document. Concurrent calls for the same
-// document (credentials aside) share one upstream request.
+// document with the same credentials share one upstream request; that
+// request runs detached from the callers, each of which waits on its own
+// context, and is cancelled once every caller has given up.
 func (r *Resolver) Fetch(ctx context.Context, uri string, options ...FetchOption) (*Result, error) {
 	var fo fetchOpts
 	for _, o := range options {
@@ -252,9 +292,10 @@ func (r *Resolver) Fetch(ctx context.Context, uri string, options ...FetchOption
 	}
 	h := handlers[t.scheme]
 
+	key := r.cacheKey(t)
 	useCache := r.opts.CacheTTL > 0
 	if useCache && !fo.bypassCache {
-		if res, fresh := r.cache.get(t.key); fresh {
+		if res, fresh := r.cache.get(key); fresh {
 			if err := checkDigest(res, want); err != nil {
 				return nil, err
 			}
@@ -263,12 +304,12 @@ func (r *Resolver) Fetch(ctx context.Context, uri string, options ...FetchOption
 			return &cp, nil
 		}
 	}
-	// Single flight per document and digest expectation.
-	res, err := r.flights.do(ctx, t.key+"#"+want, func() (*Result, error) {
+	// Single flight per document, credentials and digest expectation.
+	res, err := r.flights.do(ctx, key+"#"+want, r.flightBudget(), func(ctx context.Context) (*Result, error) {
 		var stale *Result
 		var etag string
 		if useCache {
-			stale, etag = r.cache.stale(t.key)
+			stale, etag = r.cache.stale(key)
 		}
 		res, newETag, err := h(ctx, r, t, stale, etag)
 		if err != nil {
@@ -278,7 +319,7 @@ func (r *Resolver) Fetch(ctx context.Context, uri string, options ...FetchOption
 			return nil, err // nothing cached
 		}
 		if useCache {
-			r.cache.put(t.key, res, newETag, r.opts.CacheTTL)
+			r.cache.put(key, res, newETag, r.opts.CacheTTL)
 		}
 		return res, nil
 	})
@@ -287,6 +328,35 @@ func (r *Resolver) Fetch(ctx context.Context, uri string, options ...FetchOption
 	}
 	cp := *res
 	return &cp, nil
+}
+
+// cacheKey is the cache and single-flight key of t: an HMAC, under the
+// Resolver's random key, of the URI without credentials and of the user
+// info. Calls with other (or no) credentials get another key; the key
+// reveals nothing about the password.
+func (r *Resolver) cacheKey(t *target) string {
+	m := hmac.New(sha256.New, r.keyMAC)
+	for _, field := range []string{t.key, t.user, t.password} {
+		var n [8]byte
+		for i, l := 0, uint64(len(field)); i < 8; i++ {
+			n[i] = byte(l >> (8 * i))
+		}
+		m.Write(n[:]) // length-prefixed: no two field lists hash alike
+		m.Write([]byte(field))
+	}
+	if t.hasUser {
+		m.Write([]byte{1})
+	} else {
+		m.Write([]byte{0})
+	}
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// flightBudget bounds a shared fetch that no caller's context bounds: every
+// attempt's read timeout and every retry wait at their longest.
+func (r *Resolver) flightBudget() time.Duration {
+	o := r.opts
+	return o.ConnectTimeout + time.Duration(o.Retries+1)*o.ReadTimeout + time.Duration(o.Retries)*o.RetryWaitMax
 }
 
 // finish fills the derived metadata of a fetched document.
@@ -328,7 +398,7 @@ type target struct {
 	user, password string
 	hasUser        bool
 	fragmentDigest string
-	key            string // cache key: u as text (no credentials)
+	key            string // u as text (no credentials); Resolver.cacheKey adds them, hashed
 }
 
 // parseTarget parses and checks a URI. Its errors never contain the URI
@@ -405,41 +475,81 @@ func clip(s string) string {
 }
 
 // flightGroup runs one call per key at a time; concurrent callers share it.
+// The call runs detached from every caller's context (with its own time
+// budget); each caller waits on its own context, and the call is cancelled
+// when the last caller still waiting gives up.
 type flightGroup struct {
 	mu sync.Mutex
 	m  map[string]*flight
 }
 
 type flight struct {
-	done chan struct{}
-	res  *Result
-	err  error
+	done    chan struct{}
+	res     *Result
+	err     error
+	waiters int                // callers waiting; guarded by flightGroup.mu
+	cancel  context.CancelFunc // stops the call
 }
 
-func (g *flightGroup) do(ctx context.Context, key string, fn func() (*Result, error)) (*Result, error) {
+func (g *flightGroup) do(ctx context.Context, key string, budget time.Duration, fn func(context.Context) (*Result, error)) (*Result, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	g.mu.Lock()
 	if g.m == nil {
 		g.m = map[string]*flight{}
 	}
-	if f, ok := g.m[key]; ok {
-		g.mu.Unlock()
-		select {
-		case <-f.done:
-			return f.res, f.err
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
+	f, ok := g.m[key]
+	if ok {
+		f.waiters++
+	} else {
+		// Detached: values (loggers, traces) kept, cancellation not.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), budget)
+		f = &flight{done: make(chan struct{}), waiters: 1, cancel: cancel}
+		g.m[key] = f
+		go func() {
+			defer func() {
+				if p := recover(); p != nil {
+					f.err = fmt.Errorf("fetch: internal error: %v", p)
+				}
+				g.mu.Lock()
+				if g.m[key] == f {
+					delete(g.m, key)
+				}
+				g.mu.Unlock()
+				cancel()
+				close(f.done)
+			}()
+			f.res, f.err = fn(fctx)
+		}()
 	}
-	f := &flight{done: make(chan struct{})}
-	g.m[key] = f
 	g.mu.Unlock()
 
-	defer func() {
+	select {
+	case <-f.done:
+		return f.res, f.err
+	case <-ctx.Done():
 		g.mu.Lock()
-		delete(g.m, key)
+		f.waiters--
+		if f.waiters == 0 {
+			// Nobody wants the result any more: stop the call, and let the
+			// next caller start afresh rather than join a cancelled call.
+			f.cancel()
+			if g.m[key] == f {
+				delete(g.m, key)
+			}
+		}
 		g.mu.Unlock()
-		close(f.done)
-	}()
-	f.res, f.err = fn()
-	return f.res, f.err
+		return nil, ctx.Err()
+	}
+}
+
+// waiting reports how many callers wait on the call for key (for tests).
+func (g *flightGroup) waiting(key string) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if f, ok := g.m[key]; ok {
+		return f.waiters
+	}
+	return 0
 }

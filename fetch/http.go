@@ -46,9 +46,20 @@ func newHTTPFetcher(r *Resolver) *httpFetcher {
 			if req.URL.User != nil {
 				return fmt.Errorf("%w: redirect URL carries credentials", ErrRedirect)
 			}
-			// Credentials never travel to another host (Go's client already
-			// drops Authorization there; this also covers custom token headers).
-			if !sameHost(req.URL, via[0].URL) {
+			// Never downgrade: once a hop was https, no later one is http
+			// (credentials, tokens and the document would travel in clear).
+			if req.URL.Scheme == "http" {
+				for _, v := range via {
+					if v.URL.Scheme == "https" {
+						return fmt.Errorf("%w: redirect from https to http", ErrRedirect)
+					}
+				}
+			}
+			// Credentials only go to the origin (scheme, host and port) they
+			// were given for; Go's client alone would send Authorization to
+			// the same host name on another port or scheme, and knows
+			// nothing of custom token headers.
+			if !sameOrigin(req.URL, via[0].URL) {
 				req.Header.Del("Authorization")
 				req.Header.Del(o.TokenHeader)
 			}
@@ -91,7 +102,24 @@ func (e *attemptsError) Error() string {
 // Unwrap returns the last attempt's error.
 func (e *attemptsError) Unwrap() error { return e.err }
 
-func sameHost(a, b *url.URL) bool { return strings.EqualFold(a.Host, b.Host) }
+// sameOrigin: same scheme, host and port (an omitted port is the scheme's
+// default).
+func sameOrigin(a, b *url.URL) bool {
+	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Hostname(), b.Hostname()) && port(a) == port(b)
+}
+
+func port(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "http":
+		return "80"
+	case "https":
+		return "443"
+	}
+	return ""
+}
 
 // checkRetry retries connection errors, 429 and 5xx except 501; never other
 // 4xx, refused redirects, TLS verification failures or a finished context.
@@ -153,11 +181,14 @@ func fetchHTTP(ctx context.Context, r *Resolver, t *target, cached *Result, etag
 // and the token goes in Options.TokenHeader.
 func fetchService(ctx context.Context, r *Resolver, t *target, cached *Result, etag string) (*Result, string, error) {
 	if r.opts.Tokens == nil {
-		return nil, "", fmt.Errorf("fetch: %s URIs need a token source (Options.Tokens)", t.scheme)
+		return nil, "", fmt.Errorf("%w: %s URIs need a token source (Options.Tokens)", ErrNoTokenSource, t.scheme)
 	}
 	tok, err := r.opts.Tokens.Token(ctx)
 	if err != nil {
 		return nil, "", fmt.Errorf("fetch: get service token: %w", err)
+	}
+	if tok == "" {
+		return nil, "", fmt.Errorf("fetch: the token source gave an empty token: %w", ErrEmptyToken)
 	}
 	u := *t.u
 	u.Scheme = t.scheme[strings.Index(t.scheme, "+")+1:]

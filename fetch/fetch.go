@@ -1,7 +1,9 @@
 // Package fetch resolves design-document URIs — the design_ref of a task —
 // into bytes, robustly: retries with exponential backoff and jitter, size
-// limits enforced while reading, safe redirects, an in-memory TTL cache with
-// single-flight and ETag revalidation, optional integrity digests, and no
+// limits enforced while reading, safe redirects (never https to http;
+// credentials only to their own origin), an in-memory TTL cache with
+// single-flight and ETag revalidation keyed by URI and credentials, file://
+// roots no symbolic link escapes, optional integrity digests, and no
 // credential ever in an error, a log line or the returned metadata.
 //
 // Supported schemes (one table, see handlers):

@@ -177,7 +177,7 @@ func FuzzFileRoot(f *testing.F) {
 		if len(paths) == 0 {
 			paths = names
 		}
-		for round := 0; round < max(4, 600/len(paths)); round++ {
+		for round := 0; round < max(2, 200/len(paths)); round++ {
 			for _, name := range paths {
 				var res *Result
 				var err error

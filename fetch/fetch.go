@@ -28,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/url"
 	"sort"
 	"strings"
@@ -356,9 +357,22 @@ func (r *Resolver) cacheKey(t *target) string {
 
 // flightBudget bounds a shared fetch that no caller's context bounds: every
 // attempt's read timeout and every retry wait at their longest.
+// It saturates instead of overflowing for huge options.
 func (r *Resolver) flightBudget() time.Duration {
 	o := r.opts
-	return o.ConnectTimeout + time.Duration(o.Retries+1)*o.ReadTimeout + time.Duration(o.Retries)*o.RetryWaitMax
+	total := o.ConnectTimeout
+	add := func(d time.Duration, times int) {
+		for i := 0; i < times; i++ {
+			if d > math.MaxInt64-total {
+				total = math.MaxInt64
+				return
+			}
+			total += d
+		}
+	}
+	add(o.ReadTimeout, o.Retries+1)
+	add(o.RetryWaitMax, o.Retries)
+	return total
 }
 
 // finish fills the derived metadata of a fetched document.

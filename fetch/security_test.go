@@ -648,3 +648,15 @@ func TestEmptyTokenIsConfigError(t *testing.T) {
 type emptyTokens struct{}
 
 func (emptyTokens) Token(context.Context) (string, error) { return "", nil }
+
+// The shared fetch's own budget never overflows into a negative (already
+// expired) timeout, whatever the options.
+func TestFlightBudgetSaturates(t *testing.T) {
+	r := newResolver(t, Options{ReadTimeout: time.Duration(1<<62) + 1, RetryWaitMin: time.Millisecond, RetryWaitMax: time.Duration(1 << 62), Retries: 1000})
+	if b := r.flightBudget(); b <= 0 {
+		t.Fatalf("budget %v", b)
+	}
+	if b := newResolver(t, Options{}).flightBudget(); b != DefaultConnectTimeout+4*DefaultReadTimeout+3*20*time.Millisecond {
+		t.Fatalf("default budget %v", b)
+	}
+}

@@ -1,0 +1,187 @@
+package fetch
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// DEFECT: the root itself is re-opened by path, following symbolic links, on
+// every fetch (openBeneath → os.OpenRoot(root.real)). The Options doc says
+// "Each root is resolved once, by New" and the README says no symbolic link
+// "swapped in during the fetch" leads out; but whoever can write the root's
+// parent directory can replace the root with a link to anywhere after New,
+// and every later fetch of file:///<root>/… reads beneath the link's target.
+// Suggested fix: open each root once in New (keep the *os.Root, or an
+// O_PATH|O_DIRECTORY descriptor) and resolve beneath that descriptor; or
+// open the root with O_NOFOLLOW on every component and check (dev, inode)
+// against what New saw.
+func TestBreakRootReplacedBySymlinkAfterNew(t *testing.T) {
+	base := t.TempDir()
+	root := filepath.Join(base, "root")
+	outside := filepath.Join(base, "outside")
+	for _, d := range []string{root, outside} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(root, "doc"), []byte("inside"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const secret = "OUTSIDE-THE-ROOT"
+	if err := os.WriteFile(filepath.Join(outside, "doc"), []byte(secret), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := newResolver(t, Options{Roots: []string{root}, CacheTTL: -1})
+	uri := "file://" + filepath.Join(root, "doc")
+	if res, err := r.Fetch(context.Background(), uri); err != nil || string(res.Data) != "inside" {
+		t.Fatalf("baseline: %v", err)
+	}
+	// The root (not something beneath it) is swapped for a link out.
+	if err := os.Rename(root, root+".old"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, root); err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.Fetch(context.Background(), uri)
+	if err == nil && string(res.Data) == secret {
+		t.Fatalf("read %q from outside the root: the root %s, resolved by New, was re-opened through a symbolic link swapped in later", res.Data, root)
+	}
+}
+
+// DEFECT: Options.MaxBytes = math.MaxInt64 (a natural "no limit") is
+// accepted by New, but readLimited reads through io.LimitReader(rd, max+1),
+// and max+1 overflows to a negative limit: every document is read as zero
+// bytes and returned as a successful, empty document (with the empty
+// string's sha256). Suggested fix: cap the limit (if max == MaxInt64 use
+// max, or read max then probe one more byte), or reject such values in New.
+func TestBreakMaxBytesMaxInt64ReturnsEmptyDocuments(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "doc.yaml")
+	if err := os.WriteFile(p, []byte("kind: Site\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("kind: Site\n")) }))
+	defer srv.Close()
+	r := newResolver(t, Options{MaxBytes: math.MaxInt64})
+	for _, uri := range []string{"file://" + p, srv.URL + "/doc.yaml"} {
+		res, err := r.Fetch(context.Background(), uri)
+		if err != nil {
+			t.Fatalf("%s: %v", uri, err)
+		}
+		if string(res.Data) != "kind: Site\n" {
+			t.Errorf("%s: got %d bytes %q (sha256 %s), want the 11-byte document", uri, res.Size, res.Data, res.SHA256)
+		}
+	}
+}
+
+// DEFECT: a huge Retry-After (seconds) overflows time.Duration in
+// retryAfter (time.Duration(s) * time.Second wraps negative for s >
+// ~9.2e9), and backoff then clamps max(0, …) to 0: a server asking to be
+// left alone for a long time is retried at once, instead of after the
+// documented cap RetryWaitMax. Suggested fix: if s > int64(hi/time.Second)
+// return hi (compare before multiplying).
+func TestBreakRetryAfterOverflowRetriesImmediately(t *testing.T) {
+	const lo, hi = 500 * time.Millisecond, 30 * time.Second
+	for _, v := range []string{"10000000000", "9300000000", "18446744073"} {
+		resp := &http.Response{StatusCode: http.StatusTooManyRequests, Header: http.Header{"Retry-After": {v}}}
+		if d := backoff(lo, hi, 0, resp); d != hi {
+			t.Errorf("Retry-After: %s → wait %v, want the cap %v", v, d, hi)
+		}
+	}
+}
+
+// DEFECT: Result.Data is shared between the cache, the single flight and
+// every caller (Fetch copies the Result struct, not the bytes), and a
+// cached document's digest check compares the stored SHA256 string, never
+// the bytes. A caller that edits its document in place (e.g. rewriting
+// it before parsing) silently changes what every later caller gets, and a
+// later Fetch with WithSHA256 / #sha256= of the real document returns the
+// altered bytes with no ErrDigestMismatch. Suggested fix: hand each caller
+// its own copy of Data (bytes.Clone), or document that Data must not be
+// modified and recompute the digest on cache hits that expect one.
+func TestBreakCachedDataAliasedDigestNotRechecked(t *testing.T) {
+	const doc = "kind: Site\nname: prod\n"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(doc)) }))
+	defer srv.Close()
+	r := newResolver(t, Options{})
+	res, err := r.Fetch(context.Background(), srv.URL+"/site.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	copy(res.Data, "kind: EVIL") // the first caller's own business…
+	again, err := r.Fetch(context.Background(), srv.URL+"/site.yaml#sha256="+digest([]byte(doc)))
+	if err != nil {
+		t.Fatalf("second fetch: %v", err)
+	}
+	if string(again.Data) != doc {
+		t.Fatalf("a fetch pinned to sha256 %s returned %q (sha256 %s) without ErrDigestMismatch", digest([]byte(doc)), again.Data, digest(again.Data))
+	}
+}
+
+// DEFECT: a redirect refused because its Location carries user info puts
+// that Location verbatim (net/http's url.Error.URL is the raw Location) in
+// the returned error and the warn log: "redirect URL carries credentials"
+// … with the password in it. The README: "Passwords and tokens never appear
+// in errors, logs or Result". Suggested fix: in get, when the error is a
+// *url.Error, replace its URL by the request's credential-free URL (or
+// redact user info from ue.URL) before wrapping/logging.
+func TestBreakRefusedRedirectLocationPasswordInErrorAndLog(t *testing.T) {
+	const password = "R3directPassw0rd"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Location", "http://svc:"+password+"@"+r.Host+"/other")
+		w.WriteHeader(http.StatusFound)
+	}))
+	defer srv.Close()
+	var logs bytes.Buffer
+	r := newResolver(t, Options{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	_, err := r.Fetch(context.Background(), srv.URL+"/doc")
+	if err == nil {
+		t.Fatal("redirect to a URL with user info was followed")
+	}
+	all := err.Error() + "\n" + logs.String()
+	if strings.Contains(all, password) {
+		t.Fatalf("password leaked:\n%s", all)
+	}
+}
+
+// DEFECT: StaticToken hides the token from String only. %#v (GoString is
+// not defined) prints fetch.StaticToken("…") — also through a Resolver or
+// Options — and encoding/json, hence slog's JSON handler, marshals it as a
+// plain string. Logging the options with slog.NewJSONHandler puts the
+// service token in the log. Suggested fix: give StaticToken GoString,
+// MarshalText/MarshalJSON and LogValue returning "[REDACTED]" (and a
+// Format method, so %d/%x cannot print it either).
+func TestBreakStaticTokenLeaksThroughGoStringAndJSON(t *testing.T) {
+	const token = "T0kenV4lue-break"
+	opts := Options{Tokens: StaticToken(token)}
+	r, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	slog.New(slog.NewJSONHandler(&logs, nil)).Info("fetch resolver configured", "options", opts)
+	j, _ := json.Marshal(opts)
+	for name, s := range map[string]string{
+		"%#v of StaticToken":   fmt.Sprintf("%#v", StaticToken(token)),
+		"%#v of Options":       fmt.Sprintf("%#v", opts),
+		"%#v of Resolver.opts": fmt.Sprintf("%#v", r.opts),
+		"json of Options":      string(j),
+		"slog JSON handler":    logs.String(),
+	} {
+		if strings.Contains(s, token) {
+			t.Errorf("%s leaks the token: %s", name, s)
+		}
+	}
+}

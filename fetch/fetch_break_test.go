@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -183,5 +185,55 @@ func TestBreakStaticTokenLeaksThroughGoStringAndJSON(t *testing.T) {
 		if strings.Contains(s, token) {
 			t.Errorf("%s leaks the token: %s", name, s)
 		}
+	}
+}
+
+// DEFECT: after retries, a server that keeps answering 503 (or 500, 502,
+// 504; 429 is fine) gives an error that is not ErrHTTPStatus: go-retryablehttp's
+// ErrorPropagatedRetryPolicy turns the status into its own plain error
+// ("unexpected HTTP status 503 Service Unavailable") and get returns the
+// attemptsError wrapping that, before the status switch ever sees the
+// response. The package doc: "ErrHTTPStatus: the server answered with a
+// non-success status" — callers cannot tell "the server said 503" from a
+// network failure. (403 and 501, not retried, are ErrHTTPStatus.)
+// Suggested fix: in the ErrorHandler (or get), when resp != nil, close
+// the error into fmt.Errorf("%w %d …: giving up after %d attempt(s)",
+// ErrHTTPStatus, resp.StatusCode, attempts).
+func TestBreakRetriedStatusIsNotErrHTTPStatus(t *testing.T) {
+	for _, code := range []int{429, 500, 502, 503, 504} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(code) }))
+		_, err := newResolver(t, Options{Logger: slog.New(slog.DiscardHandler)}).Fetch(context.Background(), srv.URL)
+		srv.Close()
+		if !errors.Is(err, ErrHTTPStatus) {
+			t.Errorf("HTTP %d after retries: %v — not ErrHTTPStatus", code, err)
+		}
+	}
+}
+
+// DEFECT (minor): a whitespace-only token ("   ", e.g. a blank line in a
+// token file or an env var set to a space) passes both the New check and
+// the fetch-time check (tok == ""), and the request goes out with
+// "Authorization: Bearer    ", which the server parses as "Bearer" with no
+// credential: the empty bearer header issue 15 item 6 was about, by
+// another spelling. Suggested fix: strings.TrimSpace(tok) == "" is
+// ErrEmptyToken (at New for StaticToken, and at fetch time).
+func TestBreakWhitespaceTokenSendsEmptyBearer(t *testing.T) {
+	var calls atomic.Int32
+	var seen atomic.Value
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		seen.Store(r.Header.Get("Authorization"))
+	}))
+	defer srv.Close()
+	r, err := New(Options{Tokens: StaticToken("   ")})
+	if err != nil {
+		if errors.Is(err, ErrEmptyToken) {
+			return
+		}
+		t.Fatal(err)
+	}
+	_, err = r.Fetch(context.Background(), "deckhand+"+srv.URL+"/x")
+	if calls.Load() != 0 || !errors.Is(err, ErrEmptyToken) {
+		t.Fatalf("a blank token: error %v, %d request(s) sent with Authorization %q", err, calls.Load(), seen.Load())
 	}
 }

@@ -273,3 +273,40 @@ func TestBreakConnectionLostMidBodyNotRetried(t *testing.T) {
 		t.Fatalf("got %q", res.Data)
 	}
 }
+
+// DEFECT: cached documents that came with an ETag are never evicted. put's
+// sweep ("keep the map from growing without bound") skips every entry with
+// an ETag, stale only drops ETag-less ones, and nothing else removes
+// entries: each distinct URI (times each distinct set of credentials) that
+// a server answered with an ETag — Deckhand's rendered documents of every
+// revision, say — stays in memory for the Resolver's lifetime, bodies of up
+// to MaxBytes included, and every put scans them all under the lock.
+// Suggested fix: bound the cache (entry count and total bytes, LRU), and
+// drop ETag entries some time after they expire (e.g. 10 × TTL).
+func TestBreakETagEntriesNeverEvicted(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("ETag", `"v1"`)
+		w.Write(bytes.Repeat([]byte("x"), 4096))
+	}))
+	defer srv.Close()
+	r := newResolver(t, Options{CacheTTL: time.Millisecond})
+	const n = 500
+	for i := 0; i < n; i++ {
+		if _, err := r.Fetch(context.Background(), fmt.Sprintf("%s/revisions/%d/rendered-documents", srv.URL, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(50 * time.Millisecond) // every entry is long expired
+	if _, err := r.Fetch(context.Background(), srv.URL+"/one-more"); err != nil {
+		t.Fatal(err)
+	}
+	r.cache.mu.Lock()
+	kept, bytesKept := len(r.cache.m), 0
+	for _, e := range r.cache.m {
+		bytesKept += len(e.res.Data)
+	}
+	r.cache.mu.Unlock()
+	if kept > n/2 {
+		t.Fatalf("%d expired documents (%d bytes) still cached with a 1 ms TTL: ETag entries are never evicted", kept, bytesKept)
+	}
+}

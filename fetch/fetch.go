@@ -71,7 +71,7 @@ var (
 	// reaches outside them through a symbolic link. It is also an
 	// ErrInvalidURI.
 	ErrOutsideRoots = fmt.Errorf("%w: outside the allowed roots", ErrInvalidURI)
-	// ErrEmptyToken: a TokenSource gave an empty token (e.g. StaticToken("")),
+	// ErrEmptyToken: a TokenSource gave an empty (or blank) token (e.g. StaticToken("")),
 	// a configuration error; no request is sent.
 	ErrEmptyToken = errors.New("fetch: empty service token")
 	// ErrNoTokenSource: a deckhand+ or promenade+ URI was fetched by a
@@ -92,7 +92,7 @@ type StaticToken string
 
 // Token implements TokenSource.
 func (t StaticToken) Token(context.Context) (string, error) {
-	if t == "" {
+	if strings.TrimSpace(string(t)) == "" {
 		return "", ErrEmptyToken
 	}
 	return string(t), nil
@@ -100,6 +100,15 @@ func (t StaticToken) Token(context.Context) (string, error) {
 
 // String never reveals the token.
 func (StaticToken) String() string { return "[REDACTED]" }
+
+// GoString never reveals the token (%#v).
+func (StaticToken) GoString() string { return `fetch.StaticToken("[REDACTED]")` }
+
+// MarshalText never reveals the token (encoding/json, slog's handlers).
+func (StaticToken) MarshalText() ([]byte, error) { return []byte("[REDACTED]"), nil }
+
+// LogValue never reveals the token.
+func (StaticToken) LogValue() slog.Value { return slog.StringValue("[REDACTED]") }
 
 // Options configure a Resolver. The zero value is usable.
 type Options struct {
@@ -253,7 +262,7 @@ func New(opts Options) (*Resolver, error) {
 	if opts.TokenHeader == "" {
 		opts.TokenHeader = "Authorization"
 	}
-	if st, ok := opts.Tokens.(StaticToken); ok && st == "" {
+	if st, ok := opts.Tokens.(StaticToken); ok && strings.TrimSpace(string(st)) == "" {
 		return nil, fmt.Errorf("fetch: Options.Tokens is an empty StaticToken: %w", ErrEmptyToken)
 	}
 	roots, err := cleanRoots(opts.Roots)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"mime"
 	"net/http"
 	"net/url"
@@ -214,7 +215,11 @@ func (c *ctxReader) Read(p []byte) (int, error) {
 // readLimited reads at most max bytes, failing as soon as there are more:
 // the limit is enforced while reading, never after buffering everything.
 func readLimited(rd io.Reader, max int64) ([]byte, error) {
-	data, err := io.ReadAll(io.LimitReader(rd, max+1))
+	limit := max
+	if limit < math.MaxInt64 {
+		limit++ // one byte more than allowed tells "too large"
+	}
+	data, err := io.ReadAll(io.LimitReader(rd, limit))
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -157,7 +158,12 @@ func retryAfter(v string) (time.Duration, bool) {
 	if v == "" {
 		return 0, false
 	}
-	if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && s >= 0 {
+	// Seconds: a value too large for a Duration (ParseInt saturates on
+	// ErrRange) means the longest wait, never an overflowed one.
+	if s, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); (err == nil || errors.Is(err, strconv.ErrRange)) && s >= 0 {
+		if s > int64(math.MaxInt64/time.Second) {
+			return math.MaxInt64, true
+		}
 		return time.Duration(s) * time.Second, true
 	}
 	if t, err := http.ParseTime(v); err == nil {
@@ -187,7 +193,7 @@ func fetchService(ctx context.Context, r *Resolver, t *target, cached *Result, e
 	if err != nil {
 		return nil, "", fmt.Errorf("fetch: get service token: %w", err)
 	}
-	if tok == "" {
+	if strings.TrimSpace(tok) == "" {
 		return nil, "", fmt.Errorf("fetch: the token source gave an empty token: %w", ErrEmptyToken)
 	}
 	u := *t.u

@@ -682,7 +682,7 @@ the token in $STATECTL_SERVICE_TOKEN.`,
 			scheme, _, _ := strings.Cut(strings.ToLower(uri), ":")
 			service := strings.HasPrefix(scheme, "deckhand+") || strings.HasPrefix(scheme, "promenade+")
 			tok := os.Getenv("STATECTL_SERVICE_TOKEN")
-			if service && tok == "" {
+			if service && strings.TrimSpace(tok) == "" {
 				return usagef("%s URIs need a service token: set STATECTL_SERVICE_TOKEN", scheme)
 			}
 			roots, err := checkRoots(roots)
@@ -693,7 +693,7 @@ the token in $STATECTL_SERVICE_TOKEN.`,
 			// attempts included): the fetch logs nothing, so a failure is
 			// one line.
 			opts := fetch.Options{Roots: roots, Logger: slog.New(slog.DiscardHandler)}
-			if tok != "" {
+			if strings.TrimSpace(tok) != "" {
 				opts.Tokens = fetch.StaticToken(tok)
 			}
 			r, err := fetch.New(opts)
@@ -733,7 +733,7 @@ the token in $STATECTL_SERVICE_TOKEN.`,
 			})
 		}}
 	get.Flags().StringVar(&file, "out-file", "", `write the document to this file ("-" or none: stdout)`)
-	get.Flags().StringSliceVar(&roots, "root", nil, "confine file:// URIs to these directories (repeatable)")
+	get.Flags().StringArrayVar(&roots, "root", nil, "confine file:// URIs to these directories (repeatable)")
 	addOutputFlag(get, &out, "output", "o")
 	cmd.AddCommand(get)
 	return cmd

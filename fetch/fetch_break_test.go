@@ -310,3 +310,20 @@ func TestBreakETagEntriesNeverEvicted(t *testing.T) {
 		t.Fatalf("%d expired documents (%d bytes) still cached with a 1 ms TTL: ETag entries are never evicted", kept, bytesKept)
 	}
 }
+
+// DEFECT (minor): an empty pin, "#sha256=" (a digest lost to a shell
+// variable that was not set: "…#sha256=$DIGEST"), is accepted as no pin at
+// all: expectedDigest skips empty strings, so the document is returned
+// unverified. "#sha256=<hex>" promises the fetch fails unless the document
+// has that digest; an empty one can never match and should be
+// ErrInvalidURI like any other malformed digest. Suggested fix: in
+// parseTarget, a "sha256=" fragment with nothing after it is ErrInvalidURI
+// ("expected sha256 digest must be 64 hex digits").
+func TestBreakEmptySHA256FragmentIsNoPin(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("tampered")) }))
+	defer srv.Close()
+	res, err := newResolver(t, Options{}).Fetch(context.Background(), srv.URL+"/site.yaml#sha256=")
+	if !errors.Is(err, ErrInvalidURI) {
+		t.Fatalf("#sha256= (empty): error %v, returned %q unverified", err, res.Data)
+	}
+}

@@ -36,7 +36,15 @@ func FuzzParseTarget(f *testing.F) {
 		}
 		if err != nil {
 			if len(password) >= 4 && strings.Contains(err.Error(), password) {
-				t.Fatalf("error %q leaks the password", err)
+				// The same URI with another password of the same length: if
+				// its error holds the password too, the password is only a
+				// piece of the error's fixed text (e.g. "ckha" in the
+				// scheme list's "deckhand"), not a leak.
+				u, _ := url.Parse(uri)
+				other := strings.Replace(uri, u.User.String(), url.UserPassword(u.User.Username(), strings.Repeat("~", len(password))).String(), 1)
+				if _, err2 := parseTarget(other); other == uri || err2 == nil || !strings.Contains(err2.Error(), password) {
+					t.Fatalf("error %q leaks the password", err)
+				}
 			}
 			return
 		}

@@ -457,6 +457,9 @@ func parseTarget(uri string) (*target, error) {
 		if !ok {
 			return nil, fmt.Errorf("%w: the only fragment understood is #sha256=<hex>", ErrInvalidURI)
 		}
+		if d == "" { // an empty pin is a mistake, never "no pin"
+			return nil, fmt.Errorf("%w: expected sha256 digest must be 64 hex digits", ErrInvalidURI)
+		}
 		t.fragmentDigest = strings.ToLower(d)
 	}
 	clean := *u

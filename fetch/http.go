@@ -77,6 +77,12 @@ func newHTTPFetcher(r *Resolver) *httpFetcher {
 		// Keep the last response: Fetch reports its status itself.
 		ErrorHandler: func(resp *http.Response, err error, attempts int) (*http.Response, error) {
 			if err != nil {
+				// A status retried to the end (5xx, 429) is still the
+				// server's answer: ErrHTTPStatus, not the policy's plain error.
+				if resp != nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500) &&
+					!errors.Is(err, ErrRedirect) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+					err = fmt.Errorf("%w %d %s", ErrHTTPStatus, resp.StatusCode, http.StatusText(resp.StatusCode))
+				}
 				return resp, &attemptsError{attempts: attempts, err: err}
 			}
 			return resp, nil
@@ -225,6 +231,7 @@ func (f *httpFetcher) get(ctx context.Context, u *url.URL, headers http.Header, 
 		if resp != nil {
 			resp.Body.Close()
 		}
+		redactURLError(err)
 		f.r.logger.WarnContext(ctx, "fetch: giving up", "url", u.String(), "error", err)
 		if ctx.Err() != nil {
 			return nil, "", fmt.Errorf("fetch %s: %w", u, ctx.Err())
@@ -252,4 +259,22 @@ func (f *httpFetcher) get(ctx context.Context, u *url.URL, headers http.Header, 
 		return nil, "", fmt.Errorf("fetch %s: %w", &final, err)
 	}
 	return finish(data, final.String(), resp.Header.Get("Content-Type")), resp.Header.Get("ETag"), nil
+}
+
+// redactURLError drops the user info from the URL of a *url.Error in err's
+// chain: for a refused redirect, net/http puts the raw Location there, and a
+// server may have put credentials in it.
+func redactURLError(err error) {
+	var ue *url.Error
+	if !errors.As(err, &ue) {
+		return
+	}
+	if pu, perr := url.Parse(ue.URL); perr == nil {
+		if pu.User != nil {
+			pu.User = nil
+			ue.URL = pu.String()
+		}
+	} else {
+		ue.URL = "(unparsable URL)"
+	}
 }

@@ -327,3 +327,30 @@ func TestBreakEmptySHA256FragmentIsNoPin(t *testing.T) {
 		t.Fatalf("#sha256= (empty): error %v, returned %q unverified", err, res.Data)
 	}
 }
+
+// DEFECT: a redirect whose Location cannot be parsed puts the raw Location
+// in the error text ("failed to parse Location header %q" — net/http), so a
+// password in it reaches the error and the warn log; redacting the
+// url.Error's URL field (as done for refused redirects) does not reach
+// this one. Suggested fix: for errors that carry a Location, replace the
+// error text by a fixed one ("the server's redirect Location cannot be
+// parsed") — e.g. match *url.Error with Err text prefix "failed to parse
+// Location header" — or fetch without following redirects and follow them
+// in get, parsing Location itself.
+func TestBreakUnparsableLocationPasswordInError(t *testing.T) {
+	const password = "L0cationPassw0rd"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Location", "http://svc:"+password+"@"+r.Host+":notaport/other")
+		w.WriteHeader(http.StatusFound)
+	}))
+	defer srv.Close()
+	var logs bytes.Buffer
+	r := newResolver(t, Options{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	_, err := r.Fetch(context.Background(), srv.URL+"/doc")
+	if err == nil {
+		t.Fatal("an unparsable redirect was followed")
+	}
+	if all := err.Error() + "\n" + logs.String(); strings.Contains(all, password) {
+		t.Fatalf("password leaked:\n%s", all)
+	}
+}

@@ -134,7 +134,7 @@ func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, erro
 	if ctx.Err() != nil {
 		return false, ctx.Err()
 	}
-	if err != nil && errors.Is(err, ErrRedirect) {
+	if err != nil && (errors.Is(err, ErrRedirect) || badLocation(err)) {
 		return false, err
 	}
 	return retryablehttp.ErrorPropagatedRetryPolicy(ctx, resp, err)
@@ -269,6 +269,9 @@ func redactURLError(err error) {
 	if !errors.As(err, &ue) {
 		return
 	}
+	if badLocation(ue) { // net/http quotes the raw Location in the text
+		ue.Err = fmt.Errorf("%w: the redirect's Location cannot be parsed", ErrRedirect)
+	}
 	if pu, perr := url.Parse(ue.URL); perr == nil {
 		if pu.User != nil {
 			pu.User = nil
@@ -277,4 +280,11 @@ func redactURLError(err error) {
 	} else {
 		ue.URL = "(unparsable URL)"
 	}
+}
+
+// badLocation: net/http could not parse a redirect's Location (a server's
+// error, not transient; its text quotes the Location verbatim).
+func badLocation(err error) bool {
+	var ue *url.Error
+	return errors.As(err, &ue) && ue.Err != nil && strings.HasPrefix(ue.Err.Error(), "failed to parse Location header")
 }

@@ -174,13 +174,13 @@ func TestBreakStaticTokenLeaksThroughGoStringAndJSON(t *testing.T) {
 	}
 	var logs bytes.Buffer
 	slog.New(slog.NewJSONHandler(&logs, nil)).Info("fetch resolver configured", "options", opts)
-	j, _ := json.Marshal(opts)
+	j, _ := json.Marshal(struct{ Tokens TokenSource }{opts.Tokens})
 	for name, s := range map[string]string{
-		"%#v of StaticToken":   fmt.Sprintf("%#v", StaticToken(token)),
-		"%#v of Options":       fmt.Sprintf("%#v", opts),
-		"%#v of Resolver.opts": fmt.Sprintf("%#v", r.opts),
-		"json of Options":      string(j),
-		"slog JSON handler":    logs.String(),
+		"%#v of StaticToken":          fmt.Sprintf("%#v", StaticToken(token)),
+		"%#v of Options":              fmt.Sprintf("%#v", opts),
+		"%#v of Resolver.opts":        fmt.Sprintf("%#v", r.opts),
+		"json of a TokenSource field": string(j),
+		"slog JSON handler":           logs.String(),
 	} {
 		if strings.Contains(s, token) {
 			t.Errorf("%s leaks the token: %s", name, s)

@@ -19,6 +19,7 @@
 package fetch
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -33,6 +34,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -48,6 +50,9 @@ const (
 	DefaultMaxBytes       = 64 << 20
 	DefaultMaxRedirects   = 5
 	DefaultCacheTTL       = 180 * time.Second
+	// DefaultCacheMaxEntries and DefaultCacheMaxBytes bound the cache.
+	DefaultCacheMaxEntries = 1024
+	DefaultCacheMaxBytes   = 256 << 20
 )
 
 // Errors callers can test with errors.Is.
@@ -77,6 +82,8 @@ var (
 	// ErrNoTokenSource: a deckhand+ or promenade+ URI was fetched by a
 	// Resolver without Options.Tokens.
 	ErrNoTokenSource = errors.New("fetch: no service token source")
+	// ErrClosed: Fetch was called after Close.
+	ErrClosed = errors.New("fetch: resolver closed")
 )
 
 // TokenSource supplies the token for deckhand+ and promenade+ URIs.
@@ -116,7 +123,11 @@ type Options struct {
 	// must lie beneath a root (as written, or as the root resolves), and the
 	// file is opened beneath it with os.Root, so no symbolic link — absolute,
 	// or relative and climbing out, even one swapped in during the fetch —
-	// reaches outside. Each root is resolved once, by New.
+	// reaches outside. Each root is opened once, by New, and stays bound to
+	// the directory New found: replacing the root (or a link to it) later
+	// does not move it — to follow a re-pointed root, e.g. a
+	// "current -> releases/v2" deploy flip, make a new Resolver (and Close
+	// the old one).
 	Roots []string
 	// Tokens supplies tokens for deckhand+ and promenade+ URIs. It is the
 	// Resolver's one service identity: cached service documents are shared by
@@ -145,13 +156,23 @@ type Options struct {
 	// (default 180 s; -1 disables the cache). Entries are keyed by the URI
 	// and its user info (through a keyed hash), so a document fetched with
 	// one user's credentials is never served to a call with other or no
-	// credentials.
+	// credentials. An expired entry that came with an ETag is kept for
+	// revalidation (If-None-Match) until 10 × CacheTTL after it was
+	// stored, then dropped.
 	CacheTTL time.Duration
+	// CacheMaxEntries and CacheMaxBytes bound the cache (defaults 1024
+	// entries and 256 MiB of documents); past either, the least recently
+	// used entries are evicted. A document larger than CacheMaxBytes is
+	// not cached.
+	CacheMaxEntries int
+	CacheMaxBytes   int64
 	// Logger gets retries at debug and give-ups at warn; slog.Default() when nil.
 	Logger *slog.Logger
 }
 
-// Result is a fetched document and what is known about it.
+// Result is a fetched document and what is known about it. Every Result
+// owns its Data: a copy, never shared with the cache, a concurrent caller
+// or a later call, so the caller may modify it.
 type Result struct {
 	Data []byte
 	// URL is where the document came from (after redirects), without
@@ -173,7 +194,8 @@ type fetchOpts struct {
 }
 
 // WithSHA256 makes the fetch fail with ErrDigestMismatch unless the
-// document's SHA-256 is hexDigest; nothing is cached on a mismatch.
+// document's SHA-256 is hexDigest; nothing is cached on a mismatch. The
+// digest checked is that of the bytes returned, also on a cache hit.
 func WithSHA256(hexDigest string) FetchOption {
 	return func(o *fetchOpts) { o.digest = strings.ToLower(hexDigest) }
 }
@@ -191,6 +213,7 @@ type Resolver struct {
 
 	cache   *cache
 	flights flightGroup
+	closed  atomic.Bool
 	// keyMAC is the random key of the hash that turns a URI and its
 	// credentials into a cache and single-flight key.
 	keyMAC []byte
@@ -259,13 +282,29 @@ func New(opts Options) (*Resolver, error) {
 	if opts.CacheTTL == 0 {
 		opts.CacheTTL = DefaultCacheTTL
 	}
+	if opts.CacheMaxEntries == 0 {
+		opts.CacheMaxEntries = DefaultCacheMaxEntries
+	}
+	if opts.CacheMaxEntries < 0 {
+		return nil, fmt.Errorf("fetch: CacheMaxEntries must be positive, got %d", opts.CacheMaxEntries)
+	}
+	if opts.CacheMaxBytes == 0 {
+		opts.CacheMaxBytes = DefaultCacheMaxBytes
+	}
+	if opts.CacheMaxBytes < 0 {
+		return nil, fmt.Errorf("fetch: CacheMaxBytes must be positive, got %d", opts.CacheMaxBytes)
+	}
 	if opts.TokenHeader == "" {
 		opts.TokenHeader = "Authorization"
 	}
 	if st, ok := opts.Tokens.(StaticToken); ok && strings.TrimSpace(string(st)) == "" {
 		return nil, fmt.Errorf("fetch: Options.Tokens is an empty StaticToken: %w", ErrEmptyToken)
 	}
-	roots, err := cleanRoots(opts.Roots)
+	keyMAC := make([]byte, 32)
+	if _, err := rand.Read(keyMAC); err != nil {
+		return nil, fmt.Errorf("fetch: random cache key: %w", err)
+	}
+	roots, err := openRoots(opts.Roots)
 	if err != nil {
 		return nil, err
 	}
@@ -273,11 +312,7 @@ func New(opts Options) (*Resolver, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	keyMAC := make([]byte, 32)
-	if _, err := rand.Read(keyMAC); err != nil {
-		return nil, fmt.Errorf("fetch: random cache key: %w", err)
-	}
-	r := &Resolver{opts: opts, roots: roots, logger: logger, cache: newCache(), keyMAC: keyMAC}
+	r := &Resolver{opts: opts, roots: roots, logger: logger, cache: newCache(opts.CacheMaxEntries, opts.CacheMaxBytes), keyMAC: keyMAC}
 	r.http = newHTTPFetcher(r)
 	return r, nil
 }
@@ -285,11 +320,32 @@ func New(opts Options) (*Resolver, error) {
 // ClearCache forgets every cached document.
 func (r *Resolver) ClearCache() { r.cache.clear() }
 
+// Close releases the Resolver's file roots, idle HTTP connections and
+// cache. Fetches already running finish or fail; later ones fail with
+// ErrClosed. Closing twice is harmless.
+func (r *Resolver) Close() error {
+	if r.closed.Swap(true) {
+		return nil
+	}
+	var errs []error
+	for _, root := range r.roots {
+		if err := root.root.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("fetch: close root %s: %w", root.given, err))
+		}
+	}
+	r.http.closeIdle()
+	r.cache.clear()
+	return errors.Join(errs...)
+}
+
 // Fetch resolves uri and returns the document. Concurrent calls for the same
 // document with the same credentials share one upstream request; that
 // request runs detached from the callers, each of which waits on its own
 // context, and is cancelled once every caller has given up.
 func (r *Resolver) Fetch(ctx context.Context, uri string, options ...FetchOption) (*Result, error) {
+	if r.closed.Load() {
+		return nil, ErrClosed
+	}
 	var fo fetchOpts
 	for _, o := range options {
 		o(&fo)
@@ -308,12 +364,15 @@ func (r *Resolver) Fetch(ctx context.Context, uri string, options ...FetchOption
 	useCache := r.opts.CacheTTL > 0
 	if useCache && !fo.bypassCache {
 		if res, fresh := r.cache.get(key); fresh {
-			if err := checkDigest(res, want); err != nil {
-				return nil, err
-			}
-			cp := *res
+			cp := own(res)
 			cp.FromCache = true
-			return &cp, nil
+			if want != "" {
+				// Check the bytes returned, not the digest stored.
+				if err := checkDigest(finish(cp.Data, cp.URL, cp.ContentType), want); err != nil {
+					return nil, err
+				}
+			}
+			return cp, nil
 		}
 	}
 	// Single flight per document, credentials and digest expectation.
@@ -338,8 +397,18 @@ func (r *Resolver) Fetch(ctx context.Context, uri string, options ...FetchOption
 	if err != nil {
 		return nil, err
 	}
+	return own(res), nil
+}
+
+// own copies res with its own Data: the cache and the callers sharing a
+// single flight never share bytes.
+func own(res *Result) *Result {
 	cp := *res
-	return &cp, nil
+	cp.Data = bytes.Clone(res.Data)
+	if cp.Data == nil {
+		cp.Data = []byte{}
+	}
+	return &cp
 }
 
 // cacheKey is the cache and single-flight key of t: an HMAC, under the

@@ -34,30 +34,45 @@ func checkFileURL(u *url.URL, hasUser bool) error {
 	return nil
 }
 
-// fileRoot is one allowed root: as configured (cleaned) and resolved.
+// fileRoot is one allowed root: its path as configured (cleaned) and as it
+// resolved, for matching URIs, and the directory itself, opened once by
+// New: every fetch opens beneath this descriptor, never the path again.
 type fileRoot struct {
 	given, real string
+	root        *os.Root
 }
 
-// cleanRoots resolves the allowed roots once (absolute, symlinks resolved).
-func cleanRoots(roots []string) ([]fileRoot, error) {
-	out := make([]fileRoot, 0, len(roots))
+// openRoots resolves and opens the allowed roots once (absolute, symlinks
+// resolved). On an error nothing stays open.
+func openRoots(roots []string) (out []fileRoot, err error) {
+	defer func() {
+		if err != nil {
+			for _, r := range out {
+				r.root.Close()
+			}
+			out = nil
+		}
+	}()
 	for i, r := range roots {
 		if !filepath.IsAbs(r) {
-			return nil, fmt.Errorf("fetch: Roots[%d] must be an absolute path", i)
+			return out, fmt.Errorf("fetch: Roots[%d] must be an absolute path", i)
 		}
 		real, err := filepath.EvalSymlinks(r)
 		if err != nil {
-			return nil, fmt.Errorf("fetch: Roots[%d]: %w", i, err)
+			return out, fmt.Errorf("fetch: Roots[%d]: %w", i, err)
 		}
 		fi, err := os.Stat(real)
 		if err != nil {
-			return nil, fmt.Errorf("fetch: Roots[%d]: %w", i, err)
+			return out, fmt.Errorf("fetch: Roots[%d]: %w", i, err)
 		}
 		if !fi.IsDir() {
-			return nil, fmt.Errorf("fetch: Roots[%d] is not a directory", i)
+			return out, fmt.Errorf("fetch: Roots[%d] is not a directory", i)
 		}
-		out = append(out, fileRoot{given: filepath.Clean(r), real: filepath.Clean(real)})
+		root, err := os.OpenRoot(real)
+		if err != nil {
+			return out, fmt.Errorf("fetch: Roots[%d]: %w", i, err)
+		}
+		out = append(out, fileRoot{given: filepath.Clean(r), real: filepath.Clean(real), root: root})
 	}
 	return out, nil
 }
@@ -118,7 +133,7 @@ func (r *Resolver) openFile(path string) (*os.File, error) {
 		if !ok {
 			continue
 		}
-		f, err := openBeneath(root.real, rel)
+		f, err := root.root.OpenFile(rel, openFlags, 0)
 		if err == nil {
 			return f, nil
 		}
@@ -130,16 +145,6 @@ func (r *Resolver) openFile(path string) (*os.File, error) {
 		return nil, fmt.Errorf("%w: %s", ErrOutsideRoots, path)
 	}
 	return nil, first
-}
-
-// openBeneath opens rel (clean, relative) beneath the directory dir.
-func openBeneath(dir, rel string) (*os.File, error) {
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		return nil, err
-	}
-	defer root.Close() // the opened file stays valid
-	return root.OpenFile(rel, openFlags, 0)
 }
 
 // beneath returns path relative to root when path is root or lies under it

@@ -16,10 +16,11 @@ import (
 	"github.com/hashicorp/go-retryablehttp"
 )
 
-// httpFetcher does HTTP(S) with retries through go-retryablehttp.
+// httpFetcher does HTTP(S) with retries through go-retryablehttp; a body
+// cut short is retried by get, on the same attempt budget.
 type httpFetcher struct {
-	r      *Resolver
-	client *retryablehttp.Client
+	r  *Resolver
+	hc *http.Client
 }
 
 func newHTTPFetcher(r *Resolver) *httpFetcher {
@@ -67,9 +68,19 @@ func newHTTPFetcher(r *Resolver) *httpFetcher {
 			return nil
 		},
 	}
-	c := &retryablehttp.Client{
-		HTTPClient:   hc,
-		RetryMax:     o.Retries,
+	return &httpFetcher{r: r, hc: hc}
+}
+
+// closeIdle closes the idle connections (Resolver.Close).
+func (f *httpFetcher) closeIdle() { f.hc.CloseIdleConnections() }
+
+// client returns a retrying client that makes at most retryMax retries and
+// counts the attempts it starts in *attempts.
+func (f *httpFetcher) client(retryMax int, attempts *int) *retryablehttp.Client {
+	o, r := f.r.opts, f.r
+	return &retryablehttp.Client{
+		HTTPClient:   f.hc,
+		RetryMax:     retryMax,
 		RetryWaitMin: o.RetryWaitMin,
 		RetryWaitMax: o.RetryWaitMax,
 		CheckRetry:   checkRetry,
@@ -88,12 +99,12 @@ func newHTTPFetcher(r *Resolver) *httpFetcher {
 			return resp, nil
 		},
 		RequestLogHook: func(_ retryablehttp.Logger, req *http.Request, attempt int) {
+			*attempts++
 			if attempt > 0 {
 				r.logger.DebugContext(req.Context(), "fetch: retrying", "url", req.URL.String(), "attempt", attempt+1)
 			}
 		},
 	}
-	return &httpFetcher{r: r, client: c}
 }
 
 type attemptsError struct {
@@ -214,11 +225,43 @@ func fetchService(ctx context.Context, r *Resolver, t *target, cached *Result, e
 }
 
 // get performs the request with retries, revalidating with If-None-Match
-// when a cached copy has an ETag.
+// when a cached copy has an ETag. A connection lost (or the read timeout
+// expiring) while the body is read is retried like a connection error,
+// with the same backoff, within the same budget of Options.Retries.
 func (f *httpFetcher) get(ctx context.Context, u *url.URL, headers http.Header, cached *Result, etag string) (*Result, string, error) {
+	o := f.r.opts
+	attempts := 0
+	for {
+		res, newETag, bodyErr, err := f.attempt(ctx, u, headers, cached, etag, o.Retries+1-attempts, &attempts)
+		if bodyErr == nil {
+			return res, newETag, err
+		}
+		if ctx.Err() != nil {
+			return nil, "", fmt.Errorf("fetch %s: %w", u, ctx.Err())
+		}
+		if attempts >= o.Retries+1 {
+			f.r.logger.WarnContext(ctx, "fetch: giving up", "url", u.String(), "error", bodyErr)
+			return nil, "", fmt.Errorf("fetch %s: %w", u, &attemptsError{attempts: attempts, err: bodyErr})
+		}
+		wait := backoff(o.RetryWaitMin, o.RetryWaitMax, attempts-1, nil)
+		f.r.logger.DebugContext(ctx, "fetch: body cut short, retrying", "url", u.String(), "error", bodyErr, "wait", wait)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, "", fmt.Errorf("fetch %s: %w", u, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// attempt makes one request, with up to tries-1 retries before the body is
+// read, adding the attempts made to *attempts. A failure reading the body
+// that a retry may cure (not ErrTooLarge, not the context) is bodyErr.
+func (f *httpFetcher) attempt(ctx context.Context, u *url.URL, headers http.Header, cached *Result, etag string, tries int, attempts *int) (res *Result, newETag string, bodyErr, err error) {
 	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return nil, "", fmt.Errorf("%w: cannot build request", ErrInvalidURI)
+		return nil, "", nil, fmt.Errorf("%w: cannot build request", ErrInvalidURI)
 	}
 	for k, vs := range headers {
 		req.Header[k] = vs
@@ -226,17 +269,21 @@ func (f *httpFetcher) get(ctx context.Context, u *url.URL, headers http.Header, 
 	if cached != nil && etag != "" {
 		req.Header.Set("If-None-Match", etag)
 	}
-	resp, err := f.client.Do(req)
+	before := *attempts
+	resp, err := f.client(tries-1, attempts).Do(req)
 	if err != nil {
+		if ae := (*attemptsError)(nil); errors.As(err, &ae) && before > 0 {
+			ae.attempts += before // count the attempts cut short before
+		}
 		if resp != nil {
 			resp.Body.Close()
 		}
 		redactURLError(err)
 		f.r.logger.WarnContext(ctx, "fetch: giving up", "url", u.String(), "error", err)
 		if ctx.Err() != nil {
-			return nil, "", fmt.Errorf("fetch %s: %w", u, ctx.Err())
+			return nil, "", nil, fmt.Errorf("fetch %s: %w", u, ctx.Err())
 		}
-		return nil, "", fmt.Errorf("fetch %s: %w", u, err)
+		return nil, "", nil, fmt.Errorf("fetch %s: %w", u, err)
 	}
 	defer resp.Body.Close()
 	final := *resp.Request.URL
@@ -244,21 +291,25 @@ func (f *httpFetcher) get(ctx context.Context, u *url.URL, headers http.Header, 
 	switch {
 	case resp.StatusCode == http.StatusNotModified && cached != nil:
 		res := *cached
-		return &res, etag, nil
+		return &res, etag, nil, nil
 	case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone:
-		return nil, "", fmt.Errorf("fetch %s: %w (HTTP %d)", &final, ErrNotFound, resp.StatusCode)
+		return nil, "", nil, fmt.Errorf("fetch %s: %w (HTTP %d)", &final, ErrNotFound, resp.StatusCode)
 	case resp.StatusCode < 200 || resp.StatusCode > 299:
 		f.r.logger.WarnContext(ctx, "fetch: giving up", "url", final.String(), "status", resp.StatusCode)
-		return nil, "", fmt.Errorf("fetch %s: %w %d %s", &final, ErrHTTPStatus, resp.StatusCode, http.StatusText(resp.StatusCode))
+		return nil, "", nil, fmt.Errorf("fetch %s: %w %d %s", &final, ErrHTTPStatus, resp.StatusCode, http.StatusText(resp.StatusCode))
 	}
 	if resp.ContentLength > f.r.opts.MaxBytes {
-		return nil, "", fmt.Errorf("fetch %s: %w: server announces %d bytes, limit %d", &final, ErrTooLarge, resp.ContentLength, f.r.opts.MaxBytes)
+		return nil, "", nil, fmt.Errorf("fetch %s: %w: server announces %d bytes, limit %d", &final, ErrTooLarge, resp.ContentLength, f.r.opts.MaxBytes)
 	}
 	data, err := readLimited(resp.Body, f.r.opts.MaxBytes)
-	if err != nil {
-		return nil, "", fmt.Errorf("fetch %s: %w", &final, err)
+	switch {
+	case err == nil:
+		return finish(data, final.String(), resp.Header.Get("Content-Type")), resp.Header.Get("ETag"), nil, nil
+	case errors.Is(err, ErrTooLarge) || ctx.Err() != nil:
+		return nil, "", nil, fmt.Errorf("fetch %s: %w", &final, err)
 	}
-	return finish(data, final.String(), resp.Header.Get("Content-Type")), resp.Header.Get("ETag"), nil
+	// The connection was lost, or the read timeout expired, mid-body.
+	return nil, "", fmt.Errorf("reading the body of %s: %w", &final, err), nil
 }
 
 // redactURLError drops the user info from the URL of a *url.Error in err's

@@ -85,8 +85,10 @@ const openFlags = os.O_RDONLY | syscall.O_NONBLOCK | syscall.O_CLOEXEC
 // and is opened beneath it through os.Root: every component is resolved
 // relative to the root's descriptor and no symbolic link may leave it, so
 // there is no gap between a check and the open for a swapped link to use.
-// Anything but a regular file is refused after the (non-blocking) open, on
-// the opened descriptor; the context bounds the read.
+// Anything but a regular file is refused before it is opened (a stat
+// beneath the root: opening a device may have effects of its own) and again
+// after the (non-blocking) open, on the opened descriptor, for one swapped
+// in between; the context bounds the read.
 func fetchFile(ctx context.Context, r *Resolver, t *target, _ *Result, _ string) (*Result, string, error) {
 	path := filepath.Clean(t.u.Path)
 	if err := ctx.Err(); err != nil {
@@ -102,7 +104,7 @@ func fetchFile(ctx context.Context, r *Resolver, t *target, _ *Result, _ string)
 		return nil, "", fmt.Errorf("fetch: stat %s: %w", path, err)
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, "", fmt.Errorf("%w: %s is not a regular file (%s)", ErrInvalidURI, path, fileKind(fi.Mode()))
+		return nil, "", notRegular(path, fi.Mode())
 	}
 	data, err := readLimited(&ctxReader{ctx: ctx, r: f}, r.opts.MaxBytes)
 	if err != nil {
@@ -118,6 +120,11 @@ func fetchFile(ctx context.Context, r *Resolver, t *target, _ *Result, _ string)
 // openFile opens path, beneath a root when there are roots.
 func (r *Resolver) openFile(path string) (*os.File, error) {
 	if len(r.roots) == 0 {
+		if fi, err := os.Stat(path); err != nil {
+			return nil, fileError(path, err)
+		} else if !fi.Mode().IsRegular() {
+			return nil, notRegular(path, fi.Mode())
+		}
 		f, err := os.OpenFile(path, openFlags, 0)
 		if err != nil {
 			return nil, fileError(path, err)
@@ -133,7 +140,14 @@ func (r *Resolver) openFile(path string) (*os.File, error) {
 		if !ok {
 			continue
 		}
-		f, err := root.root.OpenFile(rel, openFlags, 0)
+		fi, err := root.root.Stat(rel)
+		if err == nil && !fi.Mode().IsRegular() {
+			return nil, notRegular(path, fi.Mode())
+		}
+		var f *os.File
+		if err == nil {
+			f, err = root.root.OpenFile(rel, openFlags, 0)
+		}
 		if err == nil {
 			return f, nil
 		}
@@ -186,6 +200,11 @@ func escapes(err error) bool {
 		err = errors.Unwrap(err)
 	}
 	return false
+}
+
+// notRegular refuses anything but a regular file.
+func notRegular(path string, m fs.FileMode) error {
+	return fmt.Errorf("%w: %s is not a regular file (%s)", ErrInvalidURI, path, fileKind(m))
 }
 
 func fileKind(m fs.FileMode) string {

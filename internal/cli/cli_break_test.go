@@ -30,3 +30,23 @@ func TestBreakDesignFetchRootWithComma(t *testing.T) {
 		}
 	}
 }
+
+// --out-file creates the file readable by its owner only (0600): design
+// documents may hold credentials (passwords, keys), and 0644 handed them to
+// every local user.
+func TestDesignFetchOutFileOwnerOnly(t *testing.T) {
+	dir := t.TempDir()
+	doc := filepath.Join(dir, "site.yaml")
+	if err := os.WriteFile(doc, []byte("password: s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "copy.yaml")
+	run(t, "", "", "design", "fetch", "file://"+doc, "--out-file", out).want(t, 0, "written to:")
+	fi, err := os.Stat(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		t.Fatalf("--out-file created %s with mode %v, want 0600", out, perm)
+	}
+}

@@ -664,7 +664,8 @@ func (e *env) designCommand() *cobra.Command {
 deckhand+http(s)://, promenade+http(s)://).
 
 The document goes to stdout, or with --out-file FILE into FILE ("--out-file -"
-is stdout). Its metadata (URL, content type, size, sha256) is printed in the
+is stdout; a new FILE is created readable by its owner only, mode 0600, as
+design documents may hold credentials). Its metadata (URL, content type, size, sha256) is printed in the
 -o/--output format: on stdout when the document went to a file, on stderr when
 the document itself is on stdout.
 
@@ -700,6 +701,7 @@ the token in $STATECTL_SERVICE_TOKEN.`,
 			if err != nil {
 				return usageError{err}
 			}
+			defer r.Close()
 			res, err := r.Fetch(c.Context(), uri)
 			switch {
 			case errors.Is(err, fetch.ErrOutsideRoots):
@@ -715,7 +717,7 @@ the token in $STATECTL_SERVICE_TOKEN.`,
 					return fmt.Errorf("write the document to stdout: %w", err)
 				}
 				metaOut, file = e.stderr, ""
-			} else if err := os.WriteFile(file, res.Data, 0o644); err != nil {
+			} else if err := os.WriteFile(file, res.Data, 0o600); err != nil { // documents may hold credentials
 				return fmt.Errorf("--out-file: %w", err)
 			}
 			meta := struct {

@@ -1,15 +1,18 @@
 // Package fetch resolves design-document URIs — the design_ref of a task —
 // into bytes, robustly: retries with exponential backoff and jitter, size
 // limits enforced while reading, safe redirects (never https to http;
-// credentials only to their own origin), an in-memory TTL cache with
-// single-flight and ETag revalidation keyed by URI and credentials, file://
-// roots no symbolic link escapes, optional integrity digests, and no
-// credential ever in an error, a log line or the returned metadata.
+// credentials only to their own origin), a bounded in-memory TTL cache (LRU)
+// with single-flight and ETag revalidation keyed by URI and credentials,
+// file:// roots no symbolic link escapes, optional integrity digests, and no
+// credential ever in an error, a log line or the returned metadata. Every
+// Result owns its bytes. A Resolver holds its roots open and keeps idle
+// connections: Close it when done.
 //
 // Supported schemes (one table, see handlers):
 //
 //	file:///abs/path                absolute paths only; optionally confined to Options.Roots
-//	                                (opened beneath the root with os.Root: no symlink escape)
+//	                                (each root opened once by New and held; files opened
+//	                                beneath it with os.Root: no symlink escape)
 //	http://, https://               basic auth from the URI's user info
 //	deckhand+http(s)://…            the prefix is dropped and the service is called
 //	promenade+http(s)://…           with a token from Options.Tokens

@@ -188,6 +188,8 @@ func fileError(path string, err error) error {
 		return fmt.Errorf("%w: %s", ErrNotFound, path)
 	case escapes(err):
 		return fmt.Errorf("%w: %s (a symbolic link leads out)", ErrOutsideRoots, path)
+	case errors.Is(err, os.ErrClosed): // Close ran during the fetch
+		return fmt.Errorf("fetch %s: %w", path, ErrClosed)
 	}
 	return fmt.Errorf("fetch: open %s: %w", path, err)
 }

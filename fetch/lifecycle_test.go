@@ -46,6 +46,10 @@ func TestResolverClose(t *testing.T) {
 	if _, err := r.roots[0].root.Stat("."); !errors.Is(err, os.ErrClosed) {
 		t.Fatalf("the root is still open after Close: Stat: %v", err)
 	}
+	// A file fetch that got past the check when Close ran.
+	if _, err := r.openFile(filepath.Join(dir, "doc")); !errors.Is(err, ErrClosed) {
+		t.Fatalf("open beneath a closed root: %v, want ErrClosed", err)
+	}
 	for _, u := range uris { // cached before Close: still refused
 		if _, err := r.Fetch(context.Background(), u); !errors.Is(err, ErrClosed) {
 			t.Fatalf("%s after Close: %v, want ErrClosed", u, err)

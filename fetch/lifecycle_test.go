@@ -425,3 +425,22 @@ func (h cancelOn) Handle(_ context.Context, r slog.Record) error {
 }
 func (h cancelOn) WithAttrs([]slog.Attr) slog.Handler { return h }
 func (h cancelOn) WithGroup(string) slog.Handler      { return h }
+
+// BenchmarkCachePut stores into a full cache of 10 000 entries half of
+// which carry an ETag: each store evicts one entry, never scanning.
+func BenchmarkCachePut(b *testing.B) {
+	const n = 10000
+	c := newCache(n, 1<<40)
+	res := &Result{Data: make([]byte, 64)}
+	for i := 0; i < n; i++ {
+		c.put(fmt.Sprint(i), res, []string{"", `"e"`}[i%2], time.Hour)
+	}
+	keys := make([]string, 4096)
+	for i := range keys {
+		keys[i] = fmt.Sprint(n + i)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c.put(keys[i%len(keys)], res, `"e"`, time.Hour)
+	}
+}

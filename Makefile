@@ -50,5 +50,6 @@ bench:
 FUZZTIME ?= 10s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseTarget$$' -fuzztime $(FUZZTIME) ./fetch/
+	$(GO) test -run '^$$' -fuzz '^FuzzFileRoot$$' -fuzztime $(FUZZTIME) ./fetch/
 	$(GO) test -run '^$$' -fuzz '^FuzzCreateTask$$' -fuzztime $(FUZZTIME) ./statestore/
 	$(GO) test -run '^$$' -fuzz '^FuzzAppendMessage$$' -fuzztime $(FUZZTIME) ./statestore/

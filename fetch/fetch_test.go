@@ -40,6 +40,7 @@ func newResolver(t *testing.T, o Options) *Resolver {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { r.Close() })
 	return r
 }
 

@@ -5,9 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/uuid"
@@ -196,19 +199,128 @@ func TestMessagesBuildDataBootActionsLeader(t *testing.T) {
 
 func TestDesignFetch(t *testing.T) {
 	dir := t.TempDir()
+	t.Chdir(dir) // a stray file named after a flag value would land here
 	doc := filepath.Join(dir, "site.yaml")
 	if err := os.WriteFile(doc, []byte("kind: Site\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	outFile := filepath.Join(dir, "copy.yaml")
-	run(t, "", "", "design", "fetch", "file://"+doc, "-o", outFile).want(t, 0, "sha256:", "size:", "11")
-	if b, err := os.ReadFile(outFile); err != nil || string(b) != "kind: Site\n" {
-		t.Fatalf("-o wrote %q, %v", b, err)
+	uri := "file://" + doc
+
+	// No file, or "-": the document itself on stdout, the metadata on stderr.
+	for _, args := range [][]string{{}, {"--out-file", "-"}} {
+		r := run(t, "", "", append([]string{"design", "fetch", uri}, args...)...)
+		r.want(t, 0)
+		if r.stdout != "kind: Site\n" || !strings.Contains(r.stderr, "sha256:") {
+			t.Fatalf("design fetch %v: stdout %q (want the document), stderr %q (want the metadata)", args, r.stdout, r.stderr)
+		}
 	}
-	run(t, "", "", "design", "fetch", "file://"+doc, "--format", "json").want(t, 0, `"size": 11`)
+	// -o is the output format, as everywhere in statectl: it never names a file.
+	r := run(t, "", "", "design", "fetch", uri, "-o", "json")
+	r.want(t, 0)
+	var meta map[string]any
+	if err := json.Unmarshal([]byte(r.stderr), &meta); err != nil || meta["size"] != 11.0 || r.stdout != "kind: Site\n" {
+		t.Fatalf("-o json: stdout %q, stderr %q (%v)", r.stdout, r.stderr, err)
+	}
+	run(t, "", "", "design", "fetch", uri, "-o", "copy.yaml").want(t, 2, "unknown output format", "--out-file")
+	for _, stray := range []string{"json", "copy.yaml"} {
+		if _, err := os.Stat(filepath.Join(dir, stray)); err == nil {
+			t.Fatalf("-o wrote a file named %s", stray)
+		}
+	}
+
+	// --out-file FILE: the document in FILE, the metadata on stdout.
+	outFile := filepath.Join(dir, "copy.yaml")
+	run(t, "", "", "design", "fetch", uri, "--out-file", outFile).want(t, 0, "sha256:", "size:", "11", "written to:", outFile)
+	if b, err := os.ReadFile(outFile); err != nil || string(b) != "kind: Site\n" {
+		t.Fatalf("--out-file wrote %q, %v", b, err)
+	}
+	r = run(t, "", "", "design", "fetch", uri, "--out-file", outFile, "--output", "yaml")
+	r.want(t, 0)
+	var y map[string]any
+	if err := yaml.Unmarshal([]byte(r.stdout), &y); err != nil || y["written_to"] != outFile {
+		t.Fatalf("--out-file -o yaml: %v\n%s", err, r.stdout)
+	}
+
 	run(t, "", "", "design", "fetch", "file:relative").want(t, 1, "absolute path")
 	run(t, "", "", "design", "fetch", "gopher://x/y").want(t, 1, "unsupported scheme")
-	run(t, "", "", "design", "fetch", "file://"+doc, "--root", "/nonexistent-root").want(t, 2)
+}
+
+// Errors name statectl's own knobs (--root, STATECTL_SERVICE_TOKEN), never the
+// Go options behind them.
+func TestDesignFetchErrorsNameTheCLIKnobs(t *testing.T) {
+	dir := t.TempDir()
+	root := filepath.Join(dir, "designs")
+	if err := os.Mkdir(root, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	inside := filepath.Join(root, "site.yaml")
+	outside := filepath.Join(dir, "other.yaml")
+	for _, f := range []string{inside, outside} {
+		if err := os.WriteFile(f, []byte("kind: Site\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	noGoNames := func(r result) {
+		t.Helper()
+		for _, goName := range []string{"Options.", "Roots[", "Tokens", "TokenSource"} {
+			if strings.Contains(r.stderr, goName) {
+				t.Fatalf("error names the Go option %q: %s", goName, r.stderr)
+			}
+		}
+	}
+	r := run(t, "", "", "design", "fetch", "file://"+inside, "--root", filepath.Join(dir, "nonexistent"))
+	r.want(t, 2, "--root", "no such directory")
+	noGoNames(r)
+	r = run(t, "", "", "design", "fetch", "file://"+inside, "--root", inside)
+	r.want(t, 2, "--root", "not a directory")
+	noGoNames(r)
+	r = run(t, "", "", "design", "fetch", "file://"+outside, "--root", root)
+	r.want(t, 1, "outside the allowed roots", "--root")
+	noGoNames(r)
+	t.Chdir(dir)
+	run(t, "", "", "design", "fetch", "file://"+inside, "--root", "designs").want(t, 0, "kind: Site") // relative --root
+
+	var auth atomic.Value
+	auth.Store("")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		auth.Store(r.Header.Get("Authorization"))
+		w.Write([]byte("documents"))
+	}))
+	defer srv.Close()
+	t.Setenv("STATECTL_SERVICE_TOKEN", "")
+	for _, scheme := range []string{"deckhand+", "promenade+"} {
+		r = run(t, "", "", "design", "fetch", scheme+srv.URL+"/revisions/3/rendered-documents")
+		r.want(t, 2, "STATECTL_SERVICE_TOKEN")
+		noGoNames(r)
+	}
+	if got := auth.Load().(string); got != "" {
+		t.Fatalf("a request went out without a token: %q", got)
+	}
+	t.Setenv("STATECTL_SERVICE_TOKEN", "tok-123")
+	run(t, "", "", "design", "fetch", "deckhand+"+srv.URL+"/revisions/3/rendered-documents").want(t, 0, "documents")
+	if got := auth.Load().(string); got != "Bearer tok-123" {
+		t.Fatalf("Authorization = %q", got)
+	}
+}
+
+// A failure after retries is one line on stderr: the error, which counts the
+// attempts; no log line besides.
+func TestDesignFetchRetriedFailureIsOneLine(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.Header().Set("Retry-After", "0") // retry at once
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	r := run(t, "", "", "design", "fetch", srv.URL+"/site.yaml")
+	r.want(t, 1, "giving up after 4 attempt(s)", "503") // want() also checks: one line
+	if calls.Load() != 4 {
+		t.Fatalf("server saw %d requests, want 4", calls.Load())
+	}
+	if !strings.HasPrefix(r.stderr, "statectl: ") || r.stdout != "" {
+		t.Fatalf("stdout %q, stderr %q", r.stdout, r.stderr)
+	}
 }
 
 func TestConnectionErrors(t *testing.T) {

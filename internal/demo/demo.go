@@ -97,6 +97,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if err != nil {
 		return err
 	}
+	defer resolver.Close()
 
 	d := &run{cfg: cfg, out: out, store: store, pool: pool, resolver: resolver, fileURI: fileURI, httpURL: httpURL,
 		claims: map[uuid.UUID]int{}, done: make(chan struct{}),

@@ -104,6 +104,13 @@ type ElectorConfig struct {
 	// CheckInterval is how often the leader confirms it still holds the lock,
 	// and how long each confirmation may take. Default 500 ms; at most 10 s.
 	CheckInterval time.Duration
+	// SessionTimeout is how long the server lets the elector's session stay
+	// silent (idle_session_timeout) before ending it, which releases the
+	// lock: the bound on how long a leader that stops answering keeps
+	// leadership, whatever the network does. Default max(2 s, 4 ×
+	// CheckInterval); at least 3 × CheckInterval. Callers of Claim must call
+	// Maintain more often than this.
+	SessionTimeout time.Duration
 	// Keepalive settings for the elector's connection, both ends. Defaults:
 	// idle 5 s, interval 1 s, count 3, user timeout 5 s.
 	KeepaliveIdle     time.Duration
@@ -120,8 +127,8 @@ type ElectorConfig struct {
 // String describes the configuration without the connection string, which
 // may hold a password.
 func (c ElectorConfig) String() string {
-	return fmt.Sprintf("ElectorConfig{Identity: %s, Hostname: %q, PID: %d, CheckInterval: %v, LockKey: %d, ConnString: [REDACTED]}",
-		c.Identity, c.Hostname, c.PID, c.CheckInterval, c.LockKey)
+	return fmt.Sprintf("ElectorConfig{Identity: %s, Hostname: %q, PID: %d, CheckInterval: %v, SessionTimeout: %v, LockKey: %d, ConnString: [REDACTED]}",
+		c.Identity, c.Hostname, c.PID, c.CheckInterval, c.SessionTimeout, c.LockKey)
 }
 
 // GoString is String, for %#v.
@@ -141,11 +148,13 @@ type Elector struct {
 	logger *slog.Logger
 	q      *db.Queries
 
-	mu       sync.Mutex
-	conn     *pgx.Conn
-	pid      uint32 // backend of conn, read without touching conn
-	term     int64
-	resignFn context.CancelCauseFunc
+	mu        sync.Mutex
+	conn      *pgx.Conn
+	pid       uint32 // backend of conn, read without touching conn
+	term      int64  // the term this elector leads; 0 when it does not
+	leaderCtx context.Context
+	resignFn  context.CancelCauseFunc
+	running   bool // Run owns the connection
 }
 
 // NewElector checks cfg and returns an elector; it connects on first use.
@@ -162,14 +171,27 @@ func NewElector(cfg ElectorConfig) (*Elector, error) {
 	if cfg.Hostname == "" {
 		cfg.Hostname, _ = os.Hostname() // informational only
 	}
+	if len(cfg.Hostname) > 255 {
+		return nil, invalid("Hostname", "must be at most 255 bytes, got %d", len(cfg.Hostname))
+	}
 	if cfg.PID == 0 {
 		cfg.PID = os.Getpid()
+	}
+	if cfg.PID < 0 {
+		return nil, invalid("PID", "must not be negative, got %d", cfg.PID)
 	}
 	switch {
 	case cfg.CheckInterval == 0:
 		cfg.CheckInterval = 500 * time.Millisecond
 	case cfg.CheckInterval < 10*time.Millisecond || cfg.CheckInterval > 10*time.Second:
 		return nil, invalid("CheckInterval", "must be between 10ms and 10s, got %v", cfg.CheckInterval)
+	}
+	switch {
+	case cfg.SessionTimeout == 0:
+		cfg.SessionTimeout = max(2*time.Second, 4*cfg.CheckInterval)
+	case cfg.SessionTimeout < 3*cfg.CheckInterval || cfg.SessionTimeout > time.Hour:
+		return nil, invalid("SessionTimeout", "must be between 3 × CheckInterval (%v) and 1h, got %v",
+			3*cfg.CheckInterval, cfg.SessionTimeout)
 	}
 	if cfg.KeepaliveIdle <= 0 {
 		cfg.KeepaliveIdle = 5 * time.Second
@@ -203,11 +225,21 @@ func (e *Elector) GoString() string { return e.String() }
 // Identity returns the identity this elector campaigns under.
 func (e *Elector) Identity() uuid.UUID { return e.cfg.Identity }
 
-// Leading returns the current term and true while this elector leads.
+// Leading returns the current term and true while this elector leads:
+// from a successful Claim (or Run's election) until Abdicate, a failed
+// Maintain, or — under Run — the moment the leader function's context is
+// cancelled (not when the function returns).
 func (e *Elector) Leading() (int64, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.term, e.term != 0
+	return e.leadingLocked()
+}
+
+func (e *Elector) leadingLocked() (int64, bool) {
+	if e.term == 0 || (e.leaderCtx != nil && e.leaderCtx.Err() != nil) {
+		return 0, false
+	}
+	return e.term, true
 }
 
 // Resign gives up leadership now if this elector leads: the leader function's
@@ -225,7 +257,23 @@ func (e *Elector) Resign() {
 // it to return before campaigning again. It returns ctx's error when ctx
 // ends; connection problems are logged and retried, never returned.
 func (e *Elector) Run(ctx context.Context, lead LeaderFunc) error {
-	defer e.closeConn()
+	e.mu.Lock()
+	if e.running {
+		e.mu.Unlock()
+		return errors.New("statestore: Elector.Run is already running")
+	}
+	if e.term != 0 {
+		e.mu.Unlock()
+		return errors.New("statestore: Elector.Run called while leading through Claim; Abdicate first")
+	}
+	e.running = true
+	e.mu.Unlock()
+	defer func() {
+		e.closeConn()
+		e.mu.Lock()
+		e.running = false
+		e.mu.Unlock()
+	}()
 	backoff := 50 * time.Millisecond
 	for {
 		if err := ctx.Err(); err != nil {
@@ -257,7 +305,7 @@ func (e *Elector) Run(ctx context.Context, lead LeaderFunc) error {
 func (e *Elector) lead(ctx context.Context, term int64, fn LeaderFunc) {
 	leaderCtx, cancel := context.WithCancelCause(ctx)
 	e.mu.Lock()
-	e.term, e.resignFn = term, cancel
+	e.term, e.resignFn, e.leaderCtx = term, cancel, leaderCtx
 	e.mu.Unlock()
 	elected := time.Now()
 	e.logger.InfoContext(ctx, "elected leader", "term", term)
@@ -277,7 +325,7 @@ func (e *Elector) lead(ctx context.Context, term int64, fn LeaderFunc) {
 		fnErr = <-done // wait for the function before anything else
 	}
 	e.mu.Lock()
-	e.term, e.resignFn = 0, nil
+	e.term, e.resignFn, e.leaderCtx = 0, nil, nil
 	e.mu.Unlock()
 	if fnErr != nil && !errors.Is(fnErr, context.Canceled) {
 		e.logger.ErrorContext(ctx, "leader function failed", "term", term, "error", fnErr)
@@ -314,7 +362,10 @@ func (e *Elector) hold(leaderCtx context.Context, term int64, done <-chan error,
 			return nil
 		case <-tick.C:
 		}
-		if err := e.Maintain(leaderCtx, term); err != nil {
+		e.mu.Lock()
+		conn := e.conn
+		e.mu.Unlock()
+		if err := e.maintain(leaderCtx, conn, term); err != nil {
 			if leaderCtx.Err() != nil {
 				return nil // resigning, not lost
 			}
@@ -325,24 +376,65 @@ func (e *Elector) hold(leaderCtx context.Context, term int64, done <-chan error,
 
 // Claim tries once, without waiting, to become leader (the original's
 // claim). It returns the new term and true on success, 0 and false when
-// another instance holds the lock.
+// another instance holds the lock. Claim by the current leader changes
+// nothing: it returns the term it already leads (no second lock, no new
+// term). If recording the new term fails, the lock is given back. While
+// Run is running, Claim only reports: the current term and true if Run
+// leads, 0 and false if it is campaigning.
 func (e *Elector) Claim(ctx context.Context) (int64, bool, error) {
+	e.mu.Lock()
+	if e.running {
+		term, ok := e.leadingLocked()
+		e.mu.Unlock()
+		return term, ok, nil
+	}
+	e.mu.Unlock()
 	conn, err := e.connection(ctx)
 	if err != nil {
 		return 0, false, err
 	}
-	got, err := e.q.TryAdvisoryLock(ctx, conn, e.cfg.LockKey)
+	held, err := e.q.HeldLeaderTerm(ctx, conn, db.HeldLeaderTermParams{LockKey: e.cfg.LockKey, Identity: e.cfg.Identity})
 	if err != nil {
 		return 0, false, mapError("claim leadership", err)
 	}
-	if !got {
-		return 0, false, nil
+	if held.LockHeld && held.Term != 0 {
+		e.setTerm(held.Term) // already the leader: nothing changes
+		return held.Term, true, nil
 	}
+	if !held.LockHeld {
+		got, err := e.q.TryAdvisoryLock(ctx, conn, e.cfg.LockKey)
+		if err != nil {
+			return 0, false, mapError("claim leadership", err)
+		}
+		if !got {
+			return 0, false, nil
+		}
+	}
+	// The lock is ours (just taken, or held without a current term: a
+	// resignation whose unlock failed); record a new term or give it back.
 	term, err := e.record(ctx, conn)
 	if err != nil {
+		e.releaseAfterFailure(ctx, conn)
 		return 0, false, err
 	}
+	e.setTerm(term)
 	return term, true, nil
+}
+
+// releaseAfterFailure gives the lock back after a failed election; when even
+// that fails the session is closed, which releases it.
+func (e *Elector) releaseAfterFailure(ctx context.Context, conn *pgx.Conn) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.CheckInterval+2*time.Second)
+	defer cancel()
+	if released, err := e.q.ReleaseAdvisoryLock(rctx, conn, e.cfg.LockKey); err != nil || !released {
+		e.closeConn()
+	}
+}
+
+func (e *Elector) setTerm(term int64) {
+	e.mu.Lock()
+	e.term = term
+	e.mu.Unlock()
 }
 
 // campaign waits for the lock, then records the new term.
@@ -359,7 +451,7 @@ func (e *Elector) campaign(ctx context.Context) (int64, error) {
 
 func (e *Elector) record(ctx context.Context, conn *pgx.Conn) (int64, error) {
 	row, err := e.q.RecordLeader(ctx, conn, db.RecordLeaderParams{
-		Identity: e.cfg.Identity, Hostname: e.cfg.Hostname, Pid: int32(e.cfg.PID)})
+		Identity: e.cfg.Identity, Hostname: e.cfg.Hostname, Pid: int32(e.cfg.PID), LockKey: e.cfg.LockKey})
 	if err != nil {
 		return 0, mapError("record leadership", err)
 	}
@@ -367,12 +459,33 @@ func (e *Elector) record(ctx context.Context, conn *pgx.Conn) (int64, error) {
 }
 
 // Maintain confirms, on the elector's connection, that this instance still
-// leads under term and refreshes last_ping (the original's maintain). It must
-// answer within CheckInterval; any failure means leadership is not assured.
+// leads under term and refreshes the term's last_seen (the original's
+// maintain). It must answer within CheckInterval; any failure means
+// leadership is not assured, and Leading turns false. Callers of Claim must
+// call it more often than SessionTimeout, or the server ends the session.
+// While Run is running it only reports whether Run leads term.
 func (e *Elector) Maintain(ctx context.Context, term int64) error {
 	e.mu.Lock()
-	conn := e.conn
+	conn, running := e.conn, e.running
 	e.mu.Unlock()
+	if running {
+		if cur, ok := e.Leading(); !ok || cur != term {
+			return fmt.Errorf("term %d: %w", term, ErrNotLeader)
+		}
+		return nil
+	}
+	if err := e.maintain(ctx, conn, term); err != nil {
+		e.mu.Lock()
+		if e.term == term {
+			e.term = 0
+		}
+		e.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+func (e *Elector) maintain(ctx context.Context, conn *pgx.Conn, term int64) error {
 	if conn == nil || conn.IsClosed() {
 		return errors.New("elector connection is closed")
 	}
@@ -395,22 +508,54 @@ func (e *Elector) Maintain(ctx context.Context, term int64) error {
 
 // Abdicate gives up leadership of term (the original's abdicate): the term is
 // marked resigned and the lock released, which wakes the next candidate. Run
-// does this itself when its leader function returns.
-func (e *Elector) Abdicate(ctx context.Context, term int64) error { return e.abdicate(ctx, term) }
+// does this itself when its leader function returns. Only the holder of the
+// current term can end it: for anyone else (another elector, a past or
+// future term) Abdicate changes nothing and returns ErrNotLeader. While Run
+// is running and leads term, Abdicate is Resign.
+func (e *Elector) Abdicate(ctx context.Context, term int64) error {
+	e.mu.Lock()
+	running := e.running
+	e.mu.Unlock()
+	if running {
+		if cur, ok := e.Leading(); !ok || cur != term {
+			return fmt.Errorf("abdicate term %d: %w", term, ErrNotLeader)
+		}
+		e.Resign()
+		return nil
+	}
+	err := e.abdicate(ctx, term)
+	if err == nil {
+		e.mu.Lock()
+		e.term = 0
+		e.mu.Unlock()
+	}
+	return err
+}
 
 // Close drops the elector's connection (releasing any lock it holds). Run
 // closes it on return; Close is for electors used through Claim.
-func (e *Elector) Close() { e.closeConn() }
+func (e *Elector) Close() {
+	e.closeConn()
+	e.mu.Lock()
+	if !e.running {
+		e.term = 0
+	}
+	e.mu.Unlock()
+}
 
 func (e *Elector) abdicate(ctx context.Context, term int64) error {
 	e.mu.Lock()
 	conn := e.conn
 	e.mu.Unlock()
 	if conn == nil || conn.IsClosed() {
-		return errors.New("elector connection is closed")
+		return fmt.Errorf("abdicate term %d: not connected: %w", term, ErrNotLeader)
 	}
-	if _, err := e.q.ResignLeader(ctx, conn, term); err != nil {
+	n, err := e.q.ResignLeader(ctx, conn, db.ResignLeaderParams{Term: term, Identity: e.cfg.Identity, LockKey: e.cfg.LockKey})
+	if err != nil {
 		return mapError("resign leadership", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("abdicate term %d: this session does not hold it: %w", term, ErrNotLeader)
 	}
 	released, err := e.q.ReleaseAdvisoryLock(ctx, conn, e.cfg.LockKey)
 	if err != nil {
@@ -463,10 +608,12 @@ func (e *Elector) connection(ctx context.Context) (*pgx.Conn, error) {
 		return nil, ErrPooledConnection
 	}
 	if err := e.q.SetSessionKeepalives(ctx, conn, db.SetSessionKeepalivesParams{
-		IdleSeconds:     int32(max(1, e.cfg.KeepaliveIdle/time.Second)),
-		IntervalSeconds: int32(max(1, e.cfg.KeepaliveInterval/time.Second)),
-		ProbeCount:      int32(e.cfg.KeepaliveCount),
-		UserTimeoutMs:   int32(e.cfg.UserTimeout / time.Millisecond),
+		IdleSeconds:      int32(max(1, e.cfg.KeepaliveIdle/time.Second)),
+		IntervalSeconds:  int32(max(1, e.cfg.KeepaliveInterval/time.Second)),
+		ProbeCount:       int32(e.cfg.KeepaliveCount),
+		UserTimeoutMs:    int32(e.cfg.UserTimeout / time.Millisecond),
+		SessionTimeoutMs: int32(e.cfg.SessionTimeout / time.Millisecond),
+		CheckIntervalMs:  int32(max(time.Second, e.cfg.CheckInterval) / time.Millisecond),
 	}); err != nil {
 		conn.Close(context.WithoutCancel(ctx))
 		return nil, mapError("elector session keepalives", err)

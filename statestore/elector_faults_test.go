@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/drydock-go/statemgmt/statestore"
 )
 
@@ -412,4 +414,44 @@ func newClaimElector(t *testing.T, e *election, key int64) *statestore.Elector {
 	}
 	t.Cleanup(el.Close)
 	return el
+}
+
+// A leader host that vanishes in the middle of a fenced transaction (its
+// store connection and its elector connection both behind a proxy that
+// loses the FIN) does not hold up the next election: the transaction holds
+// the term, but may not sit idle beyond FencedIdleTimeout.
+func TestLeaderVanishingMidFencedTxIsReplaced(t *testing.T) {
+	ctx := ctxTimeout(t, time.Minute)
+	e := newElection(t)
+	proxy, via := proxyFor(t, e.url)
+	a := e.candidate(statestore.ElectorConfig{ConnString: via, Hostname: "a"}, nil)
+	termA, _, first := e.waitTerm(0, 10*time.Second)
+	if first != a {
+		t.Fatal("A was not the first leader")
+	}
+	e.candidate(statestore.ElectorConfig{Hostname: "b"}, nil)
+	aPool, err := pgxpool.New(ctx, via)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer aPool.Close()
+	aStore := statestore.New(aPool, statestore.Options{DisableListen: true})
+	defer aStore.Close()
+	tx, err := aPool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(context.Background()) //nolint:errcheck // its connection is dead by then
+	if err := aStore.WithTx(tx).CheckLeader(ctx, termA); err != nil {
+		t.Fatal(err)
+	}
+	proxy.SetPartition(true) // A's host is gone mid-transaction
+	cut := time.Now()
+	termB, at, _ := e.waitTerm(termA, 30*time.Second)
+	t.Logf("leader gone mid fenced transaction: term %d elected after %v", termB, at.Sub(cut).Round(time.Millisecond))
+	if err := fencedWrite(ctx, e.store, termA); !errors.Is(err, statestore.ErrNotLeader) {
+		t.Fatalf("deposed term's fenced write = %v, want ErrNotLeader", err)
+	}
+	proxy.SetPartition(false)
+	proxy.CutAll()
 }

@@ -13,18 +13,20 @@ package statestore
 //
 // Campaigning: the elector waits in pg_advisory_lock(key). PostgreSQL grants the
 // lock the moment the holder's session ends — its process died, its backend was
-// terminated, it resigned — so failover takes milliseconds, not a grace period.
-// Having the lock, it records the new leadership in active_instance in one
-// statement: term = previous term + 1 (terms only ever grow), identity, host,
-// process, backend, and a row in leader_term.
+// terminated, it resigned, or the server ended a silent session (below) — so
+// failover takes milliseconds, not a grace period. Having the lock, it records
+// the new leadership in one statement: term = one above every term ever granted
+// (terms only ever grow), identity, host, process, backend and lock key in
+// active_instance, a row in leader_term, and the term in leadership_fence.
 //
 // Leading: the elector calls the caller's function with a context and the term.
 // Every CheckInterval (default 500 ms) it runs a heartbeat on the held
-// connection that refreshes last_ping and asks the server whether this session
-// still holds the lock for this term. Each heartbeat must answer within one
-// CheckInterval measured from when it started. A failed or late heartbeat, a
-// closed connection, or the caller's context ending means: step down at once —
-// the function's context is cancelled before anything else happens.
+// connection that asks the server whether this session still holds the lock
+// and the term is still current, and refreshes leader_term.last_seen. Each
+// heartbeat must answer within one CheckInterval measured from when it
+// started. A failed or late heartbeat, a closed connection, or the caller's
+// context ending means: step down at once — the function's context is
+// cancelled (and Leading turns false) before anything else happens.
 //
 // Stepping down: the elector waits for the function to return. If it lost the
 // lock it closes the connection (so a half-dead session cannot keep the lock);
@@ -32,24 +34,76 @@ package statestore
 // marks the term resigned and unlocks, which wakes the next waiting candidate
 // at once. Then, unless ctx has ended, it campaigns again.
 //
+// # The bound: a leader that stops answering is replaced within SessionTimeout
+//
+// Keepalives alone cannot tell a dead leader from a live one when something
+// sits in the path — a TCP proxy, a cloud load balancer, a sidecar, a VPN —
+// and the network between the leader and it is cut: the FIN never arrives,
+// the middlebox keeps the server's socket open and answers its keepalives,
+// and the dead leader's session would keep the lock for ever. So the elector
+// asks the server itself to end its session when it falls silent:
+// idle_session_timeout (and idle_in_transaction_session_timeout) =
+// SessionTimeout, default max(2 s, 4 × CheckInterval). A healthy leader
+// speaks every CheckInterval (its heartbeat), so only a leader that stopped
+// answering is cut off; the server ends the session, the lock is released, and
+// the first waiting candidate is elected: a new leader runs within
+// SessionTimeout plus a few milliseconds (about 2 s with the defaults, ≤ 3 s
+// documented) whatever the network does, with or without a proxy, FIN lost
+// or not. The deposed leader notices on its own side within about two check
+// intervals: its heartbeat gets no answer in time, its context is cancelled
+// with ErrLeadershipLost. TCP keepalives and TCP_USER_TIMEOUT are still set on
+// both ends, and client_connection_check_interval drops a waiting candidate
+// whose client is gone before the lock can be granted to it. (Needs
+// PostgreSQL 14 or later.)
+//
+// One thing can stretch the bound: the election waits for the old term's
+// fenced transactions (below). A fenced transaction may run as long as its
+// statements need, but may not sit idle for longer than FencedIdleTimeout
+// (1 s): a leader host that vanishes in the middle of one cannot hold up the
+// election for longer than that.
+//
 // # Fencing
 //
-// A deposed leader may not notice for up to two check intervals. Writes only the
-// leader may make therefore carry the term: Store.AsLeader(term) runs claim,
-// requeue, terminate and retention inside a transaction that first share-locks
-// the active_instance row for that term (Store.CheckLeader does the same for the
+// A deposed leader may not notice at once. Writes only the leader may make
+// therefore carry the term: Store.AsLeader(term) runs claim, requeue,
+// terminate and retention inside a transaction that first share-locks the
+// active_instance row for that term (Store.CheckLeader does the same for the
 // caller's own writes). A stale term finds no row and the call fails with
-// ErrNotLeader having written nothing; a new leader's RecordLeader must wait for
-// the share lock, so a fenced write either commits before the new term begins or
-// is rejected after it. "Might have two leaders" becomes "the stale one can
-// write nothing".
+// ErrNotLeader having written nothing; a new leader's election must wait for
+// the share lock, so a fenced write either commits before the new term begins
+// or is rejected after it. "Might have two leaders" becomes "the stale one can
+// write nothing". The heartbeat never writes that row (it writes
+// leader_term), so fenced work, however slow, never delays the heartbeat and
+// never costs a healthy leader its leadership.
 //
-// # Dead peers
+// # The term is the single truth
 //
-// The elector's connection sets TCP keepalives (client side, through the dialer)
-// and TCP_USER_TIMEOUT, and asks the server to do the same for its end, so a
-// leader host that vanishes without closing its socket is noticed, and its lock
-// released, in about KeepaliveIdle + KeepaliveCount × KeepaliveInterval.
+// Only the term decides who may write; the lock only decides who may become
+// leader next. Claim by the current holder returns its term and changes
+// nothing (no second lock, no new term). Only the holder of the current term
+// — the session that recorded it and still holds the lock — can resign it;
+// Abdicate by anyone else changes nothing and returns ErrNotLeader. Terms never
+// go back: the highest term ever granted is kept in leadership_fence, a table
+// no down migration drops, so migrating down and up again does not reuse a
+// term a deposed leader may still carry.
+//
+// # Database failover
+//
+// Session advisory locks are not replicated. When a standby is promoted, the
+// lock is free on the new primary, a candidate connected there takes it and
+// records the next term, while the old leader may still hold "the lock" on an
+// old primary that is still alive. Fencing keeps that safe, because the term
+// rows are ordinary replicated data: with synchronous replication every term
+// committed on the old primary is on the promoted standby, so the new term is
+// strictly higher than any term the old leader carries. On the new primary,
+// the old leader's fenced writes find their term superseded and fail with
+// ErrNotLeader, and its heartbeat fails and cancels its context. On the old
+// primary, nothing it writes can commit (synchronous commit waits for a
+// standby that has left) or, with asynchronous replication, survive: the old
+// timeline is discarded when the old primary is rewound or rebuilt. Two
+// sessions holding the lock at once is therefore harmless; only the newest
+// term writes (TestTwoLockHoldersOnlyNewestTermWrites models it with two lock
+// keys on one server).
 
 import (
 	"context"
@@ -140,9 +194,12 @@ func (c ElectorConfig) GoString() string { return c.String() }
 type LeaderFunc func(ctx context.Context, term int64) error
 
 // Elector campaigns for leadership on its own connection. Use one per
-// instance. Resign, Leading and BackendPID are safe from any goroutine;
-// Claim and Maintain use the elector's connection and must not run while
-// Run does.
+// instance, either through Run or through Claim / Maintain / Abdicate (the
+// original's calls). Resign, Leading and BackendPID are safe from any
+// goroutine. While Run is running, Claim, Maintain and Abdicate do not touch
+// the connection: they report (and Abdicate resigns) Run's leadership. The
+// design — election, the SessionTimeout bound, fencing, database failover —
+// is described at the top of elector.go and in the README.
 type Elector struct {
 	cfg    ElectorConfig
 	logger *slog.Logger
@@ -393,7 +450,17 @@ func (e *Elector) Claim(ctx context.Context) (int64, bool, error) {
 	if err != nil {
 		return 0, false, err
 	}
-	held, err := e.q.HeldLeaderTerm(ctx, conn, db.HeldLeaderTermParams{LockKey: e.cfg.LockKey, Identity: e.cfg.Identity})
+	params := db.HeldLeaderTermParams{LockKey: e.cfg.LockKey, Identity: e.cfg.Identity}
+	held, err := e.q.HeldLeaderTerm(ctx, conn, params)
+	if err != nil && conn.IsClosed() && ctx.Err() == nil {
+		// The session was gone (e.g. ended by the server after SessionTimeout
+		// without Maintain): whatever it held is released. Start afresh once.
+		e.Close()
+		if conn, err = e.connection(ctx); err != nil {
+			return 0, false, err
+		}
+		held, err = e.q.HeldLeaderTerm(ctx, conn, params)
+	}
 	if err != nil {
 		return 0, false, mapError("claim leadership", err)
 	}
@@ -551,6 +618,17 @@ func (e *Elector) abdicate(ctx context.Context, term int64) error {
 		return fmt.Errorf("abdicate term %d: not connected: %w", term, ErrNotLeader)
 	}
 	n, err := e.q.ResignLeader(ctx, conn, db.ResignLeaderParams{Term: term, Identity: e.cfg.Identity, LockKey: e.cfg.LockKey})
+	if err != nil && conn.IsClosed() {
+		// The session is gone: this elector holds nothing any more, and the
+		// term (if it was ours) ends when the next leader supersedes it.
+		e.closeConn()
+		e.mu.Lock()
+		if !e.running {
+			e.term = 0
+		}
+		e.mu.Unlock()
+		return fmt.Errorf("abdicate term %d: session lost: %w (%w)", term, ErrNotLeader, err)
+	}
 	if err != nil {
 		return mapError("resign leadership", err)
 	}
@@ -589,6 +667,9 @@ func (e *Elector) connection(ctx context.Context) (*pgx.Conn, error) {
 	cfg.DialFunc = dialer.DialContext
 	// Advisory locks and LISTEN need a real session; prepared statements are
 	// fine on a direct connection.
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = 10 * time.Second // a blackholed path must not hang the campaign for ever
+	}
 	conn, err = pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("statestore: elector connect: %w", err)

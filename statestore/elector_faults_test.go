@@ -455,3 +455,56 @@ func TestLeaderVanishingMidFencedTxIsReplaced(t *testing.T) {
 	proxy.SetPartition(false)
 	proxy.CutAll()
 }
+
+// Through Claim, SessionTimeout is the contract: a leader that calls
+// Maintain in time keeps leading; one that falls silent for longer loses
+// the lock to the next Claim; an idle non-leader's next Claim or Abdicate
+// works on a fresh session (no error from the one the server ended).
+func TestClaimModeSessionTimeout(t *testing.T) {
+	ctx := ctxTimeout(t, time.Minute)
+	e := newElection(t)
+	cfg := statestore.ElectorConfig{ConnString: e.url, CheckInterval: 50 * time.Millisecond,
+		SessionTimeout: 300 * time.Millisecond, Logger: quietLogger}
+	a, err := statestore.NewElector(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := statestore.NewElector(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	term, ok, err := a.Claim(ctx)
+	if err != nil || !ok {
+		t.Fatalf("a.Claim = %d, %v, %v", term, ok, err)
+	}
+	if _, ok, err := b.Claim(ctx); err != nil || ok {
+		t.Fatalf("b.Claim while a leads = %v, %v", ok, err)
+	}
+	for i := 0; i < 10; i++ { // 1 s of a leader calling Maintain in time
+		time.Sleep(100 * time.Millisecond)
+		if err := a.Maintain(ctx, term); err != nil {
+			t.Fatalf("Maintain %d: %v", i, err)
+		}
+	}
+	// b sat idle past SessionTimeout: its session is gone, its calls still work.
+	if err := b.Abdicate(ctx, term); !errors.Is(err, statestore.ErrNotLeader) {
+		t.Fatalf("b.Abdicate after its session timed out = %v, want ErrNotLeader", err)
+	}
+	if _, ok, err := b.Claim(ctx); err != nil || ok {
+		t.Fatalf("b.Claim after its session timed out = %v, %v; want false, nil", ok, err)
+	}
+	// a falls silent: the server ends its session and b can be elected.
+	time.Sleep(time.Second)
+	term2, ok, err := b.Claim(ctx)
+	if err != nil || !ok || term2 <= term {
+		t.Fatalf("b.Claim after a fell silent = %d, %v, %v", term2, ok, err)
+	}
+	if err := a.Maintain(ctx, term); err == nil {
+		t.Fatal("a's Maintain succeeded after its session was ended")
+	}
+	if _, ok := a.Leading(); ok {
+		t.Fatal("a still says it leads")
+	}
+}

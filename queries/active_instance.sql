@@ -72,13 +72,13 @@ SELECT statemgmt_holds_advisory_lock(pg_backend_pid(), @lock_key::bigint)::boole
 
 -- name: ResignLeader :execrows
 -- Ends a term voluntarily (the original's "abdicate"), only when called by its holder: the term is
--- current and unresigned, recorded by this backend for identity, and this session holds the lock.
--- Marks it resigned now and closes its history row. 0 rows: not the holder, nothing changed.
+-- current and unresigned and was recorded by this very session (backend) for identity — a session
+-- records a term only while it holds the lock and keeps it until it resigns. Marks it resigned now
+-- and closes its history row. 0 rows: not the holder, nothing changed.
 WITH mine AS (
     SELECT a.term FROM active_instance a
     WHERE a.dummy_key = 1 AND a.term = @term::bigint AND a.resigned_at IS NULL
       AND a.identity = @identity AND a.backend_pid = pg_backend_pid()
-      AND statemgmt_holds_advisory_lock(pg_backend_pid(), @lock_key::bigint)
 ),
 history AS (
     UPDATE leader_term SET ended_at = now(), end_reason = 'resigned'

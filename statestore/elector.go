@@ -312,7 +312,9 @@ func (e *Elector) Resign() {
 
 // Run campaigns until ctx ends. Each time it wins, it runs lead and waits for
 // it to return before campaigning again. It returns ctx's error when ctx
-// ends; connection problems are logged and retried, never returned.
+// ends; connection problems are logged and retried, never returned. It
+// refuses at once (an error) when it is already running, or while the
+// elector leads through Claim.
 func (e *Elector) Run(ctx context.Context, lead LeaderFunc) error {
 	e.mu.Lock()
 	if e.running {
@@ -617,7 +619,7 @@ func (e *Elector) abdicate(ctx context.Context, term int64) error {
 	if conn == nil || conn.IsClosed() {
 		return fmt.Errorf("abdicate term %d: not connected: %w", term, ErrNotLeader)
 	}
-	n, err := e.q.ResignLeader(ctx, conn, db.ResignLeaderParams{Term: term, Identity: e.cfg.Identity, LockKey: e.cfg.LockKey})
+	n, err := e.q.ResignLeader(ctx, conn, db.ResignLeaderParams{Term: term, Identity: e.cfg.Identity})
 	if err != nil && conn.IsClosed() {
 		// The session is gone: this elector holds nothing any more, and the
 		// term (if it was ours) ends when the next leader supersedes it.

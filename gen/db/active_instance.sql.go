@@ -283,7 +283,6 @@ WITH mine AS (
     SELECT a.term FROM active_instance a
     WHERE a.dummy_key = 1 AND a.term = $1::bigint AND a.resigned_at IS NULL
       AND a.identity = $2 AND a.backend_pid = pg_backend_pid()
-      AND statemgmt_holds_advisory_lock(pg_backend_pid(), $3::bigint)
 ),
 history AS (
     UPDATE leader_term SET ended_at = now(), end_reason = 'resigned'
@@ -297,14 +296,14 @@ WHERE active_instance.dummy_key = 1 AND active_instance.term IN (SELECT mine.ter
 type ResignLeaderParams struct {
 	Term     int64     `json:"term"`
 	Identity uuid.UUID `json:"identity"`
-	LockKey  int64     `json:"lock_key"`
 }
 
 // Ends a term voluntarily (the original's "abdicate"), only when called by its holder: the term is
-// current and unresigned, recorded by this backend for identity, and this session holds the lock.
-// Marks it resigned now and closes its history row. 0 rows: not the holder, nothing changed.
+// current and unresigned and was recorded by this very session (backend) for identity — a session
+// records a term only while it holds the lock and keeps it until it resigns. Marks it resigned now
+// and closes its history row. 0 rows: not the holder, nothing changed.
 func (q *Queries) ResignLeader(ctx context.Context, db DBTX, arg ResignLeaderParams) (int64, error) {
-	result, err := db.Exec(ctx, resignLeader, arg.Term, arg.Identity, arg.LockKey)
+	result, err := db.Exec(ctx, resignLeader, arg.Term, arg.Identity)
 	if err != nil {
 		return 0, err
 	}

@@ -70,11 +70,12 @@ SELECT statemgmt_holds_advisory_lock(pg_backend_pid(), @lock_key::bigint)::boole
                  WHERE a.dummy_key = 1 AND a.identity = @identity AND a.backend_pid = pg_backend_pid()
                    AND a.resigned_at IS NULL), 0)::bigint AS term;
 
--- name: ResignLeader :execrows
+-- name: ResignLeader :one
 -- Ends a term voluntarily (the original's "abdicate"), only when called by its holder: the term is
 -- current and unresigned and was recorded by this very session (backend) for identity — a session
--- records a term only while it holds the lock and keeps it until it resigns. Marks it resigned now
--- and closes its history row. 0 rows: not the holder, nothing changed.
+-- records a term only while it holds the lock and keeps it until it resigns. Marks it resigned, closes
+-- its history row and releases the lock, in one round trip (the next candidate's election then waits
+-- for this commit). resigned false: not the holder, nothing changed, the lock untouched.
 WITH mine AS (
     SELECT a.term FROM active_instance a
     WHERE a.dummy_key = 1 AND a.term = @term::bigint AND a.resigned_at IS NULL
@@ -83,10 +84,15 @@ WITH mine AS (
 history AS (
     UPDATE leader_term SET ended_at = now(), end_reason = 'resigned'
     WHERE leader_term.term IN (SELECT mine.term FROM mine) AND leader_term.ended_at IS NULL
+),
+resigned AS (
+    UPDATE active_instance SET resigned_at = now()
+    WHERE active_instance.dummy_key = 1 AND active_instance.term IN (SELECT mine.term FROM mine)
+      AND active_instance.resigned_at IS NULL
+    RETURNING active_instance.term
 )
-UPDATE active_instance SET resigned_at = now()
-WHERE active_instance.dummy_key = 1 AND active_instance.term IN (SELECT mine.term FROM mine)
-  AND active_instance.resigned_at IS NULL;
+SELECT (SELECT count(*) FROM resigned) > 0 AS resigned,
+       CASE WHEN (SELECT count(*) FROM resigned) > 0 THEN pg_advisory_unlock(@lock_key::bigint) ELSE false END AS released;
 
 -- name: LockLeaderTerm :one
 -- Fencing: share-locks the leader row if term is still current, so the term cannot change before the

@@ -619,7 +619,7 @@ func (e *Elector) abdicate(ctx context.Context, term int64) error {
 	if conn == nil || conn.IsClosed() {
 		return fmt.Errorf("abdicate term %d: not connected: %w", term, ErrNotLeader)
 	}
-	n, err := e.q.ResignLeader(ctx, conn, db.ResignLeaderParams{Term: term, Identity: e.cfg.Identity})
+	r, err := e.q.ResignLeader(ctx, conn, db.ResignLeaderParams{Term: term, Identity: e.cfg.Identity, LockKey: e.cfg.LockKey})
 	if err != nil && conn.IsClosed() {
 		// The session is gone: this elector holds nothing any more, and the
 		// term (if it was ours) ends when the next leader supersedes it.
@@ -634,14 +634,10 @@ func (e *Elector) abdicate(ctx context.Context, term int64) error {
 	if err != nil {
 		return mapError("resign leadership", err)
 	}
-	if n == 0 {
+	if !r.Resigned {
 		return fmt.Errorf("abdicate term %d: this session does not hold it: %w", term, ErrNotLeader)
 	}
-	released, err := e.q.ReleaseAdvisoryLock(ctx, conn, e.cfg.LockKey)
-	if err != nil {
-		return mapError("release leadership lock", err)
-	}
-	if !released {
+	if !r.Released {
 		return errors.New("the leadership lock was not held at release")
 	}
 	return nil

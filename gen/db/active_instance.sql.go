@@ -278,36 +278,47 @@ func (q *Queries) ReleaseAdvisoryLock(ctx context.Context, db DBTX, lockKey int6
 	return released, err
 }
 
-const resignLeader = `-- name: ResignLeader :execrows
+const resignLeader = `-- name: ResignLeader :one
 WITH mine AS (
     SELECT a.term FROM active_instance a
-    WHERE a.dummy_key = 1 AND a.term = $1::bigint AND a.resigned_at IS NULL
-      AND a.identity = $2 AND a.backend_pid = pg_backend_pid()
+    WHERE a.dummy_key = 1 AND a.term = $2::bigint AND a.resigned_at IS NULL
+      AND a.identity = $3 AND a.backend_pid = pg_backend_pid()
 ),
 history AS (
     UPDATE leader_term SET ended_at = now(), end_reason = 'resigned'
     WHERE leader_term.term IN (SELECT mine.term FROM mine) AND leader_term.ended_at IS NULL
+),
+resigned AS (
+    UPDATE active_instance SET resigned_at = now()
+    WHERE active_instance.dummy_key = 1 AND active_instance.term IN (SELECT mine.term FROM mine)
+      AND active_instance.resigned_at IS NULL
+    RETURNING active_instance.term
 )
-UPDATE active_instance SET resigned_at = now()
-WHERE active_instance.dummy_key = 1 AND active_instance.term IN (SELECT mine.term FROM mine)
-  AND active_instance.resigned_at IS NULL
+SELECT (SELECT count(*) FROM resigned) > 0 AS resigned,
+       CASE WHEN (SELECT count(*) FROM resigned) > 0 THEN pg_advisory_unlock($1::bigint) ELSE false END AS released
 `
 
 type ResignLeaderParams struct {
+	LockKey  int64     `json:"lock_key"`
 	Term     int64     `json:"term"`
 	Identity uuid.UUID `json:"identity"`
 }
 
+type ResignLeaderRow struct {
+	Resigned bool `json:"resigned"`
+	Released bool `json:"released"`
+}
+
 // Ends a term voluntarily (the original's "abdicate"), only when called by its holder: the term is
 // current and unresigned and was recorded by this very session (backend) for identity — a session
-// records a term only while it holds the lock and keeps it until it resigns. Marks it resigned now
-// and closes its history row. 0 rows: not the holder, nothing changed.
-func (q *Queries) ResignLeader(ctx context.Context, db DBTX, arg ResignLeaderParams) (int64, error) {
-	result, err := db.Exec(ctx, resignLeader, arg.Term, arg.Identity)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
+// records a term only while it holds the lock and keeps it until it resigns. Marks it resigned, closes
+// its history row and releases the lock, in one round trip (the next candidate's election then waits
+// for this commit). resigned false: not the holder, nothing changed, the lock untouched.
+func (q *Queries) ResignLeader(ctx context.Context, db DBTX, arg ResignLeaderParams) (*ResignLeaderRow, error) {
+	row := db.QueryRow(ctx, resignLeader, arg.LockKey, arg.Term, arg.Identity)
+	var i ResignLeaderRow
+	err := row.Scan(&i.Resigned, &i.Released)
+	return &i, err
 }
 
 const setSessionKeepalives = `-- name: SetSessionKeepalives :exec

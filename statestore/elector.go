@@ -1,109 +1,8 @@
 package statestore
 
-// Leadership among orchestrator instances.
-//
-// # How it works
-//
-// Every instance runs an Elector on its own, dedicated, direct connection to
-// PostgreSQL (never through PgBouncer or another transaction pooler: a session
-// advisory lock lives and dies with the server session, which a pooler shares
-// out between clients). The elector is always in one of three states:
-//
-//	campaigning ──lock granted──▶ leading ──lost / resigned──▶ stepping down ──▶ campaigning
-//
-// Campaigning: the elector waits in pg_advisory_lock(key). PostgreSQL grants the
-// lock the moment the holder's session ends — its process died, its backend was
-// terminated, it resigned, or the server ended a silent session (below) — so
-// failover takes milliseconds, not a grace period. Having the lock, it records
-// the new leadership in one statement: term = one above every term ever granted
-// (terms only ever grow), identity, host, process, backend and lock key in
-// active_instance, a row in leader_term, and the term in leadership_fence.
-//
-// Leading: the elector calls the caller's function with a context and the term.
-// Every CheckInterval (default 500 ms) it runs a heartbeat on the held
-// connection that asks the server whether this session still holds the lock
-// and the term is still current, and refreshes leader_term.last_seen. Each
-// heartbeat must answer within one CheckInterval measured from when it
-// started. A failed or late heartbeat, a closed connection, or the caller's
-// context ending means: step down at once — the function's context is
-// cancelled (and Leading turns false) before anything else happens.
-//
-// Stepping down: the elector waits for the function to return. If it lost the
-// lock it closes the connection (so a half-dead session cannot keep the lock);
-// if it resigned (the function returned, Resign was called, or ctx ended) it
-// marks the term resigned and unlocks, which wakes the next waiting candidate
-// at once. Then, unless ctx has ended, it campaigns again.
-//
-// # The bound: a leader that stops answering is replaced within SessionTimeout
-//
-// Keepalives alone cannot tell a dead leader from a live one when something
-// sits in the path — a TCP proxy, a cloud load balancer, a sidecar, a VPN —
-// and the network between the leader and it is cut: the FIN never arrives,
-// the middlebox keeps the server's socket open and answers its keepalives,
-// and the dead leader's session would keep the lock for ever. So the elector
-// asks the server itself to end its session when it falls silent:
-// idle_session_timeout (and idle_in_transaction_session_timeout) =
-// SessionTimeout, default max(2 s, 4 × CheckInterval). A healthy leader
-// speaks every CheckInterval (its heartbeat), so only a leader that stopped
-// answering is cut off; the server ends the session, the lock is released, and
-// the first waiting candidate is elected: a new leader runs within
-// SessionTimeout plus a few milliseconds (about 2 s with the defaults, ≤ 3 s
-// documented) whatever the network does, with or without a proxy, FIN lost
-// or not. The deposed leader notices on its own side within about two check
-// intervals: its heartbeat gets no answer in time, its context is cancelled
-// with ErrLeadershipLost. TCP keepalives and TCP_USER_TIMEOUT are still set on
-// both ends, and client_connection_check_interval drops a waiting candidate
-// whose client is gone before the lock can be granted to it. (Needs
-// PostgreSQL 14 or later.)
-//
-// One thing can stretch the bound: the election waits for the old term's
-// fenced transactions (below). A fenced transaction may run as long as its
-// statements need, but may not sit idle for longer than FencedIdleTimeout
-// (1 s): a leader host that vanishes in the middle of one cannot hold up the
-// election for longer than that.
-//
-// # Fencing
-//
-// A deposed leader may not notice at once. Writes only the leader may make
-// therefore carry the term: Store.AsLeader(term) runs claim, requeue,
-// terminate and retention inside a transaction that first share-locks the
-// active_instance row for that term (Store.CheckLeader does the same for the
-// caller's own writes). A stale term finds no row and the call fails with
-// ErrNotLeader having written nothing; a new leader's election must wait for
-// the share lock, so a fenced write either commits before the new term begins
-// or is rejected after it. "Might have two leaders" becomes "the stale one can
-// write nothing". The heartbeat never writes that row (it writes
-// leader_term), so fenced work, however slow, never delays the heartbeat and
-// never costs a healthy leader its leadership.
-//
-// # The term is the single truth
-//
-// Only the term decides who may write; the lock only decides who may become
-// leader next. Claim by the current holder returns its term and changes
-// nothing (no second lock, no new term). Only the holder of the current term
-// — the session that recorded it and still holds the lock — can resign it;
-// Abdicate by anyone else changes nothing and returns ErrNotLeader. Terms never
-// go back: the highest term ever granted is kept in leadership_fence, a table
-// no down migration drops, so migrating down and up again does not reuse a
-// term a deposed leader may still carry.
-//
-// # Database failover
-//
-// Session advisory locks are not replicated. When a standby is promoted, the
-// lock is free on the new primary, a candidate connected there takes it and
-// records the next term, while the old leader may still hold "the lock" on an
-// old primary that is still alive. Fencing keeps that safe, because the term
-// rows are ordinary replicated data: with synchronous replication every term
-// committed on the old primary is on the promoted standby, so the new term is
-// strictly higher than any term the old leader carries. On the new primary,
-// the old leader's fenced writes find their term superseded and fail with
-// ErrNotLeader, and its heartbeat fails and cancels its context. On the old
-// primary, nothing it writes can commit (synchronous commit waits for a
-// standby that has left) or, with asynchronous replication, survive: the old
-// timeline is discarded when the old primary is rewound or rebuilt. Two
-// sessions holding the lock at once is therefore harmless; only the newest
-// term writes (TestTwoLockHoldersOnlyNewestTermWrites models it with two lock
-// keys on one server).
+// Leadership among orchestrator instances: see Elector, whose doc comment
+// describes the design (election, the bound on failover, fencing, the term
+// as the single truth, database failover).
 
 import (
 	"context"
@@ -197,9 +96,110 @@ type LeaderFunc func(ctx context.Context, term int64) error
 // instance, either through Run or through Claim / Maintain / Abdicate (the
 // original's calls). Resign, Leading and BackendPID are safe from any
 // goroutine. While Run is running, Claim, Maintain and Abdicate do not touch
-// the connection: they report (and Abdicate resigns) Run's leadership. The
-// design — election, the SessionTimeout bound, fencing, database failover —
-// is described at the top of elector.go and in the README.
+// the connection: they report (and Abdicate resigns) Run's leadership.
+//
+// — How it works —
+//
+// Every instance runs an Elector on its own, dedicated, direct connection to
+// PostgreSQL (never through PgBouncer or another transaction pooler: a session
+// advisory lock lives and dies with the server session, which a pooler shares
+// out between clients). The elector is always in one of three states:
+//
+//	campaigning ──lock granted──▶ leading ──lost / resigned──▶ stepping down ──▶ campaigning
+//
+// Campaigning: the elector waits in pg_advisory_lock(key). PostgreSQL grants the
+// lock the moment the holder's session ends — its process died, its backend was
+// terminated, it resigned, or the server ended a silent session (below) — so
+// failover takes milliseconds, not a grace period. Having the lock, it records
+// the new leadership in one statement: term = one above every term ever granted
+// (terms only ever grow), identity, host, process, backend and lock key in
+// active_instance, a row in leader_term, and the term in leadership_fence.
+//
+// Leading: the elector calls the caller's function with a context and the term.
+// Every CheckInterval (default 500 ms) it runs a heartbeat on the held
+// connection that asks the server whether this session still holds the lock
+// and the term is still current, and refreshes leader_term.last_seen. Each
+// heartbeat must answer within one CheckInterval measured from when it
+// started. A failed or late heartbeat, a closed connection, or the caller's
+// context ending means: step down at once — the function's context is
+// cancelled (and Leading turns false) before anything else happens.
+//
+// Stepping down: the elector waits for the function to return. If it lost the
+// lock it closes the connection (so a half-dead session cannot keep the lock);
+// if it resigned (the function returned, Resign was called, or ctx ended) it
+// marks the term resigned and unlocks, which wakes the next waiting candidate
+// at once. Then, unless ctx has ended, it campaigns again.
+//
+// — The bound: a silent leader is replaced within SessionTimeout —
+//
+// Keepalives alone cannot tell a dead leader from a live one when something
+// sits in the path — a TCP proxy, a cloud load balancer, a sidecar, a VPN —
+// and the network between the leader and it is cut: the FIN never arrives,
+// the middlebox keeps the server's socket open and answers its keepalives,
+// and the dead leader's session would keep the lock for ever. So the elector
+// asks the server itself to end its session when it falls silent:
+// idle_session_timeout (and idle_in_transaction_session_timeout) =
+// SessionTimeout, default max(2 s, 4 × CheckInterval). A healthy leader
+// speaks every CheckInterval (its heartbeat), so only a leader that stopped
+// answering is cut off; the server ends the session, the lock is released, and
+// the first waiting candidate is elected: a new leader runs within
+// SessionTimeout plus a few milliseconds (about 2 s with the defaults, ≤ 3 s
+// documented) whatever the network does, with or without a proxy, FIN lost
+// or not. The deposed leader notices on its own side within about two check
+// intervals: its heartbeat gets no answer in time, its context is cancelled
+// with ErrLeadershipLost. TCP keepalives and TCP_USER_TIMEOUT are still set on
+// both ends, and client_connection_check_interval drops a waiting candidate
+// whose client is gone before the lock can be granted to it. (Needs
+// PostgreSQL 14 or later.)
+//
+// One thing can stretch the bound: the election waits for the old term's
+// fenced transactions (below). A fenced transaction may run as long as its
+// statements need, but may not sit idle for longer than FencedIdleTimeout
+// (1 s): a leader host that vanishes in the middle of one cannot hold up the
+// election for longer than that.
+//
+// — Fencing —
+//
+// A deposed leader may not notice at once. Writes only the leader may make
+// therefore carry the term: Store.AsLeader(term) runs claim, requeue,
+// terminate and retention inside a transaction that first share-locks the
+// active_instance row for that term (Store.CheckLeader does the same for the
+// caller's own writes). A stale term finds no row and the call fails with
+// ErrNotLeader having written nothing; a new leader's election must wait for
+// the share lock, so a fenced write either commits before the new term begins
+// or is rejected after it. "Might have two leaders" becomes "the stale one can
+// write nothing". The heartbeat never writes that row (it writes
+// leader_term), so fenced work, however slow, never delays the heartbeat and
+// never costs a healthy leader its leadership.
+//
+// — The term is the single truth —
+//
+// Only the term decides who may write; the lock only decides who may become
+// leader next. Claim by the current holder returns its term and changes
+// nothing (no second lock, no new term). Only the holder of the current term
+// — the session that recorded it and still holds the lock — can resign it;
+// Abdicate by anyone else changes nothing and returns ErrNotLeader. Terms never
+// go back: the highest term ever granted is kept in leadership_fence, a table
+// no down migration drops, so migrating down and up again does not reuse a
+// term a deposed leader may still carry.
+//
+// — Database failover —
+//
+// Session advisory locks are not replicated. When a standby is promoted, the
+// lock is free on the new primary, a candidate connected there takes it and
+// records the next term, while the old leader may still hold "the lock" on an
+// old primary that is still alive. Fencing keeps that safe, because the term
+// rows are ordinary replicated data: with synchronous replication every term
+// committed on the old primary is on the promoted standby, so the new term is
+// strictly higher than any term the old leader carries. On the new primary,
+// the old leader's fenced writes find their term superseded and fail with
+// ErrNotLeader, and its heartbeat fails and cancels its context. On the old
+// primary, nothing it writes can commit (synchronous commit waits for a
+// standby that has left) or, with asynchronous replication, survive: the old
+// timeline is discarded when the old primary is rewound or rebuilt. Two
+// sessions holding the lock at once is therefore harmless; only the newest
+// term writes (TestTwoLockHoldersOnlyNewestTermWrites models it with two lock
+// keys on one server).
 type Elector struct {
 	cfg    ElectorConfig
 	logger *slog.Logger

@@ -176,8 +176,8 @@ type LeaderFunc func(ctx context.Context, term int64) error
 //
 // Only the term decides who may write; the lock only decides who may become
 // leader next. Claim by the current holder returns its term and changes
-// nothing (no second lock, no new term). Only the holder of the current term
-// — the session that recorded it and still holds the lock — can resign it;
+// nothing (no second lock, no new term). Only the holder of the current term,
+// the session that recorded it and still holds the lock, can resign it;
 // Abdicate by anyone else changes nothing and returns ErrNotLeader. Terms never
 // go back: the highest term ever granted is kept in leadership_fence, a table
 // no down migration drops, so migrating down and up again does not reuse a

@@ -90,6 +90,14 @@ func TestSlowFencedCallKeepsLeadership(t *testing.T) {
 	if err := e.store.CheckLeader(ctx, term); err != nil {
 		t.Fatalf("CheckLeader(term) = %v", err)
 	}
+	// Operators still see the heartbeat (now kept in leader_term).
+	info, err := e.store.Leader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !info.LastPing.After(info.ElectedAt) {
+		t.Fatalf("Leader().LastPing %v not after ElectedAt %v: the heartbeat is not visible", info.LastPing, info.ElectedAt)
+	}
 }
 
 // A leader behind a TCP proxy whose network is cut without a FIN (the proxy

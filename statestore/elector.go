@@ -152,8 +152,11 @@ type LeaderFunc func(ctx context.Context, term int64) error
 // whose client is gone before the lock can be granted to it. (Needs
 // PostgreSQL 14 or later.)
 //
-// One thing can stretch the bound: the election waits for the old term's
-// fenced transactions (below). A fenced transaction may run as long as its
+// Two things can stretch the bound. A waiting candidate that itself went
+// silent behind a middlebox may be granted the lock first; the server ends
+// its session the same way, SessionTimeout later, and the next candidate is
+// elected. And the election waits for the old term's fenced transactions
+// (below). A fenced transaction may run as long as its
 // statements need, but may not sit idle for longer than FencedIdleTimeout
 // (1 s): a leader host that vanishes in the middle of one cannot hold up the
 // election for longer than that.

@@ -156,10 +156,10 @@ type LeaderFunc func(ctx context.Context, term int64) error
 // silent behind a middlebox may be granted the lock first; the server ends
 // its session the same way, SessionTimeout later, and the next candidate is
 // elected. And the election waits for the old term's fenced transactions
-// (below). A fenced transaction may run as long as its
-// statements need, but may not sit idle for longer than FencedIdleTimeout
-// (1 s): a leader host that vanishes in the middle of one cannot hold up the
-// election for longer than that.
+// (below). A fenced transaction may run as long as its statements need, but
+// may not sit idle for longer than FencedIdleTimeout (1 s): a leader host
+// that vanishes in the middle of one holds up the election for at most the
+// rest of the statement then running plus FencedIdleTimeout.
 //
 // — Fencing —
 //

@@ -573,6 +573,53 @@ func read(ctx context.Context, cfg *config, b *bench) error {
 
 // ---- failover ----
 
+type elected struct {
+	term int64
+	at   time.Time
+	el   *statestore.Elector
+}
+
+// partitionFailover adds a candidate with default settings behind a fault
+// proxy, makes it the leader (resigning the others), partitions its proxy
+// and returns how long until the next leader runs.
+func partitionFailover(ctx context.Context, url string, events chan elected, wg *sync.WaitGroup, cur *elected,
+	next func(int64) (elected, error)) (time.Duration, error) {
+	proxy, via, err := proxyTo(url)
+	if err != nil {
+		return 0, err
+	}
+	defer proxy.Close()
+	el, err := statestore.NewElector(statestore.ElectorConfig{ConnString: via, Logger: quiet})
+	if err != nil {
+		return 0, err
+	}
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_ = el.Run(pctx, func(ctx context.Context, term int64) error {
+			events <- elected{term, time.Now(), el}
+			<-ctx.Done()
+			return nil
+		})
+	}()
+	time.Sleep(100 * time.Millisecond) // in the lock queue
+	for cur.el != el {
+		time.Sleep(20 * time.Millisecond)
+		cur.el.Resign()
+		if *cur, err = next(cur.term); err != nil {
+			return 0, err
+		}
+	}
+	start := time.Now()
+	proxy.SetPartition(true)
+	if *cur, err = next(cur.term); err != nil {
+		return 0, err
+	}
+	return cur.at.Sub(start), nil
+}
+
 func failover(ctx context.Context, cfg *config, b *bench) error {
 	url, cleanup, err := database(ctx, cfg)
 	if err != nil {
@@ -584,11 +631,6 @@ func failover(ctx context.Context, cfg *config, b *bench) error {
 		return err
 	}
 	defer pool.Close()
-	type elected struct {
-		term int64
-		at   time.Time
-		el   *statestore.Elector
-	}
 	events := make(chan elected, 64)
 	ectx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -646,6 +688,19 @@ func failover(ctx context.Context, cfg *config, b *bench) error {
 		}
 		resign = append(resign, cur.at.Sub(start))
 	}
+	// A leader behind a TCP proxy whose network is cut without a FIN (the
+	// proxy keeps the server's socket open): with default settings the
+	// server ends its silent session after SessionTimeout (2 s).
+	var partition []time.Duration
+	for i := 0; i < max(1, cfg.trials/4); i++ {
+		d, err := partitionFailover(ectx, url, events, &wg, &cur, next)
+		if err != nil {
+			return err
+		}
+		partition = append(partition, d)
+	}
+	b.emit(record{Scenario: "failover", System: "statemgmt", Metric: "partition behind a proxy, FIN lost (max)",
+		Value: ms(percentile(partition, 1)), Unit: "ms", Params: map[string]any{"trials": len(partition), "session_timeout": "2s (default)"}})
 	params := map[string]any{"candidates": 3, "trials": cfg.trials, "check_interval": "100ms"}
 	for _, p := range []struct {
 		name string

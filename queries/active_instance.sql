@@ -1,60 +1,106 @@
 -- name: GetActiveInstance :one
--- Reads the current (or last) leader row and whether its backend still holds the leadership lock.
-SELECT a.dummy_key, a.identity, a.term, a.elected_at, a.last_ping, a.resigned_at, a.hostname, a.pid, a.backend_pid,
-       statemgmt_holds_advisory_lock(a.backend_pid, @lock_key::bigint)::boolean AS lock_held
+-- Reads the current (or last) leader row, its last heartbeat, and whether its backend still holds the
+-- leadership lock under the key it was elected with (default_lock_key for rows recorded before it was kept).
+SELECT a.dummy_key, a.identity, a.term, a.elected_at,
+       coalesce(lt.last_seen, a.last_ping)::timestamptz AS last_ping,
+       a.resigned_at, a.hostname, a.pid, a.backend_pid,
+       statemgmt_holds_advisory_lock(a.backend_pid, coalesce(a.lock_key, @default_lock_key::bigint))::boolean AS lock_held
 FROM active_instance a
+LEFT JOIN leader_term lt ON lt.term = a.term
 WHERE a.dummy_key = 1;
 
 -- name: RecordLeader :one
--- Records a new leadership (call only while holding the lock): next term, this backend, and a history
--- row; a previous term still open in the history is closed as superseded.
-WITH previous AS (
+-- Records a new leadership (call only while holding the lock): the next term (above every term ever
+-- granted, leadership_fence included), this backend and lock key, and a history row; a previous term
+-- still open in the history is closed as superseded. Waits for fenced transactions of the old term.
+WITH next AS (
+    SELECT greatest(
+        coalesce((SELECT f.max_term FROM leadership_fence f WHERE f.singleton), 0),
+        coalesce((SELECT a.term FROM active_instance a WHERE a.dummy_key = 1), 0)) + 1 AS term
+),
+previous AS (
     UPDATE leader_term SET ended_at = now(), end_reason = 'superseded'
     WHERE leader_term.ended_at IS NULL
     RETURNING leader_term.term
 ),
 current AS (
-    INSERT INTO active_instance (identity, term, hostname, pid)
-    VALUES (@identity, 1, @hostname, @pid)
+    INSERT INTO active_instance (identity, term, hostname, pid, lock_key)
+    SELECT @identity, next.term, @hostname, @pid, @lock_key::bigint FROM next
     ON CONFLICT (dummy_key) DO UPDATE
     SET identity = excluded.identity,
-        term = active_instance.term + 1,
+        term = greatest(active_instance.term + 1, excluded.term),
         elected_at = now(),
         last_ping = now(),
         resigned_at = NULL,
         hostname = excluded.hostname,
         pid = excluded.pid,
-        backend_pid = pg_backend_pid()
+        backend_pid = pg_backend_pid(),
+        lock_key = excluded.lock_key
     RETURNING *
 ),
+fence AS (
+    INSERT INTO leadership_fence (max_term)
+    SELECT current.term FROM current
+    ON CONFLICT (singleton) DO UPDATE SET max_term = greatest(leadership_fence.max_term, excluded.max_term)
+),
 history AS (
-    INSERT INTO leader_term (term, identity, hostname, pid, backend_pid, elected_at)
-    SELECT current.term, current.identity, current.hostname, current.pid, current.backend_pid, current.elected_at
+    INSERT INTO leader_term (term, identity, hostname, pid, backend_pid, elected_at, last_seen)
+    SELECT current.term, current.identity, current.hostname, current.pid, current.backend_pid, current.elected_at,
+           current.elected_at
     FROM current
 )
 SELECT * FROM current;
 
 -- name: LeaderHeartbeat :one
--- The leader's periodic check (the original's "maintain"): refreshes last_ping for the term and says
--- whether this session still holds the lock. No row: the term is no longer current.
-UPDATE active_instance a
-SET last_ping = now()
-WHERE a.dummy_key = 1 AND a.term = @term AND a.resigned_at IS NULL
+-- The leader's periodic check (the original's "maintain"): says whether this session still holds the
+-- lock, and refreshes the term's last_seen in leader_term. It only reads active_instance, whose row
+-- fenced transactions share-lock, so slow fenced work never delays it. No row: the term is not current.
+UPDATE leader_term t
+SET last_seen = now()
+WHERE t.term = @term AND t.ended_at IS NULL
+  AND EXISTS (SELECT 1 FROM active_instance a
+              WHERE a.dummy_key = 1 AND a.term = @term AND a.resigned_at IS NULL)
 RETURNING statemgmt_holds_advisory_lock(pg_backend_pid(), @lock_key::bigint)::boolean AS lock_held;
 
--- name: ResignLeader :execrows
--- Ends a term voluntarily (the original's "abdicate"): marks it resigned now and closes its history row.
-WITH history AS (
+-- name: HeldLeaderTerm :one
+-- Claim's idempotency check: whether this session holds the lock, and the current unresigned term this
+-- session recorded for identity (0: none).
+SELECT statemgmt_holds_advisory_lock(pg_backend_pid(), @lock_key::bigint)::boolean AS lock_held,
+       coalesce((SELECT a.term FROM active_instance a
+                 WHERE a.dummy_key = 1 AND a.identity = @identity AND a.backend_pid = pg_backend_pid()
+                   AND a.resigned_at IS NULL), 0)::bigint AS term;
+
+-- name: ResignLeader :one
+-- Ends a term voluntarily (the original's "abdicate"), only when called by its holder: the term is
+-- current and unresigned and was recorded by this very session (backend) for identity — a session
+-- records a term only while it holds the lock and keeps it until it resigns. Marks it resigned, closes
+-- its history row and releases the lock, in one round trip (the next candidate's election then waits
+-- for this commit). resigned false: not the holder, nothing changed, the lock untouched.
+WITH mine AS (
+    SELECT a.term FROM active_instance a
+    WHERE a.dummy_key = 1 AND a.term = @term::bigint AND a.resigned_at IS NULL
+      AND a.identity = @identity AND a.backend_pid = pg_backend_pid()
+),
+history AS (
     UPDATE leader_term SET ended_at = now(), end_reason = 'resigned'
-    WHERE leader_term.term = @term::bigint AND leader_term.ended_at IS NULL
+    WHERE leader_term.term IN (SELECT mine.term FROM mine) AND leader_term.ended_at IS NULL
+),
+resigned AS (
+    UPDATE active_instance SET resigned_at = now()
+    WHERE active_instance.dummy_key = 1 AND active_instance.term IN (SELECT mine.term FROM mine)
+      AND active_instance.resigned_at IS NULL
+    RETURNING active_instance.term
 )
-UPDATE active_instance SET resigned_at = now()
-WHERE active_instance.dummy_key = 1 AND active_instance.term = @term AND active_instance.resigned_at IS NULL;
+SELECT (SELECT count(*) FROM resigned) > 0 AS resigned,
+       CASE WHEN (SELECT count(*) FROM resigned) > 0 THEN pg_advisory_unlock(@lock_key::bigint) ELSE false END AS released;
 
 -- name: LockLeaderTerm :one
 -- Fencing: share-locks the leader row if term is still current, so the term cannot change before the
--- caller's transaction ends (a new leader's RecordLeader waits for it). No row: term is stale.
-SELECT term FROM active_instance
+-- caller's transaction ends (a new leader's RecordLeader waits for it). No row: term is stale. Inside a
+-- transaction it also bounds how long the transaction may sit idle (idle_ms), so a leader host that
+-- vanishes mid-transaction cannot hold up the next election for ever.
+SELECT term, set_config('idle_in_transaction_session_timeout', (@idle_ms::integer)::text, true) AS idle_limit
+FROM active_instance
 WHERE dummy_key = 1 AND term = @term AND resigned_at IS NULL
 FOR SHARE;
 
@@ -75,12 +121,17 @@ SELECT pg_advisory_lock(@lock_key::bigint);
 SELECT pg_advisory_unlock(@lock_key::bigint) AS released;
 
 -- name: SetSessionKeepalives :exec
--- Makes the server notice a dead elector client in bounded time (and so release its lock): TCP
--- keepalive idle/interval in seconds, probe count, and TCP user timeout in milliseconds.
+-- Makes the server end a dead elector's session (and so release its lock) in bounded time: TCP
+-- keepalive idle/interval in seconds, probe count, TCP user timeout in ms; idle_session_timeout (ms)
+-- ends a session silent for longer than that even when a proxy keeps its socket open; and
+-- client_connection_check_interval (ms) drops a waiting candidate whose client has gone.
 SELECT set_config('tcp_keepalives_idle', (@idle_seconds::integer)::text, false),
        set_config('tcp_keepalives_interval', (@interval_seconds::integer)::text, false),
        set_config('tcp_keepalives_count', (@probe_count::integer)::text, false),
-       set_config('tcp_user_timeout', (@user_timeout_ms::integer)::text, false);
+       set_config('tcp_user_timeout', (@user_timeout_ms::integer)::text, false),
+       set_config('idle_session_timeout', (@session_timeout_ms::integer)::text, false),
+       set_config('idle_in_transaction_session_timeout', (@session_timeout_ms::integer)::text, false),
+       set_config('client_connection_check_interval', (@check_interval_ms::integer)::text, false);
 
 -- name: BackendPID :one
 -- This session's server process id (for operators, and for tests that kill it).

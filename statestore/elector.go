@@ -1,55 +1,8 @@
 package statestore
 
-// Leadership among orchestrator instances.
-//
-// # How it works
-//
-// Every instance runs an Elector on its own, dedicated, direct connection to
-// PostgreSQL (never through PgBouncer or another transaction pooler: a session
-// advisory lock lives and dies with the server session, which a pooler shares
-// out between clients). The elector is always in one of three states:
-//
-//	campaigning ──lock granted──▶ leading ──lost / resigned──▶ stepping down ──▶ campaigning
-//
-// Campaigning: the elector waits in pg_advisory_lock(key). PostgreSQL grants the
-// lock the moment the holder's session ends — its process died, its backend was
-// terminated, it resigned — so failover takes milliseconds, not a grace period.
-// Having the lock, it records the new leadership in active_instance in one
-// statement: term = previous term + 1 (terms only ever grow), identity, host,
-// process, backend, and a row in leader_term.
-//
-// Leading: the elector calls the caller's function with a context and the term.
-// Every CheckInterval (default 500 ms) it runs a heartbeat on the held
-// connection that refreshes last_ping and asks the server whether this session
-// still holds the lock for this term. Each heartbeat must answer within one
-// CheckInterval measured from when it started. A failed or late heartbeat, a
-// closed connection, or the caller's context ending means: step down at once —
-// the function's context is cancelled before anything else happens.
-//
-// Stepping down: the elector waits for the function to return. If it lost the
-// lock it closes the connection (so a half-dead session cannot keep the lock);
-// if it resigned (the function returned, Resign was called, or ctx ended) it
-// marks the term resigned and unlocks, which wakes the next waiting candidate
-// at once. Then, unless ctx has ended, it campaigns again.
-//
-// # Fencing
-//
-// A deposed leader may not notice for up to two check intervals. Writes only the
-// leader may make therefore carry the term: Store.AsLeader(term) runs claim,
-// requeue, terminate and retention inside a transaction that first share-locks
-// the active_instance row for that term (Store.CheckLeader does the same for the
-// caller's own writes). A stale term finds no row and the call fails with
-// ErrNotLeader having written nothing; a new leader's RecordLeader must wait for
-// the share lock, so a fenced write either commits before the new term begins or
-// is rejected after it. "Might have two leaders" becomes "the stale one can
-// write nothing".
-//
-// # Dead peers
-//
-// The elector's connection sets TCP keepalives (client side, through the dialer)
-// and TCP_USER_TIMEOUT, and asks the server to do the same for its end, so a
-// leader host that vanishes without closing its socket is noticed, and its lock
-// released, in about KeepaliveIdle + KeepaliveCount × KeepaliveInterval.
+// Leadership among orchestrator instances: see Elector, whose doc comment
+// describes the design (election, the bound on failover, fencing, the term
+// as the single truth, database failover).
 
 import (
 	"context"
@@ -104,6 +57,13 @@ type ElectorConfig struct {
 	// CheckInterval is how often the leader confirms it still holds the lock,
 	// and how long each confirmation may take. Default 500 ms; at most 10 s.
 	CheckInterval time.Duration
+	// SessionTimeout is how long the server lets the elector's session stay
+	// silent (idle_session_timeout) before ending it, which releases the
+	// lock: the bound on how long a leader that stops answering keeps
+	// leadership, whatever the network does. Default max(2 s, 4 ×
+	// CheckInterval); at least 3 × CheckInterval. Callers of Claim must call
+	// Maintain more often than this.
+	SessionTimeout time.Duration
 	// Keepalive settings for the elector's connection, both ends. Defaults:
 	// idle 5 s, interval 1 s, count 3, user timeout 5 s.
 	KeepaliveIdle     time.Duration
@@ -120,8 +80,8 @@ type ElectorConfig struct {
 // String describes the configuration without the connection string, which
 // may hold a password.
 func (c ElectorConfig) String() string {
-	return fmt.Sprintf("ElectorConfig{Identity: %s, Hostname: %q, PID: %d, CheckInterval: %v, LockKey: %d, ConnString: [REDACTED]}",
-		c.Identity, c.Hostname, c.PID, c.CheckInterval, c.LockKey)
+	return fmt.Sprintf("ElectorConfig{Identity: %s, Hostname: %q, PID: %d, CheckInterval: %v, SessionTimeout: %v, LockKey: %d, ConnString: [REDACTED]}",
+		c.Identity, c.Hostname, c.PID, c.CheckInterval, c.SessionTimeout, c.LockKey)
 }
 
 // GoString is String, for %#v.
@@ -133,19 +93,128 @@ func (c ElectorConfig) GoString() string { return c.String() }
 type LeaderFunc func(ctx context.Context, term int64) error
 
 // Elector campaigns for leadership on its own connection. Use one per
-// instance. Resign, Leading and BackendPID are safe from any goroutine;
-// Claim and Maintain use the elector's connection and must not run while
-// Run does.
+// instance, either through Run or through Claim / Maintain / Abdicate (the
+// original's calls). Resign, Leading and BackendPID are safe from any
+// goroutine. While Run is running, Claim, Maintain and Abdicate do not touch
+// the connection: they report (and Abdicate resigns) Run's leadership.
+//
+// — How it works —
+//
+// Every instance runs an Elector on its own, dedicated, direct connection to
+// PostgreSQL (never through PgBouncer or another transaction pooler: a session
+// advisory lock lives and dies with the server session, which a pooler shares
+// out between clients). The elector is always in one of three states:
+//
+//	campaigning ──lock granted──▶ leading ──lost / resigned──▶ stepping down ──▶ campaigning
+//
+// Campaigning: the elector waits in pg_advisory_lock(key). PostgreSQL grants the
+// lock the moment the holder's session ends — its process died, its backend was
+// terminated, it resigned, or the server ended a silent session (below) — so
+// failover takes milliseconds, not a grace period. Having the lock, it records
+// the new leadership in one statement: term = one above every term ever granted
+// (terms only ever grow), identity, host, process, backend and lock key in
+// active_instance, a row in leader_term, and the term in leadership_fence.
+//
+// Leading: the elector calls the caller's function with a context and the term.
+// Every CheckInterval (default 500 ms) it runs a heartbeat on the held
+// connection that asks the server whether this session still holds the lock
+// and the term is still current, and refreshes leader_term.last_seen. Each
+// heartbeat must answer within one CheckInterval measured from when it
+// started. A failed or late heartbeat, a closed connection, or the caller's
+// context ending means: step down at once — the function's context is
+// cancelled (and Leading turns false) before anything else happens.
+//
+// Stepping down: the elector waits for the function to return. If it lost the
+// lock it closes the connection (so a half-dead session cannot keep the lock);
+// if it resigned (the function returned, Resign was called, or ctx ended) it
+// marks the term resigned and unlocks, which wakes the next waiting candidate
+// at once. Then, unless ctx has ended, it campaigns again.
+//
+// — The bound: a silent leader is replaced within SessionTimeout —
+//
+// Keepalives alone cannot tell a dead leader from a live one when something
+// sits in the path — a TCP proxy, a cloud load balancer, a sidecar, a VPN —
+// and the network between the leader and it is cut: the FIN never arrives,
+// the middlebox keeps the server's socket open and answers its keepalives,
+// and the dead leader's session would keep the lock for ever. So the elector
+// asks the server itself to end its session when it falls silent:
+// idle_session_timeout (and idle_in_transaction_session_timeout) =
+// SessionTimeout, default max(2 s, 4 × CheckInterval). A healthy leader
+// speaks every CheckInterval (its heartbeat), so only a leader that stopped
+// answering is cut off; the server ends the session, the lock is released, and
+// the first waiting candidate is elected: a new leader runs within
+// SessionTimeout plus a few milliseconds (about 2 s with the defaults, ≤ 3 s
+// documented) whatever the network does, with or without a proxy, FIN lost
+// or not. The deposed leader notices on its own side within about two check
+// intervals: its heartbeat gets no answer in time, its context is cancelled
+// with ErrLeadershipLost. TCP keepalives and TCP_USER_TIMEOUT are still set on
+// both ends, and client_connection_check_interval drops a waiting candidate
+// whose client is gone before the lock can be granted to it. (Needs
+// PostgreSQL 14 or later.)
+//
+// Two things can stretch the bound. A waiting candidate that itself went
+// silent behind a middlebox may be granted the lock first; the server ends
+// its session the same way, SessionTimeout later, and the next candidate is
+// elected. And the election waits for the old term's fenced transactions
+// (below). A fenced transaction may run as long as its statements need, but
+// may not sit idle for longer than FencedIdleTimeout (1 s): a leader host
+// that vanishes in the middle of one holds up the election for at most the
+// rest of the statement then running plus FencedIdleTimeout.
+//
+// — Fencing —
+//
+// A deposed leader may not notice at once. Writes only the leader may make
+// therefore carry the term: Store.AsLeader(term) runs claim, requeue,
+// terminate and retention inside a transaction that first share-locks the
+// active_instance row for that term (Store.CheckLeader does the same for the
+// caller's own writes). A stale term finds no row and the call fails with
+// ErrNotLeader having written nothing; a new leader's election must wait for
+// the share lock, so a fenced write either commits before the new term begins
+// or is rejected after it. "Might have two leaders" becomes "the stale one can
+// write nothing". The heartbeat never writes that row (it writes
+// leader_term), so fenced work, however slow, never delays the heartbeat and
+// never costs a healthy leader its leadership.
+//
+// — The term is the single truth —
+//
+// Only the term decides who may write; the lock only decides who may become
+// leader next. Claim by the current holder returns its term and changes
+// nothing (no second lock, no new term). Only the holder of the current term,
+// the session that recorded it and still holds the lock, can resign it;
+// Abdicate by anyone else changes nothing and returns ErrNotLeader. Terms never
+// go back: the highest term ever granted is kept in leadership_fence, a table
+// no down migration drops, so migrating down and up again does not reuse a
+// term a deposed leader may still carry.
+//
+// — Database failover —
+//
+// Session advisory locks are not replicated. When a standby is promoted, the
+// lock is free on the new primary, a candidate connected there takes it and
+// records the next term, while the old leader may still hold "the lock" on an
+// old primary that is still alive. Fencing keeps that safe, because the term
+// rows are ordinary replicated data: with synchronous replication every term
+// committed on the old primary is on the promoted standby, so the new term is
+// strictly higher than any term the old leader carries. On the new primary,
+// the old leader's fenced writes find their term superseded and fail with
+// ErrNotLeader, and its heartbeat fails and cancels its context. On the old
+// primary, nothing it writes can commit (synchronous commit waits for a
+// standby that has left) or, with asynchronous replication, survive: the old
+// timeline is discarded when the old primary is rewound or rebuilt. Two
+// sessions holding the lock at once is therefore harmless; only the newest
+// term writes (TestTwoLockHoldersOnlyNewestTermWrites models it with two lock
+// keys on one server).
 type Elector struct {
 	cfg    ElectorConfig
 	logger *slog.Logger
 	q      *db.Queries
 
-	mu       sync.Mutex
-	conn     *pgx.Conn
-	pid      uint32 // backend of conn, read without touching conn
-	term     int64
-	resignFn context.CancelCauseFunc
+	mu        sync.Mutex
+	conn      *pgx.Conn
+	pid       uint32 // backend of conn, read without touching conn
+	term      int64  // the term this elector leads; 0 when it does not
+	leaderCtx context.Context
+	resignFn  context.CancelCauseFunc
+	running   bool // Run owns the connection
 }
 
 // NewElector checks cfg and returns an elector; it connects on first use.
@@ -162,14 +231,27 @@ func NewElector(cfg ElectorConfig) (*Elector, error) {
 	if cfg.Hostname == "" {
 		cfg.Hostname, _ = os.Hostname() // informational only
 	}
+	if len(cfg.Hostname) > 255 {
+		return nil, invalid("Hostname", "must be at most 255 bytes, got %d", len(cfg.Hostname))
+	}
 	if cfg.PID == 0 {
 		cfg.PID = os.Getpid()
+	}
+	if cfg.PID < 0 {
+		return nil, invalid("PID", "must not be negative, got %d", cfg.PID)
 	}
 	switch {
 	case cfg.CheckInterval == 0:
 		cfg.CheckInterval = 500 * time.Millisecond
 	case cfg.CheckInterval < 10*time.Millisecond || cfg.CheckInterval > 10*time.Second:
 		return nil, invalid("CheckInterval", "must be between 10ms and 10s, got %v", cfg.CheckInterval)
+	}
+	switch {
+	case cfg.SessionTimeout == 0:
+		cfg.SessionTimeout = max(2*time.Second, 4*cfg.CheckInterval)
+	case cfg.SessionTimeout < 3*cfg.CheckInterval || cfg.SessionTimeout > time.Hour:
+		return nil, invalid("SessionTimeout", "must be between 3 × CheckInterval (%v) and 1h, got %v",
+			3*cfg.CheckInterval, cfg.SessionTimeout)
 	}
 	if cfg.KeepaliveIdle <= 0 {
 		cfg.KeepaliveIdle = 5 * time.Second
@@ -203,11 +285,21 @@ func (e *Elector) GoString() string { return e.String() }
 // Identity returns the identity this elector campaigns under.
 func (e *Elector) Identity() uuid.UUID { return e.cfg.Identity }
 
-// Leading returns the current term and true while this elector leads.
+// Leading returns the current term and true while this elector leads:
+// from a successful Claim (or Run's election) until Abdicate, a failed
+// Maintain, or — under Run — the moment the leader function's context is
+// cancelled (not when the function returns).
 func (e *Elector) Leading() (int64, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.term, e.term != 0
+	return e.leadingLocked()
+}
+
+func (e *Elector) leadingLocked() (int64, bool) {
+	if e.term == 0 || (e.leaderCtx != nil && e.leaderCtx.Err() != nil) {
+		return 0, false
+	}
+	return e.term, true
 }
 
 // Resign gives up leadership now if this elector leads: the leader function's
@@ -223,9 +315,27 @@ func (e *Elector) Resign() {
 
 // Run campaigns until ctx ends. Each time it wins, it runs lead and waits for
 // it to return before campaigning again. It returns ctx's error when ctx
-// ends; connection problems are logged and retried, never returned.
+// ends; connection problems are logged and retried, never returned. It
+// refuses at once (an error) when it is already running, or while the
+// elector leads through Claim.
 func (e *Elector) Run(ctx context.Context, lead LeaderFunc) error {
-	defer e.closeConn()
+	e.mu.Lock()
+	if e.running {
+		e.mu.Unlock()
+		return errors.New("statestore: Elector.Run is already running")
+	}
+	if e.term != 0 {
+		e.mu.Unlock()
+		return errors.New("statestore: Elector.Run called while leading through Claim; Abdicate first")
+	}
+	e.running = true
+	e.mu.Unlock()
+	defer func() {
+		e.closeConn()
+		e.mu.Lock()
+		e.running = false
+		e.mu.Unlock()
+	}()
 	backoff := 50 * time.Millisecond
 	for {
 		if err := ctx.Err(); err != nil {
@@ -257,7 +367,7 @@ func (e *Elector) Run(ctx context.Context, lead LeaderFunc) error {
 func (e *Elector) lead(ctx context.Context, term int64, fn LeaderFunc) {
 	leaderCtx, cancel := context.WithCancelCause(ctx)
 	e.mu.Lock()
-	e.term, e.resignFn = term, cancel
+	e.term, e.resignFn, e.leaderCtx = term, cancel, leaderCtx
 	e.mu.Unlock()
 	elected := time.Now()
 	e.logger.InfoContext(ctx, "elected leader", "term", term)
@@ -277,7 +387,7 @@ func (e *Elector) lead(ctx context.Context, term int64, fn LeaderFunc) {
 		fnErr = <-done // wait for the function before anything else
 	}
 	e.mu.Lock()
-	e.term, e.resignFn = 0, nil
+	e.term, e.resignFn, e.leaderCtx = 0, nil, nil
 	e.mu.Unlock()
 	if fnErr != nil && !errors.Is(fnErr, context.Canceled) {
 		e.logger.ErrorContext(ctx, "leader function failed", "term", term, "error", fnErr)
@@ -314,7 +424,10 @@ func (e *Elector) hold(leaderCtx context.Context, term int64, done <-chan error,
 			return nil
 		case <-tick.C:
 		}
-		if err := e.Maintain(leaderCtx, term); err != nil {
+		e.mu.Lock()
+		conn := e.conn
+		e.mu.Unlock()
+		if err := e.maintain(leaderCtx, conn, term); err != nil {
 			if leaderCtx.Err() != nil {
 				return nil // resigning, not lost
 			}
@@ -325,24 +438,75 @@ func (e *Elector) hold(leaderCtx context.Context, term int64, done <-chan error,
 
 // Claim tries once, without waiting, to become leader (the original's
 // claim). It returns the new term and true on success, 0 and false when
-// another instance holds the lock.
+// another instance holds the lock. Claim by the current leader changes
+// nothing: it returns the term it already leads (no second lock, no new
+// term). If recording the new term fails, the lock is given back. While
+// Run is running, Claim only reports: the current term and true if Run
+// leads, 0 and false if it is campaigning.
 func (e *Elector) Claim(ctx context.Context) (int64, bool, error) {
+	e.mu.Lock()
+	if e.running {
+		term, ok := e.leadingLocked()
+		e.mu.Unlock()
+		return term, ok, nil
+	}
+	e.mu.Unlock()
 	conn, err := e.connection(ctx)
 	if err != nil {
 		return 0, false, err
 	}
-	got, err := e.q.TryAdvisoryLock(ctx, conn, e.cfg.LockKey)
+	params := db.HeldLeaderTermParams{LockKey: e.cfg.LockKey, Identity: e.cfg.Identity}
+	held, err := e.q.HeldLeaderTerm(ctx, conn, params)
+	if err != nil && conn.IsClosed() && ctx.Err() == nil {
+		// The session was gone (e.g. ended by the server after SessionTimeout
+		// without Maintain): whatever it held is released. Start afresh once.
+		e.Close()
+		if conn, err = e.connection(ctx); err != nil {
+			return 0, false, err
+		}
+		held, err = e.q.HeldLeaderTerm(ctx, conn, params)
+	}
 	if err != nil {
 		return 0, false, mapError("claim leadership", err)
 	}
-	if !got {
-		return 0, false, nil
+	if held.LockHeld && held.Term != 0 {
+		e.setTerm(held.Term) // already the leader: nothing changes
+		return held.Term, true, nil
 	}
+	if !held.LockHeld {
+		got, err := e.q.TryAdvisoryLock(ctx, conn, e.cfg.LockKey)
+		if err != nil {
+			return 0, false, mapError("claim leadership", err)
+		}
+		if !got {
+			return 0, false, nil
+		}
+	}
+	// The lock is ours (just taken, or held without a current term: a
+	// resignation whose unlock failed); record a new term or give it back.
 	term, err := e.record(ctx, conn)
 	if err != nil {
+		e.releaseAfterFailure(ctx, conn)
 		return 0, false, err
 	}
+	e.setTerm(term)
 	return term, true, nil
+}
+
+// releaseAfterFailure gives the lock back after a failed election; when even
+// that fails the session is closed, which releases it.
+func (e *Elector) releaseAfterFailure(ctx context.Context, conn *pgx.Conn) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.CheckInterval+2*time.Second)
+	defer cancel()
+	if released, err := e.q.ReleaseAdvisoryLock(rctx, conn, e.cfg.LockKey); err != nil || !released {
+		e.closeConn()
+	}
+}
+
+func (e *Elector) setTerm(term int64) {
+	e.mu.Lock()
+	e.term = term
+	e.mu.Unlock()
 }
 
 // campaign waits for the lock, then records the new term.
@@ -359,7 +523,7 @@ func (e *Elector) campaign(ctx context.Context) (int64, error) {
 
 func (e *Elector) record(ctx context.Context, conn *pgx.Conn) (int64, error) {
 	row, err := e.q.RecordLeader(ctx, conn, db.RecordLeaderParams{
-		Identity: e.cfg.Identity, Hostname: e.cfg.Hostname, Pid: int32(e.cfg.PID)})
+		Identity: e.cfg.Identity, Hostname: e.cfg.Hostname, Pid: int32(e.cfg.PID), LockKey: e.cfg.LockKey})
 	if err != nil {
 		return 0, mapError("record leadership", err)
 	}
@@ -367,12 +531,33 @@ func (e *Elector) record(ctx context.Context, conn *pgx.Conn) (int64, error) {
 }
 
 // Maintain confirms, on the elector's connection, that this instance still
-// leads under term and refreshes last_ping (the original's maintain). It must
-// answer within CheckInterval; any failure means leadership is not assured.
+// leads under term and refreshes the term's last_seen (the original's
+// maintain). It must answer within CheckInterval; any failure means
+// leadership is not assured, and Leading turns false. Callers of Claim must
+// call it more often than SessionTimeout, or the server ends the session.
+// While Run is running it only reports whether Run leads term.
 func (e *Elector) Maintain(ctx context.Context, term int64) error {
 	e.mu.Lock()
-	conn := e.conn
+	conn, running := e.conn, e.running
 	e.mu.Unlock()
+	if running {
+		if cur, ok := e.Leading(); !ok || cur != term {
+			return fmt.Errorf("term %d: %w", term, ErrNotLeader)
+		}
+		return nil
+	}
+	if err := e.maintain(ctx, conn, term); err != nil {
+		e.mu.Lock()
+		if e.term == term {
+			e.term = 0
+		}
+		e.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+func (e *Elector) maintain(ctx context.Context, conn *pgx.Conn, term int64) error {
 	if conn == nil || conn.IsClosed() {
 		return errors.New("elector connection is closed")
 	}
@@ -395,28 +580,67 @@ func (e *Elector) Maintain(ctx context.Context, term int64) error {
 
 // Abdicate gives up leadership of term (the original's abdicate): the term is
 // marked resigned and the lock released, which wakes the next candidate. Run
-// does this itself when its leader function returns.
-func (e *Elector) Abdicate(ctx context.Context, term int64) error { return e.abdicate(ctx, term) }
+// does this itself when its leader function returns. Only the holder of the
+// current term can end it: for anyone else (another elector, a past or
+// future term) Abdicate changes nothing and returns ErrNotLeader. While Run
+// is running and leads term, Abdicate is Resign.
+func (e *Elector) Abdicate(ctx context.Context, term int64) error {
+	e.mu.Lock()
+	running := e.running
+	e.mu.Unlock()
+	if running {
+		if cur, ok := e.Leading(); !ok || cur != term {
+			return fmt.Errorf("abdicate term %d: %w", term, ErrNotLeader)
+		}
+		e.Resign()
+		return nil
+	}
+	err := e.abdicate(ctx, term)
+	if err == nil {
+		e.mu.Lock()
+		e.term = 0
+		e.mu.Unlock()
+	}
+	return err
+}
 
 // Close drops the elector's connection (releasing any lock it holds). Run
 // closes it on return; Close is for electors used through Claim.
-func (e *Elector) Close() { e.closeConn() }
+func (e *Elector) Close() {
+	e.closeConn()
+	e.mu.Lock()
+	if !e.running {
+		e.term = 0
+	}
+	e.mu.Unlock()
+}
 
 func (e *Elector) abdicate(ctx context.Context, term int64) error {
 	e.mu.Lock()
 	conn := e.conn
 	e.mu.Unlock()
 	if conn == nil || conn.IsClosed() {
-		return errors.New("elector connection is closed")
+		return fmt.Errorf("abdicate term %d: not connected: %w", term, ErrNotLeader)
 	}
-	if _, err := e.q.ResignLeader(ctx, conn, term); err != nil {
+	r, err := e.q.ResignLeader(ctx, conn, db.ResignLeaderParams{Term: term, Identity: e.cfg.Identity, LockKey: e.cfg.LockKey})
+	if err != nil && conn.IsClosed() {
+		// The session is gone: this elector holds nothing any more, and the
+		// term (if it was ours) ends when the next leader supersedes it.
+		e.closeConn()
+		e.mu.Lock()
+		if !e.running {
+			e.term = 0
+		}
+		e.mu.Unlock()
+		return fmt.Errorf("abdicate term %d: session lost: %w (%w)", term, ErrNotLeader, err)
+	}
+	if err != nil {
 		return mapError("resign leadership", err)
 	}
-	released, err := e.q.ReleaseAdvisoryLock(ctx, conn, e.cfg.LockKey)
-	if err != nil {
-		return mapError("release leadership lock", err)
+	if !r.Resigned {
+		return fmt.Errorf("abdicate term %d: this session does not hold it: %w", term, ErrNotLeader)
 	}
-	if !released {
+	if !r.Released {
 		return errors.New("the leadership lock was not held at release")
 	}
 	return nil
@@ -444,6 +668,9 @@ func (e *Elector) connection(ctx context.Context) (*pgx.Conn, error) {
 	cfg.DialFunc = dialer.DialContext
 	// Advisory locks and LISTEN need a real session; prepared statements are
 	// fine on a direct connection.
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = 10 * time.Second // a blackholed path must not hang the campaign for ever
+	}
 	conn, err = pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("statestore: elector connect: %w", err)
@@ -463,10 +690,12 @@ func (e *Elector) connection(ctx context.Context) (*pgx.Conn, error) {
 		return nil, ErrPooledConnection
 	}
 	if err := e.q.SetSessionKeepalives(ctx, conn, db.SetSessionKeepalivesParams{
-		IdleSeconds:     int32(max(1, e.cfg.KeepaliveIdle/time.Second)),
-		IntervalSeconds: int32(max(1, e.cfg.KeepaliveInterval/time.Second)),
-		ProbeCount:      int32(e.cfg.KeepaliveCount),
-		UserTimeoutMs:   int32(e.cfg.UserTimeout / time.Millisecond),
+		IdleSeconds:      int32(max(1, e.cfg.KeepaliveIdle/time.Second)),
+		IntervalSeconds:  int32(max(1, e.cfg.KeepaliveInterval/time.Second)),
+		ProbeCount:       int32(e.cfg.KeepaliveCount),
+		UserTimeoutMs:    int32(e.cfg.UserTimeout / time.Millisecond),
+		SessionTimeoutMs: int32(e.cfg.SessionTimeout / time.Millisecond),
+		CheckIntervalMs:  int32(max(time.Second, e.cfg.CheckInterval) / time.Millisecond),
 	}); err != nil {
 		conn.Close(context.WithoutCancel(ctx))
 		return nil, mapError("elector session keepalives", err)

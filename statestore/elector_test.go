@@ -320,7 +320,19 @@ func TestElectionChurnNoOverlap(t *testing.T) {
 	var leader *statestore.Elector
 	for elections := 0; elections < 200; elections++ {
 		term, _, leader = e.waitTerm(term, 15*time.Second)
-		time.Sleep(time.Duration(rng.IntN(10)) * time.Millisecond) // let it write a little
+		// Let it record its interval (outcome, not timing: a loaded machine
+		// may take longer than the random pause), then write a little more.
+		for waited := 0; waited < 500; waited++ {
+			var n int
+			if err := e.pool.QueryRow(ctx, "SELECT count(*) FROM leader_interval WHERE term = $1", term).Scan(&n); err != nil || n > 0 {
+				break
+			}
+			if _, ok := leader.Leading(); !ok {
+				break // lost it on its own
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		time.Sleep(time.Duration(rng.IntN(10)) * time.Millisecond)
 		if rng.IntN(2) == 0 {
 			if pid := leader.BackendPID(); pid != 0 {
 				var ok bool

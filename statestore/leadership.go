@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/drydock-go/statemgmt/gen/db"
 )
 
 // Leader describes the current (or last) leader as recorded in active_instance.
@@ -20,14 +22,14 @@ type Leader struct {
 	PID        int        `json:"pid"`
 	BackendPID int        `json:"backend_pid"`
 	// LockHeld says whether the recorded backend still holds the leadership
-	// lock (with DefaultLeaderLockKey): false after a crash until the next
-	// leader is elected.
+	// lock, under the key the leader was elected with: false after a crash
+	// until the next leader is elected.
 	LockHeld bool `json:"lock_held"`
 }
 
 // Leader reads who leads now. ErrNotFound if nobody ever has.
 func (s *Store) Leader(ctx context.Context) (*Leader, error) {
-	r, err := s.q.GetActiveInstance(ctx, s.conn, DefaultLeaderLockKey)
+	r, err := s.q.GetActiveInstance(ctx, s.conn, DefaultLeaderLockKey) // the key of rows recorded before it was kept
 	if err != nil {
 		return nil, mapError("read leader", err)
 	}
@@ -83,15 +85,26 @@ func (s *Store) AsLeader(term int64) *Store {
 	return &c
 }
 
+// FencedIdleTimeout is how long a fenced transaction (after CheckLeader,
+// and every AsLeader call) may sit idle between statements before
+// PostgreSQL ends its session. The transaction holds the term: a new
+// leader's election waits for it, so a leader host that vanishes in the
+// middle of one (through a proxy that keeps its socket open) would otherwise
+// hold up the next election for ever. Statements may run as long as they
+// need; only idleness is bounded.
+const FencedIdleTimeout = time.Second
+
 // CheckLeader confirms that term is the current leadership term and holds it
 // (share lock) until the transaction ends; ErrNotLeader otherwise. Call it
 // first inside InTx (or on a WithTx store) to fence the caller's own
-// leader-only writes. Outside a transaction it only checks.
+// leader-only writes; the transaction may then not sit idle for longer than
+// FencedIdleTimeout. Outside a transaction it only checks.
 func (s *Store) CheckLeader(ctx context.Context, term int64) error {
 	if term <= 0 {
 		return invalid("term", "must be positive, got %d", term)
 	}
-	_, err := s.q.LockLeaderTerm(ctx, s.conn, term)
+	_, err := s.q.LockLeaderTerm(ctx, s.conn, db.LockLeaderTermParams{Term: term,
+		IdleMs: int32(FencedIdleTimeout / time.Millisecond)})
 	if err != nil {
 		mapped := mapError("check leadership", err)
 		if isNotFound(mapped) {

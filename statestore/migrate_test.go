@@ -11,16 +11,22 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/drydock-go/statemgmt/schema"
 	"github.com/drydock-go/statemgmt/statestore"
 	"github.com/drydock-go/statemgmt/statestore/statetest"
 )
 
-var allTables = []string{"active_instance", "boot_action", "boot_action_status", "build_data", "leader_term", "result_message", "tasks"}
+var allTables = []string{"active_instance", "boot_action", "boot_action_status", "build_data", "leader_term", "leadership_fence", "result_message", "tasks"}
+
+// keptTables survive every down migration on purpose: leadership_fence keeps
+// terms from going back (TestTermsNeverGoBackAcrossMigrations).
+var keptTables = []string{"leadership_fence"}
 
 func connect(t *testing.T, url string) *pgx.Conn {
 	t.Helper()
@@ -78,8 +84,8 @@ func TestMigrateUpDownUp(t *testing.T) {
 			t.Fatalf("SchemaVersion() = %d, %v; want %d", got, err, v)
 		}
 	}
-	if got := userTables(t, conn); len(got) != 0 {
-		t.Fatalf("tables left after migrating down to 0: %v", got)
+	if diff := cmp.Diff(keptTables, userTables(t, conn)); diff != "" {
+		t.Fatalf("tables left after migrating down to 0 (-want +got):\n%s", diff)
 	}
 
 	res, err = statestore.Migrate(ctx, conn, logger)
@@ -205,5 +211,64 @@ func TestRecordsMigrationNumbersExistingRuns(t *testing.T) {
 	}
 	if _, err := statestore.MigrateTo(ctx, conn, v-1, nil); err != nil {
 		t.Fatalf("down: %v", err)
+	}
+}
+
+// Terms never go back, whatever the migration path: after migrating down
+// to any version and up again, the next leader's term is above every term
+// recorded before, and a deposed term's fenced write still fails.
+func TestTermsNeverGoBackAcrossMigrations(t *testing.T) {
+	ctx := ctxTimeout(t, 2*time.Minute)
+	url := statetest.NewEmpty(t).URL
+	conn := connect(t, url)
+	latest := statestore.LatestSchemaVersion()
+	if _, err := statestore.Migrate(ctx, conn, quietLogger); err != nil {
+		t.Fatal(err)
+	}
+	var highest int64
+	elect := func() int64 {
+		t.Helper()
+		el, err := statestore.NewElector(statestore.ElectorConfig{ConnString: url, Logger: quietLogger})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer el.Close() // deposed by closing: the term stays recorded
+		term, ok, err := el.Claim(ctx)
+		if err != nil || !ok {
+			t.Fatalf("Claim = %d, %v, %v", term, ok, err)
+		}
+		if term <= highest {
+			t.Fatalf("new term %d, but term %d was recorded before", term, highest)
+		}
+		highest = term
+		return term
+	}
+	elect()
+	elect()
+	for v := latest - 1; v >= 0; v-- {
+		if _, err := statestore.MigrateTo(ctx, conn, v, quietLogger); err != nil {
+			t.Fatalf("migrate down to %d: %v", v, err)
+		}
+		if _, err := statestore.Migrate(ctx, conn, quietLogger); err != nil {
+			t.Fatalf("migrate up from %d: %v", v, err)
+		}
+		deposed := highest
+		pool, err := pgxpool.New(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := statestore.New(pool, statestore.Options{DisableListen: true})
+		if _, err := s.CreateTasks(ctx, statestore.NewTask{Action: "noop"}); err != nil {
+			t.Fatal(err)
+		}
+		cur := elect()
+		if _, err := s.AsLeader(deposed).ClaimTasks(ctx, "stale", 1); !errors.Is(err, statestore.ErrNotLeader) {
+			t.Fatalf("after down to %d and up: deposed term %d's fenced claim = %v, want ErrNotLeader", v, deposed, err)
+		}
+		if _, err := s.AsLeader(cur).ClaimTasks(ctx, "current", 1); err != nil {
+			t.Fatalf("after down to %d and up: current term %d's fenced claim = %v", v, cur, err)
+		}
+		s.Close()
+		pool.Close()
 	}
 }

@@ -14,7 +14,6 @@ package statestore_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -70,7 +69,7 @@ func TestSoak(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	if _, err := pool.Exec(ctx, soakSchema); err != nil {
+	if _, err := pool.Exec(ctx, soakSchema+soakLeaderSchema); err != nil {
 		t.Fatal(err)
 	}
 	s := statestore.New(pool, statestore.Options{DisableListen: true})
@@ -162,6 +161,7 @@ func TestSoak(t *testing.T) {
 	messages := count(t, pool, "SELECT count(*) FROM result_message")
 	terms := count(t, pool, "SELECT count(*) FROM soak_interval")
 	cuts := count(t, pool, "SELECT coalesce(sum(cuts), 0) FROM soak_stat")
+	t.Log(checkSoakLeaderFaults(t, pool))
 	t.Logf("soak: %d tasks by %d workers in %d processes in %v (%.0f tasks/s): %d claims, %d requeues, %d messages, "+
 		"%d leader terms, %d leader kills, %d connection cuts; all complete, claims once per attempt, sequences gap-free, no overlapping leaders",
 		tasks, soakProcesses*soakWorkersPerProc, soakProcesses, elapsed.Round(time.Millisecond), float64(tasks)/elapsed.Seconds(),
@@ -218,39 +218,8 @@ func TestSoakWorker(t *testing.T) {
 	}()
 
 	// The elector's leader requeues stale claims and records its interval,
-	// all with fenced writes.
-	el, err := statestore.NewElector(statestore.ElectorConfig{ConnString: url, CheckInterval: 100 * time.Millisecond, Logger: quietLogger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		_ = el.Run(ctx, func(ctx context.Context, term int64) error {
-			leader := statestore.New(direct, statestore.Options{DisableListen: true}).AsLeader(term)
-			fenced := func(sql string) error {
-				return leader.InTx(ctx, func(ctx context.Context, tx *statestore.Store) error {
-					if err := tx.CheckLeader(ctx, term); err != nil {
-						return err
-					}
-					return tx.ExecForTest(ctx, sql, term)
-				})
-			}
-			if err := fenced("INSERT INTO soak_interval VALUES ($1, clock_timestamp(), clock_timestamp())"); err != nil {
-				return err
-			}
-			for ctx.Err() == nil {
-				if _, err := leader.RequeueStaleTasks(ctx, time.Now().Add(-soakStaleClaimCutoff)); errors.Is(err, statestore.ErrNotLeader) {
-					return err
-				}
-				if err := fenced("UPDATE soak_interval SET last_write_at = clock_timestamp() WHERE term = $1"); err != nil {
-					return err
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
-			return nil
-		})
-	}()
+	// all with fenced writes, under the leadership faults of soak_leader_test.go.
+	leaderStats := soakLeader(ctx, t, &wg, url, direct)
 
 	for w := 0; w < soakWorkersPerProc; w++ {
 		wg.Add(1)
@@ -272,6 +241,7 @@ func TestSoakWorker(t *testing.T) {
 	if _, err := direct.Exec(context.Background(), "INSERT INTO soak_stat VALUES ($1, $2)", proc, cuts.Load()); err != nil {
 		t.Fatal(err)
 	}
+	leaderStats.save(t, direct, proc)
 }
 
 // soakWorker claims, logs and completes tasks until ctx ends, riding out

@@ -25,9 +25,12 @@ func (q *Queries) BackendPID(ctx context.Context, db DBTX) (int32, error) {
 }
 
 const getActiveInstance = `-- name: GetActiveInstance :one
-SELECT a.dummy_key, a.identity, a.term, a.elected_at, a.last_ping, a.resigned_at, a.hostname, a.pid, a.backend_pid,
-       statemgmt_holds_advisory_lock(a.backend_pid, $1::bigint)::boolean AS lock_held
+SELECT a.dummy_key, a.identity, a.term, a.elected_at,
+       coalesce(lt.last_seen, a.last_ping)::timestamptz AS last_ping,
+       a.resigned_at, a.hostname, a.pid, a.backend_pid,
+       statemgmt_holds_advisory_lock(a.backend_pid, coalesce(a.lock_key, $1::bigint))::boolean AS lock_held
 FROM active_instance a
+LEFT JOIN leader_term lt ON lt.term = a.term
 WHERE a.dummy_key = 1
 `
 
@@ -44,9 +47,10 @@ type GetActiveInstanceRow struct {
 	LockHeld   bool       `json:"lock_held"`
 }
 
-// Reads the current (or last) leader row and whether its backend still holds the leadership lock.
-func (q *Queries) GetActiveInstance(ctx context.Context, db DBTX, lockKey int64) (*GetActiveInstanceRow, error) {
-	row := db.QueryRow(ctx, getActiveInstance, lockKey)
+// Reads the current (or last) leader row, its last heartbeat, and whether its backend still holds the
+// leadership lock under the key it was elected with (default_lock_key for rows recorded before it was kept).
+func (q *Queries) GetActiveInstance(ctx context.Context, db DBTX, defaultLockKey int64) (*GetActiveInstanceRow, error) {
+	row := db.QueryRow(ctx, getActiveInstance, defaultLockKey)
 	var i GetActiveInstanceRow
 	err := row.Scan(
 		&i.DummyKey,
@@ -63,10 +67,38 @@ func (q *Queries) GetActiveInstance(ctx context.Context, db DBTX, lockKey int64)
 	return &i, err
 }
 
+const heldLeaderTerm = `-- name: HeldLeaderTerm :one
+SELECT statemgmt_holds_advisory_lock(pg_backend_pid(), $1::bigint)::boolean AS lock_held,
+       coalesce((SELECT a.term FROM active_instance a
+                 WHERE a.dummy_key = 1 AND a.identity = $2 AND a.backend_pid = pg_backend_pid()
+                   AND a.resigned_at IS NULL), 0)::bigint AS term
+`
+
+type HeldLeaderTermParams struct {
+	LockKey  int64     `json:"lock_key"`
+	Identity uuid.UUID `json:"identity"`
+}
+
+type HeldLeaderTermRow struct {
+	LockHeld bool  `json:"lock_held"`
+	Term     int64 `json:"term"`
+}
+
+// Claim's idempotency check: whether this session holds the lock, and the current unresigned term this
+// session recorded for identity (0: none).
+func (q *Queries) HeldLeaderTerm(ctx context.Context, db DBTX, arg HeldLeaderTermParams) (*HeldLeaderTermRow, error) {
+	row := db.QueryRow(ctx, heldLeaderTerm, arg.LockKey, arg.Identity)
+	var i HeldLeaderTermRow
+	err := row.Scan(&i.LockHeld, &i.Term)
+	return &i, err
+}
+
 const leaderHeartbeat = `-- name: LeaderHeartbeat :one
-UPDATE active_instance a
-SET last_ping = now()
-WHERE a.dummy_key = 1 AND a.term = $1 AND a.resigned_at IS NULL
+UPDATE leader_term t
+SET last_seen = now()
+WHERE t.term = $1 AND t.ended_at IS NULL
+  AND EXISTS (SELECT 1 FROM active_instance a
+              WHERE a.dummy_key = 1 AND a.term = $1 AND a.resigned_at IS NULL)
 RETURNING statemgmt_holds_advisory_lock(pg_backend_pid(), $2::bigint)::boolean AS lock_held
 `
 
@@ -75,8 +107,9 @@ type LeaderHeartbeatParams struct {
 	LockKey int64 `json:"lock_key"`
 }
 
-// The leader's periodic check (the original's "maintain"): refreshes last_ping for the term and says
-// whether this session still holds the lock. No row: the term is no longer current.
+// The leader's periodic check (the original's "maintain"): says whether this session still holds the
+// lock, and refreshes the term's last_seen in leader_term. It only reads active_instance, whose row
+// fenced transactions share-lock, so slow fenced work never delays it. No row: the term is not current.
 func (q *Queries) LeaderHeartbeat(ctx context.Context, db DBTX, arg LeaderHeartbeatParams) (bool, error) {
 	row := db.QueryRow(ctx, leaderHeartbeat, arg.Term, arg.LockKey)
 	var lock_held bool
@@ -85,7 +118,7 @@ func (q *Queries) LeaderHeartbeat(ctx context.Context, db DBTX, arg LeaderHeartb
 }
 
 const listLeaderTerms = `-- name: ListLeaderTerms :many
-SELECT term, identity, hostname, pid, backend_pid, elected_at, ended_at, end_reason FROM leader_term ORDER BY term DESC LIMIT $1
+SELECT term, identity, hostname, pid, backend_pid, elected_at, ended_at, end_reason, last_seen FROM leader_term ORDER BY term DESC LIMIT $1
 `
 
 // Leadership history, newest term first.
@@ -107,6 +140,7 @@ func (q *Queries) ListLeaderTerms(ctx context.Context, db DBTX, maxRows int32) (
 			&i.ElectedAt,
 			&i.EndedAt,
 			&i.EndReason,
+			&i.LastSeen,
 		); err != nil {
 			return nil, err
 		}
@@ -119,52 +153,78 @@ func (q *Queries) ListLeaderTerms(ctx context.Context, db DBTX, maxRows int32) (
 }
 
 const lockLeaderTerm = `-- name: LockLeaderTerm :one
-SELECT term FROM active_instance
-WHERE dummy_key = 1 AND term = $1 AND resigned_at IS NULL
+SELECT term, set_config('idle_in_transaction_session_timeout', ($1::integer)::text, true) AS idle_limit
+FROM active_instance
+WHERE dummy_key = 1 AND term = $2 AND resigned_at IS NULL
 FOR SHARE
 `
 
+type LockLeaderTermParams struct {
+	IdleMs int32 `json:"idle_ms"`
+	Term   int64 `json:"term"`
+}
+
+type LockLeaderTermRow struct {
+	Term      int64  `json:"term"`
+	IdleLimit string `json:"idle_limit"`
+}
+
 // Fencing: share-locks the leader row if term is still current, so the term cannot change before the
-// caller's transaction ends (a new leader's RecordLeader waits for it). No row: term is stale.
-func (q *Queries) LockLeaderTerm(ctx context.Context, db DBTX, term int64) (int64, error) {
-	row := db.QueryRow(ctx, lockLeaderTerm, term)
-	var term_2 int64
-	err := row.Scan(&term_2)
-	return term_2, err
+// caller's transaction ends (a new leader's RecordLeader waits for it). No row: term is stale. Inside a
+// transaction it also bounds how long the transaction may sit idle (idle_ms), so a leader host that
+// vanishes mid-transaction cannot hold up the next election for ever.
+func (q *Queries) LockLeaderTerm(ctx context.Context, db DBTX, arg LockLeaderTermParams) (*LockLeaderTermRow, error) {
+	row := db.QueryRow(ctx, lockLeaderTerm, arg.IdleMs, arg.Term)
+	var i LockLeaderTermRow
+	err := row.Scan(&i.Term, &i.IdleLimit)
+	return &i, err
 }
 
 const recordLeader = `-- name: RecordLeader :one
-WITH previous AS (
+WITH next AS (
+    SELECT greatest(
+        coalesce((SELECT f.max_term FROM leadership_fence f WHERE f.singleton), 0),
+        coalesce((SELECT a.term FROM active_instance a WHERE a.dummy_key = 1), 0)) + 1 AS term
+),
+previous AS (
     UPDATE leader_term SET ended_at = now(), end_reason = 'superseded'
     WHERE leader_term.ended_at IS NULL
     RETURNING leader_term.term
 ),
 current AS (
-    INSERT INTO active_instance (identity, term, hostname, pid)
-    VALUES ($1, 1, $2, $3)
+    INSERT INTO active_instance (identity, term, hostname, pid, lock_key)
+    SELECT $1, next.term, $2, $3, $4::bigint FROM next
     ON CONFLICT (dummy_key) DO UPDATE
     SET identity = excluded.identity,
-        term = active_instance.term + 1,
+        term = greatest(active_instance.term + 1, excluded.term),
         elected_at = now(),
         last_ping = now(),
         resigned_at = NULL,
         hostname = excluded.hostname,
         pid = excluded.pid,
-        backend_pid = pg_backend_pid()
-    RETURNING dummy_key, identity, term, elected_at, last_ping, resigned_at, hostname, pid, backend_pid
+        backend_pid = pg_backend_pid(),
+        lock_key = excluded.lock_key
+    RETURNING dummy_key, identity, term, elected_at, last_ping, resigned_at, hostname, pid, backend_pid, lock_key
+),
+fence AS (
+    INSERT INTO leadership_fence (max_term)
+    SELECT current.term FROM current
+    ON CONFLICT (singleton) DO UPDATE SET max_term = greatest(leadership_fence.max_term, excluded.max_term)
 ),
 history AS (
-    INSERT INTO leader_term (term, identity, hostname, pid, backend_pid, elected_at)
-    SELECT current.term, current.identity, current.hostname, current.pid, current.backend_pid, current.elected_at
+    INSERT INTO leader_term (term, identity, hostname, pid, backend_pid, elected_at, last_seen)
+    SELECT current.term, current.identity, current.hostname, current.pid, current.backend_pid, current.elected_at,
+           current.elected_at
     FROM current
 )
-SELECT dummy_key, identity, term, elected_at, last_ping, resigned_at, hostname, pid, backend_pid FROM current
+SELECT dummy_key, identity, term, elected_at, last_ping, resigned_at, hostname, pid, backend_pid, lock_key FROM current
 `
 
 type RecordLeaderParams struct {
 	Identity uuid.UUID `json:"identity"`
 	Hostname string    `json:"hostname"`
 	Pid      int32     `json:"pid"`
+	LockKey  int64     `json:"lock_key"`
 }
 
 type RecordLeaderRow struct {
@@ -177,12 +237,19 @@ type RecordLeaderRow struct {
 	Hostname   string     `json:"hostname"`
 	Pid        int32      `json:"pid"`
 	BackendPid int32      `json:"backend_pid"`
+	LockKey    *int64     `json:"lock_key"`
 }
 
-// Records a new leadership (call only while holding the lock): next term, this backend, and a history
-// row; a previous term still open in the history is closed as superseded.
+// Records a new leadership (call only while holding the lock): the next term (above every term ever
+// granted, leadership_fence included), this backend and lock key, and a history row; a previous term
+// still open in the history is closed as superseded. Waits for fenced transactions of the old term.
 func (q *Queries) RecordLeader(ctx context.Context, db DBTX, arg RecordLeaderParams) (*RecordLeaderRow, error) {
-	row := db.QueryRow(ctx, recordLeader, arg.Identity, arg.Hostname, arg.Pid)
+	row := db.QueryRow(ctx, recordLeader,
+		arg.Identity,
+		arg.Hostname,
+		arg.Pid,
+		arg.LockKey,
+	)
 	var i RecordLeaderRow
 	err := row.Scan(
 		&i.DummyKey,
@@ -194,6 +261,7 @@ func (q *Queries) RecordLeader(ctx context.Context, db DBTX, arg RecordLeaderPar
 		&i.Hostname,
 		&i.Pid,
 		&i.BackendPid,
+		&i.LockKey,
 	)
 	return &i, err
 }
@@ -210,46 +278,80 @@ func (q *Queries) ReleaseAdvisoryLock(ctx context.Context, db DBTX, lockKey int6
 	return released, err
 }
 
-const resignLeader = `-- name: ResignLeader :execrows
-WITH history AS (
+const resignLeader = `-- name: ResignLeader :one
+WITH mine AS (
+    SELECT a.term FROM active_instance a
+    WHERE a.dummy_key = 1 AND a.term = $2::bigint AND a.resigned_at IS NULL
+      AND a.identity = $3 AND a.backend_pid = pg_backend_pid()
+),
+history AS (
     UPDATE leader_term SET ended_at = now(), end_reason = 'resigned'
-    WHERE leader_term.term = $1::bigint AND leader_term.ended_at IS NULL
+    WHERE leader_term.term IN (SELECT mine.term FROM mine) AND leader_term.ended_at IS NULL
+),
+resigned AS (
+    UPDATE active_instance SET resigned_at = now()
+    WHERE active_instance.dummy_key = 1 AND active_instance.term IN (SELECT mine.term FROM mine)
+      AND active_instance.resigned_at IS NULL
+    RETURNING active_instance.term
 )
-UPDATE active_instance SET resigned_at = now()
-WHERE active_instance.dummy_key = 1 AND active_instance.term = $1 AND active_instance.resigned_at IS NULL
+SELECT (SELECT count(*) FROM resigned) > 0 AS resigned,
+       CASE WHEN (SELECT count(*) FROM resigned) > 0 THEN pg_advisory_unlock($1::bigint) ELSE false END AS released
 `
 
-// Ends a term voluntarily (the original's "abdicate"): marks it resigned now and closes its history row.
-func (q *Queries) ResignLeader(ctx context.Context, db DBTX, term int64) (int64, error) {
-	result, err := db.Exec(ctx, resignLeader, term)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
+type ResignLeaderParams struct {
+	LockKey  int64     `json:"lock_key"`
+	Term     int64     `json:"term"`
+	Identity uuid.UUID `json:"identity"`
+}
+
+type ResignLeaderRow struct {
+	Resigned bool `json:"resigned"`
+	Released bool `json:"released"`
+}
+
+// Ends a term voluntarily (the original's "abdicate"), only when called by its holder: the term is
+// current and unresigned and was recorded by this very session (backend) for identity — a session
+// records a term only while it holds the lock and keeps it until it resigns. Marks it resigned, closes
+// its history row and releases the lock, in one round trip (the next candidate's election then waits
+// for this commit). resigned false: not the holder, nothing changed, the lock untouched.
+func (q *Queries) ResignLeader(ctx context.Context, db DBTX, arg ResignLeaderParams) (*ResignLeaderRow, error) {
+	row := db.QueryRow(ctx, resignLeader, arg.LockKey, arg.Term, arg.Identity)
+	var i ResignLeaderRow
+	err := row.Scan(&i.Resigned, &i.Released)
+	return &i, err
 }
 
 const setSessionKeepalives = `-- name: SetSessionKeepalives :exec
 SELECT set_config('tcp_keepalives_idle', ($1::integer)::text, false),
        set_config('tcp_keepalives_interval', ($2::integer)::text, false),
        set_config('tcp_keepalives_count', ($3::integer)::text, false),
-       set_config('tcp_user_timeout', ($4::integer)::text, false)
+       set_config('tcp_user_timeout', ($4::integer)::text, false),
+       set_config('idle_session_timeout', ($5::integer)::text, false),
+       set_config('idle_in_transaction_session_timeout', ($5::integer)::text, false),
+       set_config('client_connection_check_interval', ($6::integer)::text, false)
 `
 
 type SetSessionKeepalivesParams struct {
-	IdleSeconds     int32 `json:"idle_seconds"`
-	IntervalSeconds int32 `json:"interval_seconds"`
-	ProbeCount      int32 `json:"probe_count"`
-	UserTimeoutMs   int32 `json:"user_timeout_ms"`
+	IdleSeconds      int32 `json:"idle_seconds"`
+	IntervalSeconds  int32 `json:"interval_seconds"`
+	ProbeCount       int32 `json:"probe_count"`
+	UserTimeoutMs    int32 `json:"user_timeout_ms"`
+	SessionTimeoutMs int32 `json:"session_timeout_ms"`
+	CheckIntervalMs  int32 `json:"check_interval_ms"`
 }
 
-// Makes the server notice a dead elector client in bounded time (and so release its lock): TCP
-// keepalive idle/interval in seconds, probe count, and TCP user timeout in milliseconds.
+// Makes the server end a dead elector's session (and so release its lock) in bounded time: TCP
+// keepalive idle/interval in seconds, probe count, TCP user timeout in ms; idle_session_timeout (ms)
+// ends a session silent for longer than that even when a proxy keeps its socket open; and
+// client_connection_check_interval (ms) drops a waiting candidate whose client has gone.
 func (q *Queries) SetSessionKeepalives(ctx context.Context, db DBTX, arg SetSessionKeepalivesParams) error {
 	_, err := db.Exec(ctx, setSessionKeepalives,
 		arg.IdleSeconds,
 		arg.IntervalSeconds,
 		arg.ProbeCount,
 		arg.UserTimeoutMs,
+		arg.SessionTimeoutMs,
+		arg.CheckIntervalMs,
 	)
 	return err
 }

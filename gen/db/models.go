@@ -23,6 +23,8 @@ type ActiveInstance struct {
 	Pid        int32      `json:"pid"`
 	// PostgreSQL backend that holds the leadership advisory lock.
 	BackendPid int32 `json:"backend_pid"`
+	// Advisory lock key the leader holds (NULL: recorded before version 7, the default key).
+	LockKey *int64 `json:"lock_key"`
 }
 
 type BootAction struct {
@@ -70,6 +72,14 @@ type LeaderTerm struct {
 	EndedAt    *time.Time `json:"ended_at"`
 	// resigned: the leader let go; superseded: a new leader found it still open (crash, partition).
 	EndReason *string `json:"end_reason"`
+	// Last heartbeat of the term's leader; NULL until the first one.
+	LastSeen *time.Time `json:"last_seen"`
+}
+
+// Highest leadership term ever granted; deliberately kept by every down migration.
+type LeadershipFence struct {
+	Singleton bool  `json:"singleton"`
+	MaxTerm   int64 `json:"max_term"`
 }
 
 // The ordered log of a task: sequence is 1, 2, 3 ... per task, without gaps.

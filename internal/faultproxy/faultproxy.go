@@ -22,6 +22,7 @@ type Proxy struct {
 	conns     map[net.Conn]struct{}
 	latency   time.Duration
 	blackhole bool
+	partition bool
 	closed    bool
 	wg        sync.WaitGroup
 }
@@ -58,6 +59,16 @@ func (p *Proxy) SetLatency(d time.Duration) {
 func (p *Proxy) SetBlackhole(on bool) {
 	p.mu.Lock()
 	p.blackhole = on
+	p.mu.Unlock()
+}
+
+// SetPartition is SetBlackhole that also loses closes: while on, a side
+// that closes its socket (or whose socket fails) leaves the other side's
+// socket open, as when a FIN is lost in a network partition. The server
+// sees a peer that is still connected but never says anything again.
+func (p *Proxy) SetPartition(on bool) {
+	p.mu.Lock()
+	p.blackhole, p.partition = on, on
 	p.mu.Unlock()
 }
 
@@ -120,10 +131,19 @@ func (p *Proxy) track(cs ...net.Conn) bool {
 	return true
 }
 
-// pipe copies src to dst until either fails, then closes both.
+// pipe copies src to dst until either fails, then closes both (only src
+// while partitioned: dst never hears of it).
 func (p *Proxy) pipe(dst, src net.Conn) {
 	defer p.wg.Done()
-	defer func() { _ = dst.Close(); _ = src.Close() }()
+	defer func() {
+		p.mu.Lock()
+		lost := p.partition
+		p.mu.Unlock()
+		if !lost {
+			_ = dst.Close()
+		}
+		_ = src.Close()
+	}()
 	buf := make([]byte, 32*1024)
 	for {
 		n, err := src.Read(buf)

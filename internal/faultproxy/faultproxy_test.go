@@ -2,6 +2,7 @@ package faultproxy
 
 import (
 	"bufio"
+	"errors"
 	"net"
 	"testing"
 	"time"
@@ -96,5 +97,41 @@ func TestForwardCutAndLatency(t *testing.T) {
 	}
 	if got, err := bufio.NewReader(c2).ReadString('\n'); err != nil || got != "again\n" {
 		t.Fatalf("after cut: %q, %v", got, err)
+	}
+}
+
+// While partitioned, a client that closes leaves the server's socket open:
+// the server never reads EOF.
+func TestPartitionLosesTheClose(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			accepted <- c
+		}
+	}()
+	p, err := Start("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	c, err := net.Dial("tcp", p.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	server := <-accepted
+	defer server.Close()
+	p.SetPartition(true)
+	_ = c.Close()
+	_ = server.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	var buf [1]byte
+	_, err = server.Read(buf[:])
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("server read after the client closed in a partition = %v, want a timeout (no EOF)", err)
 	}
 }

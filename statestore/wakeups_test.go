@@ -148,7 +148,7 @@ func TestAppendWakesOnlyTailersOfThatTask(t *testing.T) {
 	db := statetest.New(t)
 	log := newQueryLog()
 	s := tracedStore(t, db, log, statestore.Options{PollInterval: time.Hour}) // only wake-ups wake
-	writer := tracedStore(t, db, newQueryLog(), statestore.Options{})          // another process's store
+	writer := tracedStore(t, db, newQueryLog(), statestore.Options{})         // another process's store
 	admin := storePool(t, db)
 
 	var ids []uuid.UUID

@@ -19,4 +19,5 @@ var (
 	ListBuildDataByNodeTaskSQL   = listBuildDataByNodeAndTask
 	LatestBuildDataOfNodeSQL     = latestBuildDataOfNode
 	ListBootActionStatusesSQL    = listBootActionStatusesOfNode
+	QueuedTaskExistsSQL          = queuedTaskExists
 )

@@ -80,6 +80,8 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 		{"build data by node and task", db.ListBuildDataByNodeTaskSQL, "false, 'node7', " + id + ", now(), 9223372036854775807, 100", "build_data_task_idx|build_data_node_idx"},
 		{"latest build data of a node", db.LatestBuildDataOfNodeSQL, "false, 'node7'", "build_data_node_generator_idx"},
 		{"boot action statuses of a node", db.ListBootActionStatusesSQL, "'node7'", "boot_action_status_node_idx"},
+		{"queued exists", db.QueuedTaskExistsSQL, "'{}'::text[]", "tasks_queued_idx"},
+		{"queued exists by action", db.QueuedTaskExistsSQL, "'{deploy_nodes}'::text[]", "tasks_queued_idx"},
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -67,7 +67,7 @@ func main() {
 	flag.IntVar(&cfg.tasks, "n", 100000, "burn: tasks/jobs to burn down")
 	flag.IntVar(&cfg.workers, "workers", 8, "burn/latency/append: concurrent workers (wakeups: twice as many writers)")
 	flag.Float64Var(&cfg.rate, "rate", 20, "latency: tasks enqueued per second")
-	flag.DurationVar(&cfg.duration, "duration", 10*time.Second, "latency: how long to enqueue; wakeups: time per variant (two runs of half)")
+	flag.DurationVar(&cfg.duration, "duration", 10*time.Second, "latency: how long to enqueue; wakeups: time per variant (three runs of a third)")
 	flag.IntVar(&cfg.messages, "messages", 100000, "append: messages per variant")
 	flag.IntVar(&cfg.readTasks, "read-tasks", 1000, "read: tasks (10 messages each)")
 	flag.IntVar(&cfg.trials, "trials", 20, "failover/testdb: trials")

@@ -33,8 +33,8 @@ const dropOldMessageTrigger = `DROP TRIGGER bench_result_message_notify ON resul
 // wakeups measures single-message appends (one commit each, every writer on
 // its own task) with the store's wake-ups on and a tailer following one of
 // the tasks, against the same with wake-ups off; and, for the record, with
-// migration 005's notifying trigger. Variants alternate, twice each, and
-// each reports its median.
+// migration 005's notifying trigger. Variants alternate, three times each,
+// and each reports its median.
 func wakeups(ctx context.Context, cfg *config, b *bench) error {
 	url, cleanup, err := database(ctx, cfg)
 	if err != nil {
@@ -57,7 +57,7 @@ func wakeups(ctx context.Context, cfg *config, b *bench) error {
 	if err != nil {
 		return err
 	}
-	period := cfg.duration / 2
+	period := cfg.duration / 3
 	msg := statestore.NewMessage{Message: "progress", Context: "node01", ContextType: "node"}
 
 	// run appends for period from every writer through s and returns
@@ -115,7 +115,8 @@ func wakeups(ctx context.Context, cfg *config, b *bench) error {
 	time.Sleep(300 * time.Millisecond) // the tailer is listening
 
 	var offs, ons, olds []float64
-	for range 2 {
+	const rounds = 3
+	for range rounds {
 		v, err := run("off", off)
 		if err != nil {
 			return err
@@ -137,7 +138,7 @@ func wakeups(ctx context.Context, cfg *config, b *bench) error {
 		}
 		olds = append(olds, v)
 	}
-	params := map[string]any{"writers": writers, "period_s": period.Seconds(), "runs": 2, "tailed": tailed.Load()}
+	params := map[string]any{"writers": writers, "period_s": period.Seconds(), "runs": rounds, "tailed": tailed.Load()}
 	b.emit(record{Scenario: "wakeups", System: "statemgmt", Metric: "appends, wake-ups on + tailer", Value: median(ons), Unit: "messages/s", Params: params})
 	b.emit(record{Scenario: "wakeups", System: "baseline", Metric: "appends, wake-ups off", Value: median(offs), Unit: "messages/s", Params: params})
 	b.emit(record{Scenario: "wakeups", System: "old", Metric: "appends, 005 trigger", Value: median(olds), Unit: "messages/s", Params: params})

@@ -201,13 +201,18 @@ func (l *listener) run(ctx context.Context) {
 	}
 }
 
-// connect opens the listening connection the way the pool opens its own:
-// through the pool's BeforeConnect hook (rotated credentials, discovered
-// endpoints) and AfterConnect hook.
 func (l *listener) connect(ctx context.Context) (*pgx.Conn, error) {
-	cfg := l.pool.ConnConfig.Copy()
-	if l.pool.BeforeConnect != nil {
-		if err := l.pool.BeforeConnect(ctx, cfg); err != nil {
+	return connectLikePool(ctx, l.pool)
+}
+
+// connectLikePool opens a connection of the store's own (the listener's,
+// the notifier's) the way the pool opens its connections: through the
+// pool's BeforeConnect hook (rotated credentials, discovered endpoints) and
+// AfterConnect hook.
+func connectLikePool(ctx context.Context, pool *pgxpool.Config) (*pgx.Conn, error) {
+	cfg := pool.ConnConfig.Copy()
+	if pool.BeforeConnect != nil {
+		if err := pool.BeforeConnect(ctx, cfg); err != nil {
 			return nil, err
 		}
 	}
@@ -215,8 +220,8 @@ func (l *listener) connect(ctx context.Context) (*pgx.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	if l.pool.AfterConnect != nil {
-		if err := l.pool.AfterConnect(ctx, conn); err != nil {
+	if pool.AfterConnect != nil {
+		if err := pool.AfterConnect(ctx, conn); err != nil {
 			_ = conn.Close(context.WithoutCancel(ctx))
 			return nil, err
 		}
@@ -277,6 +282,13 @@ func wait(ctx context.Context, ch <-chan struct{}, d time.Duration) error {
 	}
 }
 
+// notifyMinInterval spaces the notifier's transactions: after sending, it
+// gathers for at least this long before sending again, so under a stream
+// of appends a Store sends at most 200 notifying transactions a second,
+// each carrying every task appended to meanwhile. The first append after a
+// quiet spell is sent at once.
+const notifyMinInterval = 5 * time.Millisecond
+
 // maxNotifyPayload keeps a batched payload under PostgreSQL's 8000-byte
 // limit for one notification.
 const maxNotifyPayload = 7900
@@ -284,12 +296,14 @@ const maxNotifyPayload = 7900
 // notifier sends the message wake-ups of one Store's appends after they
 // commit. Appends only record the task id and nudge the notifier's
 // goroutine, which sends everything recorded so far in one small
-// transaction of its own (NotifyMessages, committed asynchronously), so at
-// most one notifying transaction per Store is in flight and appends under
-// load share it. The appending transactions themselves never notify and
-// never take PostgreSQL's commit-time notify lock.
+// transaction of its own (NotifyMessages, committed asynchronously) on a
+// connection of its own (opened like the pool's, on first use; it never
+// takes a pool connection from the appenders), so at most one notifying
+// transaction per Store is in flight and appends under load share it. The
+// appending transactions themselves never notify and never take
+// PostgreSQL's commit-time notify lock.
 type notifier struct {
-	pool    *pgxpool.Pool
+	pool    *pgxpool.Config
 	logger  *slog.Logger
 	enabled bool
 
@@ -301,7 +315,7 @@ type notifier struct {
 	done    chan struct{}
 }
 
-func newNotifier(pool *pgxpool.Pool, logger *slog.Logger, enabled bool) *notifier {
+func newNotifier(pool *pgxpool.Config, logger *slog.Logger, enabled bool) *notifier {
 	return &notifier{pool: pool, logger: logger, enabled: enabled,
 		pending: map[uuid.UUID]struct{}{}, kick: make(chan struct{}, 1)}
 }
@@ -357,14 +371,35 @@ func (n *notifier) take() []string {
 
 func (n *notifier) run() {
 	defer close(n.done)
+	var conn *pgx.Conn
+	defer func() {
+		if conn != nil {
+			_ = conn.Close(context.Background())
+		}
+	}()
 	q := db.New()
+	var last time.Time
 	for range n.kick {
+		if wait := notifyMinInterval - time.Since(last); wait > 0 {
+			time.Sleep(wait) // appends meanwhile join this batch
+		}
+		last = time.Now()
 		payloads := n.take()
 		if len(payloads) == 0 {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		if err := q.NotifyMessages(ctx, n.pool, payloads); err != nil {
+		var err error
+		if conn == nil {
+			conn, err = connectLikePool(ctx, n.pool)
+		}
+		if err == nil {
+			if err = q.NotifyMessages(ctx, conn, payloads); err != nil {
+				_ = conn.Close(ctx)
+				conn = nil // reconnect for the next batch
+			}
+		}
+		if err != nil {
 			// Tailers poll: a lost wake-up delays them, loses nothing.
 			n.logger.WarnContext(ctx, "statestore: message wake-up not sent; tailers will poll", "error", err)
 		}

@@ -76,8 +76,9 @@ func New(pool *pgxpool.Pool, opts Options) *Store {
 		poll = DefaultPollInterval
 	}
 	s := &Store{pool: pool, conn: pool, q: db.New(), logger: logger, poll: poll}
-	s.wake = newListener(pool.Config(), logger, !opts.DisableListen)
-	s.notify = newNotifier(pool, logger, !opts.DisableNotify)
+	cfg := pool.Config()
+	s.wake = newListener(cfg, logger, !opts.DisableListen)
+	s.notify = newNotifier(cfg, logger, !opts.DisableNotify)
 	return s
 }
 

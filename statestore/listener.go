@@ -284,10 +284,10 @@ func wait(ctx context.Context, ch <-chan struct{}, d time.Duration) error {
 
 // notifyMinInterval spaces the notifier's transactions: after sending, it
 // gathers for at least this long before sending again, so under a stream
-// of appends a Store sends at most 200 notifying transactions a second,
+// of appends a Store sends at most 50 notifying transactions a second,
 // each carrying every task appended to meanwhile. The first append after a
 // quiet spell is sent at once.
-const notifyMinInterval = 5 * time.Millisecond
+const notifyMinInterval = 20 * time.Millisecond
 
 // maxNotifyPayload keeps a batched payload under PostgreSQL's 8000-byte
 // limit for one notification.

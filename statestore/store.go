@@ -25,11 +25,14 @@ type Options struct {
 	// PollInterval bounds how long WaitForQueued and TailMessages sleep
 	// without a notification; DefaultPollInterval when zero.
 	PollInterval time.Duration
-	// DisableListen turns LISTEN/NOTIFY wake-ups off and leaves only
-	// polling: for connections through a transaction-pooling proxy.
+	// DisableListen stops the store listening for wake-ups, so its waiting
+	// claimers and tailers only poll: for connections through a
+	// transaction-pooling proxy, where LISTEN cannot work. The store still
+	// sends wake-ups for others (see DisableNotify).
 	DisableListen bool
 	// DisableNotify stops the store sending message wake-ups after its
-	// appends: tailers elsewhere then learn of new messages by polling.
+	// appends (and opening the connection it sends them on): tailers
+	// elsewhere then learn of new messages by polling.
 	DisableNotify bool
 }
 

@@ -61,13 +61,13 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 func main() {
 	var cfg config
-	scenario := flag.String("scenario", "all", "burn, latency, append, read, failover, testdb or all")
+	scenario := flag.String("scenario", "all", "burn, latency, append, wakeups, appendbatch, read, failover, testdb or all")
 	flag.StringVar(&cfg.databaseURL, "database-url", os.Getenv("DATABASE_URL"), "PostgreSQL URL (default $DATABASE_URL, else a test database of its own)")
 	flag.BoolVar(&cfg.small, "small", false, "small sizes: a smoke test, not a measurement")
 	flag.IntVar(&cfg.tasks, "n", 100000, "burn: tasks/jobs to burn down")
-	flag.IntVar(&cfg.workers, "workers", 8, "burn/latency/append: concurrent workers")
+	flag.IntVar(&cfg.workers, "workers", 8, "burn/latency/append: concurrent workers (wakeups: twice as many writers)")
 	flag.Float64Var(&cfg.rate, "rate", 20, "latency: tasks enqueued per second")
-	flag.DurationVar(&cfg.duration, "duration", 10*time.Second, "latency: how long to enqueue")
+	flag.DurationVar(&cfg.duration, "duration", 10*time.Second, "latency: how long to enqueue; wakeups: time per variant (three runs of a third)")
 	flag.IntVar(&cfg.messages, "messages", 100000, "append: messages per variant")
 	flag.IntVar(&cfg.readTasks, "read-tasks", 1000, "read: tasks (10 messages each)")
 	flag.IntVar(&cfg.trials, "trials", 20, "failover/testdb: trials")
@@ -81,8 +81,9 @@ func main() {
 
 	scenarios := map[string]func(context.Context, *config, *bench) error{
 		"burn": burn, "latency": latency, "append": appendScenario, "read": read, "failover": failover, "testdb": testdb,
+		"wakeups": wakeups, "appendbatch": appendBatch,
 	}
-	order := []string{"burn", "latency", "append", "read", "failover", "testdb"}
+	order := []string{"burn", "latency", "append", "wakeups", "appendbatch", "read", "failover", "testdb"}
 	if *scenario != "all" {
 		if _, ok := scenarios[*scenario]; !ok {
 			fmt.Fprintf(os.Stderr, "bench: unknown scenario %q (want %s or all)\n", *scenario, strings.Join(order, ", "))

@@ -19,15 +19,13 @@ RETURNING *;
 -- size under its row lock and the messages take the numbers in input order; returns only the
 -- assigned sequence numbers and times (the caller has the rest); no rows if no such task.
 WITH input AS (
-    SELECT x.message,
-           (@errors::boolean[])[x.ord] AS error,
-           (@contexts::text[])[x.ord] AS context,
-           (@context_types::text[])[x.ord] AS context_type,
-           (@has_ts::boolean[])[x.ord] AS has_ts,
-           (@tss::timestamptz[])[x.ord] AS ts,
-           (@extras::jsonb[])[x.ord] AS extra,
-           x.ord
-    FROM unnest(@messages::text[]) WITH ORDINALITY AS x(message, ord)
+    -- ROWS FROM (unnest, ...) walks the arrays in step: linear in the batch. (Subscripting
+    -- (array)[ord] per row is not: a text or jsonb array is walked from its start for every lookup.)
+    SELECT x.message, x.error, x.context, x.context_type, x.has_ts, x.ts, x.extra, x.ord
+    FROM ROWS FROM (unnest(@messages::text[]), unnest(@errors::boolean[]), unnest(@contexts::text[]),
+                    unnest(@context_types::text[]), unnest(@has_ts::boolean[]), unnest(@tss::timestamptz[]),
+                    unnest(@extras::jsonb[]))
+         WITH ORDINALITY AS x(message, error, context, context_type, has_ts, ts, extra, ord)
 ),
 next AS (
     UPDATE tasks

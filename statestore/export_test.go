@@ -1,6 +1,9 @@
 package statestore
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // ExecForTest runs a statement on the store's connection or transaction, for
 // tests that keep bookkeeping tables of their own next to the store's rows.
@@ -26,3 +29,9 @@ func ConstraintColumnForTest(table, constraint string) string {
 
 // DataFormatPatternForTest is the Go side of build_data_data_format_check.
 const DataFormatPatternForTest = dataFormatPattern
+
+// SetListenRetriedForTest makes the store's listener report each reconnect
+// delay to f before sleeping it. Call it before the listener starts.
+func SetListenRetriedForTest(s *Store, f func(time.Duration)) {
+	s.wake.retried = f
+}

@@ -3,49 +3,78 @@ package statestore
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/drydock-go/statemgmt/gen/db"
 )
 
-// Notification channels raised by the schema's triggers (migration 005).
+// Notification channels. Queueing a task notifies channelTaskQueued from a
+// trigger (payload: the task's action; migration 007); message appends
+// notify channelMessage from the store's notifier after the append commits
+// (payload: comma-separated task ids).
 const (
 	channelTaskQueued = "statemgmt_task_queued"
 	channelMessage    = "statemgmt_message"
 )
 
+// Listener reconnect backoff: the first retry after a drop waits
+// listenRetryMin, each failed attempt doubles it up to listenRetryMax, and
+// a successful connection starts over from listenRetryMin.
+const (
+	listenRetryMin = 100 * time.Millisecond
+	listenRetryMax = 5 * time.Second
+)
+
+// subscription is one waiter: its channel closes at the first notification
+// for one of its keys (a task id, an action), or for any key when it has
+// none, or when the listener (re)connects.
+type subscription struct {
+	channel string
+	keys    []string
+	ch      chan struct{}
+}
+
 // listener holds one dedicated connection that LISTENs for the store's
-// notifications and turns each into a broadcast: every waiter holds the
-// current channel of its kind, which is closed (and replaced) when a
-// notification arrives. Waiters always also poll, so a lost connection, a
-// pooler that drops LISTEN, or a notification sent while reconnecting costs
-// at most one poll interval, never a missed task.
+// notifications and wakes only the waiters a notification concerns: the
+// tailers of the tasks named in a message wake-up, the claimers of the
+// queued task's action (and claimers of every action). Waiters always also
+// poll, so a lost connection, a pooler that drops LISTEN, or a
+// notification sent while reconnecting costs at most one poll interval,
+// never a missed task.
 type listener struct {
-	cfg     *pgx.ConnConfig
+	pool    *pgxpool.Config // connection settings and the pool's connect hooks
 	logger  *slog.Logger
 	enabled bool
+	// retried, when set (tests), sees each reconnect delay before it is slept.
+	retried func(time.Duration)
 
 	mu      sync.Mutex
 	started bool
-	queued  chan struct{}
-	message chan struct{}
+	byKey   map[string]map[string]map[*subscription]struct{} // channel → key → waiters
+	anyKey  map[string]map[*subscription]struct{}            // channel → waiters for every key
 	cancel  context.CancelFunc
 	done    chan struct{}
 }
 
-func newListener(cfg *pgx.ConnConfig, logger *slog.Logger, enabled bool) *listener {
-	return &listener{cfg: cfg, logger: logger, enabled: enabled,
-		queued: make(chan struct{}), message: make(chan struct{})}
+func newListener(pool *pgxpool.Config, logger *slog.Logger, enabled bool) *listener {
+	return &listener{pool: pool, logger: logger, enabled: enabled,
+		byKey:  map[string]map[string]map[*subscription]struct{}{},
+		anyKey: map[string]map[*subscription]struct{}{}}
 }
 
-// signal returns the channel that closes at the next notification of the
-// given kind, starting the listening connection on first use. Take it
-// before checking the table, then wait on it: a notification that arrives
-// in between is not missed.
-func (l *listener) signal(channel string) <-chan struct{} {
+// subscribe registers a waiter for notifications on channel concerning any
+// of keys (every notification when keys is empty), starting the listening
+// connection on first use. Subscribe before checking the table, then wait
+// on the subscription's channel: a notification that arrives in between is
+// not missed. Always unsubscribe afterwards.
+func (l *listener) subscribe(channel string, keys ...string) *subscription {
+	sub := &subscription{channel: channel, keys: keys, ch: make(chan struct{})}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.enabled && !l.started {
@@ -54,68 +83,176 @@ func (l *listener) signal(channel string) <-chan struct{} {
 		l.cancel, l.done = cancel, make(chan struct{})
 		go l.run(ctx)
 	}
-	if channel == channelMessage {
-		return l.message
+	if len(keys) == 0 {
+		if l.anyKey[channel] == nil {
+			l.anyKey[channel] = map[*subscription]struct{}{}
+		}
+		l.anyKey[channel][sub] = struct{}{}
+		return sub
 	}
-	return l.queued
+	if l.byKey[channel] == nil {
+		l.byKey[channel] = map[string]map[*subscription]struct{}{}
+	}
+	for _, k := range keys {
+		if l.byKey[channel][k] == nil {
+			l.byKey[channel][k] = map[*subscription]struct{}{}
+		}
+		l.byKey[channel][k][sub] = struct{}{}
+	}
+	return sub
 }
 
-func (l *listener) fire(channel string) {
+// unsubscribe forgets a waiter (woken or not).
+func (l *listener) unsubscribe(sub *subscription) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	switch channel {
-	case channelTaskQueued:
-		close(l.queued)
-		l.queued = make(chan struct{})
-	case channelMessage:
-		close(l.message)
-		l.message = make(chan struct{})
+	l.forget(sub)
+}
+
+// forget removes sub from the indexes; l.mu is held.
+func (l *listener) forget(sub *subscription) {
+	if len(sub.keys) == 0 {
+		delete(l.anyKey[sub.channel], sub)
+		return
+	}
+	for _, k := range sub.keys {
+		if m := l.byKey[sub.channel][k]; m != nil {
+			delete(m, sub)
+			if len(m) == 0 {
+				delete(l.byKey[sub.channel], k)
+			}
+		}
+	}
+}
+
+// wakeLocked closes a waiter's channel and forgets it; l.mu is held.
+func (l *listener) wakeLocked(sub *subscription) {
+	close(sub.ch)
+	l.forget(sub)
+}
+
+// notified wakes the waiters a notification concerns. An empty payload
+// (an operator's NOTIFY, an older store) wakes every waiter of the channel.
+func (l *listener) notified(channel, payload string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if payload == "" {
+		l.wakeChannelLocked(channel)
+		return
+	}
+	for sub := range l.anyKey[channel] {
+		l.wakeLocked(sub)
+	}
+	keys := []string{payload}
+	if channel == channelMessage {
+		keys = strings.Split(payload, ",")
+	}
+	for _, k := range keys {
+		for sub := range l.byKey[channel][k] {
+			l.wakeLocked(sub)
+		}
+	}
+}
+
+// wakeAll wakes every waiter of every channel (after a (re)connection:
+// anything may have happened while not listening).
+func (l *listener) wakeAll() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.wakeChannelLocked(channelTaskQueued)
+	l.wakeChannelLocked(channelMessage)
+}
+
+func (l *listener) wakeChannelLocked(channel string) {
+	for sub := range l.anyKey[channel] {
+		l.wakeLocked(sub)
+	}
+	for _, subs := range l.byKey[channel] {
+		for sub := range subs {
+			l.wakeLocked(sub)
+		}
 	}
 }
 
 // run keeps a LISTEN connection open until ctx ends, reconnecting with a
-// capped backoff.
+// capped backoff that starts over after every successful connection.
 func (l *listener) run(ctx context.Context) {
 	defer close(l.done)
-	backoff := 100 * time.Millisecond
+	backoff := listenRetryMin
 	for ctx.Err() == nil {
-		err := l.listenOnce(ctx)
+		connected, err := l.listenOnce(ctx)
 		if ctx.Err() != nil {
 			return
 		}
+		if connected {
+			backoff = listenRetryMin // this drop is a new one, not the same outage
+		}
 		l.logger.WarnContext(ctx, "statestore: notification listener lost; polling until it reconnects",
 			"error", err, "retry_in", backoff)
+		if l.retried != nil {
+			l.retried(backoff)
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(backoff):
 		}
-		backoff = min(backoff*2, 5*time.Second)
+		backoff = min(backoff*2, listenRetryMax)
 	}
 }
 
-func (l *listener) listenOnce(ctx context.Context) error {
-	conn, err := pgx.ConnectConfig(ctx, l.cfg.Copy())
+func (l *listener) connect(ctx context.Context) (*pgx.Conn, error) {
+	return connectLikePool(ctx, l.pool)
+}
+
+// connectLikePool opens a connection of the store's own (the listener's,
+// the notifier's) the way the pool opens its connections: through the
+// pool's BeforeConnect hook (rotated credentials, discovered endpoints) and
+// AfterConnect hook.
+func connectLikePool(ctx context.Context, pool *pgxpool.Config) (*pgx.Conn, error) {
+	cfg := pool.ConnConfig.Copy()
+	if pool.BeforeConnect != nil {
+		if err := pool.BeforeConnect(ctx, cfg); err != nil {
+			return nil, err
+		}
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	if pool.AfterConnect != nil {
+		if err := pool.AfterConnect(ctx, conn); err != nil {
+			_ = conn.Close(context.WithoutCancel(ctx))
+			return nil, err
+		}
+	}
+	return conn, nil
+}
+
+// listenOnce connects, listens and dispatches notifications until the
+// connection fails or ctx ends. connected reports whether it got as far as
+// listening.
+func (l *listener) listenOnce(ctx context.Context) (connected bool, err error) {
+	conn, err := l.connect(ctx)
+	if err != nil {
+		return false, err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	q := db.New()
 	if err := q.ListenTaskQueued(ctx, conn); err != nil {
-		return err
+		return false, err
 	}
 	if err := q.ListenMessage(ctx, conn); err != nil {
-		return err
+		return false, err
 	}
 	// Anything may have happened while not listening: wake everyone once.
-	l.fire(channelTaskQueued)
-	l.fire(channelMessage)
+	l.wakeAll()
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
-			return err
+			return true, err
 		}
-		l.fire(n.Channel)
+		l.notified(n.Channel, n.Payload)
 	}
 }
 
@@ -131,9 +268,9 @@ func (l *listener) close() {
 	}
 }
 
-// wait blocks until ch closes, the poll interval passes, or ctx ends.
-func wait(ctx context.Context, ch <-chan struct{}, poll time.Duration) error {
-	t := time.NewTimer(poll)
+// wait blocks until ch closes, d passes, or ctx ends.
+func wait(ctx context.Context, ch <-chan struct{}, d time.Duration) error {
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ch:
@@ -142,5 +279,146 @@ func wait(ctx context.Context, ch <-chan struct{}, poll time.Duration) error {
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+// notifyMinInterval spaces the notifier's transactions: after sending, it
+// gathers for at least this long before sending again, so under a stream
+// of appends a Store sends at most 50 notifying transactions a second,
+// each carrying every task appended to meanwhile. The first append after a
+// quiet spell is sent at once.
+const notifyMinInterval = 20 * time.Millisecond
+
+// maxNotifyPayload keeps a batched payload under PostgreSQL's 8000-byte
+// limit for one notification.
+const maxNotifyPayload = 7900
+
+// notifier sends the message wake-ups of one Store's appends after they
+// commit. Appends only record the task id and nudge the notifier's
+// goroutine, which sends everything recorded so far in one small
+// transaction of its own (NotifyMessages, committed asynchronously) on a
+// connection of its own (opened like the pool's, on first use; it never
+// takes a pool connection from the appenders), so at most one notifying
+// transaction per Store is in flight and appends under load share it. The
+// appending transactions themselves never notify and never take
+// PostgreSQL's commit-time notify lock.
+type notifier struct {
+	pool    *pgxpool.Config
+	logger  *slog.Logger
+	enabled bool
+
+	mu      sync.Mutex
+	pending map[uuid.UUID]struct{}
+	started bool
+	closed  bool
+	kick    chan struct{}
+	done    chan struct{}
+}
+
+func newNotifier(pool *pgxpool.Config, logger *slog.Logger, enabled bool) *notifier {
+	return &notifier{pool: pool, logger: logger, enabled: enabled,
+		pending: map[uuid.UUID]struct{}{}, kick: make(chan struct{}, 1)}
+}
+
+// messages records that tasks got messages (committed) and nudges the
+// sender; it never blocks on the database.
+func (n *notifier) messages(ids ...uuid.UUID) {
+	n.mu.Lock()
+	if !n.enabled || n.closed {
+		n.mu.Unlock()
+		return
+	}
+	for _, id := range ids {
+		n.pending[id] = struct{}{}
+	}
+	if !n.started {
+		n.started = true
+		n.done = make(chan struct{})
+		go n.run()
+	}
+	select { // under mu: close cannot close kick in between
+	case n.kick <- struct{}{}:
+	default: // a nudge is already waiting: the sender takes our ids with it
+	}
+	n.mu.Unlock()
+}
+
+// take empties the pending set into payloads of at most maxNotifyPayload
+// bytes each.
+func (n *notifier) take() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if len(n.pending) == 0 {
+		return nil
+	}
+	var payloads []string
+	var b strings.Builder
+	for id := range n.pending {
+		s := id.String()
+		if b.Len() > 0 && b.Len()+1+len(s) > maxNotifyPayload {
+			payloads = append(payloads, b.String())
+			b.Reset()
+		}
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(s)
+	}
+	payloads = append(payloads, b.String())
+	clear(n.pending)
+	return payloads
+}
+
+func (n *notifier) run() {
+	defer close(n.done)
+	var conn *pgx.Conn
+	defer func() {
+		if conn != nil {
+			_ = conn.Close(context.Background())
+		}
+	}()
+	q := db.New()
+	var last time.Time
+	for range n.kick {
+		if wait := notifyMinInterval - time.Since(last); wait > 0 {
+			time.Sleep(wait) // appends meanwhile join this batch
+		}
+		last = time.Now()
+		payloads := n.take()
+		if len(payloads) == 0 {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		var err error
+		if conn == nil {
+			conn, err = connectLikePool(ctx, n.pool)
+		}
+		if err == nil {
+			if err = q.NotifyMessages(ctx, conn, payloads); err != nil {
+				_ = conn.Close(ctx)
+				conn = nil // reconnect for the next batch
+			}
+		}
+		if err != nil {
+			// Tailers poll: a lost wake-up delays them, loses nothing.
+			n.logger.WarnContext(ctx, "statestore: message wake-up not sent; tailers will poll", "error", err)
+		}
+		cancel()
+	}
+}
+
+// close sends what is pending and stops the sender.
+func (n *notifier) close() {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return
+	}
+	n.closed = true
+	started, done := n.started, n.done
+	close(n.kick) // the sender drains what is pending, then ends
+	n.mu.Unlock()
+	if started {
+		<-done
 	}
 }

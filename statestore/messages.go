@@ -83,6 +83,9 @@ func (s *Store) AppendMessages(ctx context.Context, id uuid.UUID, msgs ...NewMes
 	if len(rows) != n {
 		return nil, fmt.Errorf("append messages to task %s: %d of %d messages stored", id, len(rows), n)
 	}
+	if err := s.wakeTailers(ctx, id); err != nil {
+		return nil, err
+	}
 	// RETURNING order is not guaranteed: the numbers are, so sort by them.
 	sort.Slice(rows, func(i, j int) bool { return rows[i].Sequence < rows[j].Sequence })
 	out := make([]ResultMessage, n)
@@ -92,6 +95,31 @@ func (s *Store) AppendMessages(ctx context.Context, id uuid.UUID, msgs ...NewMes
 			Context: m.Context, ContextType: m.ContextType, Time: r.Ts.UTC(), Extra: m.Extra}
 	}
 	return out, nil
+}
+
+// pendingWakeups collects, inside the store's own InTx, the tasks whose
+// tailers to wake once the transaction commits.
+type pendingWakeups struct{ tasks []uuid.UUID }
+
+// wakeTailers arranges the wake-up of task id's tailers for messages just
+// appended. Outside a transaction the append has committed: the store's
+// notifier sends it (batched, from its own transaction). Inside the store's
+// own InTx it is sent after the commit. Inside a caller's transaction
+// (WithTx) the store cannot know when that commits, so the wake-up is
+// queued in the transaction itself (pg_notify, sent at its commit; that
+// one commit takes PostgreSQL's notify lock).
+func (s *Store) wakeTailers(ctx context.Context, id uuid.UUID) error {
+	switch {
+	case s.tx == nil:
+		s.notify.messages(id)
+	case s.pending != nil:
+		s.pending.tasks = append(s.pending.tasks, id)
+	case s.notify.enabled:
+		if err := s.q.NotifyMessagesInTx(ctx, s.conn, id.String()); err != nil {
+			return mapError("wake tailers of task "+id.String(), err)
+		}
+	}
+	return nil
 }
 
 // AppendMessage appends one message; see AppendMessages.
@@ -127,29 +155,40 @@ func (s *Store) Messages(ctx context.Context, id uuid.UUID, after int64, limit i
 
 // TailMessages calls fn with every message of task id after sequence
 // after, in order, then follows the task live: new messages are delivered
-// as they commit (LISTEN/NOTIFY wake-ups, polling as the fallback). It
-// returns when ctx ends (with ctx's error) or fn returns an error (that
-// error).
+// as they commit (LISTEN/NOTIFY wake-ups for this task only, polling as
+// the fallback). It returns when ctx ends (with ctx's error), fn returns an
+// error (that error), or reading fails (e.g. the connection is lost; resume
+// by calling it again with the last sequence fn saw).
 func (s *Store) TailMessages(ctx context.Context, id uuid.UUID, after int64, fn func(ResultMessage) error) error {
+	key := id.String()
 	for {
-		sig := s.wake.signal(channelMessage) // before reading: nothing slips between
-		for {
-			batch, err := s.Messages(ctx, id, after, 1000)
-			if err != nil {
+		sub := s.wake.subscribe(channelMessage, key) // before reading: nothing slips between
+		err := s.tailOnce(ctx, id, &after, fn)
+		if err == nil {
+			err = wait(ctx, sub.ch, s.poll)
+		}
+		s.wake.unsubscribe(sub)
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// tailOnce delivers every message after *after, advancing it.
+func (s *Store) tailOnce(ctx context.Context, id uuid.UUID, after *int64, fn func(ResultMessage) error) error {
+	for {
+		batch, err := s.Messages(ctx, id, *after, 1000)
+		if err != nil {
+			return err
+		}
+		for _, m := range batch {
+			if err := fn(m); err != nil {
 				return err
 			}
-			for _, m := range batch {
-				if err := fn(m); err != nil {
-					return err
-				}
-				after = m.Sequence
-			}
-			if len(batch) < 1000 {
-				break
-			}
+			*after = m.Sequence
 		}
-		if err := wait(ctx, sig, s.poll); err != nil {
-			return err
+		if len(batch) < 1000 {
+			return nil
 		}
 	}
 }

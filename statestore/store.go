@@ -25,9 +25,15 @@ type Options struct {
 	// PollInterval bounds how long WaitForQueued and TailMessages sleep
 	// without a notification; DefaultPollInterval when zero.
 	PollInterval time.Duration
-	// DisableListen turns LISTEN/NOTIFY wake-ups off and leaves only
-	// polling: for connections through a transaction-pooling proxy.
+	// DisableListen stops the store listening for wake-ups, so its waiting
+	// claimers and tailers only poll: for connections through a
+	// transaction-pooling proxy, where LISTEN cannot work. The store still
+	// sends wake-ups for others (see DisableNotify).
 	DisableListen bool
+	// DisableNotify stops the store sending message wake-ups after its
+	// appends (and opening the connection it sends them on): tailers
+	// elsewhere then learn of new messages by polling.
+	DisableNotify bool
 }
 
 // ConfigureForPooler adjusts a pool configuration for a transaction-pooling
@@ -50,6 +56,10 @@ type Store struct {
 	logger *slog.Logger
 	poll   time.Duration
 	wake   *listener
+	notify *notifier
+	// pending, when set, collects the tasks that got messages inside the
+	// store's own InTx transaction: their wake-ups go out after it commits.
+	pending *pendingWakeups
 	// fenceTerm, when not 0, fences leader-only calls (see AsLeader).
 	fenceTerm int64
 	// derived marks a Store made by WithTx or AsLeader: it shares its
@@ -69,7 +79,9 @@ func New(pool *pgxpool.Pool, opts Options) *Store {
 		poll = DefaultPollInterval
 	}
 	s := &Store{pool: pool, conn: pool, q: db.New(), logger: logger, poll: poll}
-	s.wake = newListener(pool.Config().ConnConfig, logger, !opts.DisableListen)
+	cfg := pool.Config()
+	s.wake = newListener(cfg, logger, !opts.DisableListen)
+	s.notify = newNotifier(cfg, logger, !opts.DisableNotify)
 	return s
 }
 
@@ -78,6 +90,7 @@ func New(pool *pgxpool.Pool, opts Options) *Store {
 // close the Store that New returned.
 func (s *Store) Close() {
 	if !s.derived {
+		s.notify.close()
 		s.wake.close()
 	}
 }
@@ -87,7 +100,7 @@ func (s *Store) Close() {
 // together. Calls that need several statements use savepoints inside tx.
 func (s *Store) WithTx(tx pgx.Tx) *Store {
 	c := *s
-	c.conn, c.tx, c.derived = tx, tx, true
+	c.conn, c.tx, c.derived, c.pending = tx, tx, true, nil
 	return &c
 }
 
@@ -117,11 +130,19 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context, tx *Store
 			}
 		}
 	}()
-	if err = fn(ctx, s.WithTx(tx)); err != nil {
+	inner := s.WithTx(tx)
+	inner.pending = s.pending // a savepoint's wake-ups wait for the outer commit
+	if s.tx == nil {
+		inner.pending = &pendingWakeups{}
+	}
+	if err = fn(ctx, inner); err != nil {
 		return err
 	}
 	if err = tx.Commit(ctx); err != nil {
 		return mapError("commit", err)
+	}
+	if s.tx == nil {
+		s.notify.messages(inner.pending.tasks...)
 	}
 	return nil
 }

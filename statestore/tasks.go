@@ -453,28 +453,62 @@ func (s *Store) ClaimTasks(ctx context.Context, claimer string, max int, actions
 	return tasksFromRows(rows), nil
 }
 
-// WaitForQueued blocks until a task may have been queued (a notification),
-// the poll interval passes, or ctx ends (then it returns ctx's error). Pair
-// it with ClaimTasks, or use ClaimTasksWait.
-func (s *Store) WaitForQueued(ctx context.Context) error {
-	return wait(ctx, s.wake.signal(channelTaskQueued), s.poll)
+// WaitForQueued blocks until a task of one of actions (of any action when
+// none are given) may have been queued (a notification), the poll interval
+// passes, or ctx ends (then it returns ctx's error). Pair it with
+// ClaimTasks, or use ClaimTasksWait.
+func (s *Store) WaitForQueued(ctx context.Context, actions ...string) error {
+	sub := s.wake.subscribe(channelTaskQueued, actions...)
+	defer s.wake.unsubscribe(sub)
+	return wait(ctx, sub.ch, s.poll)
 }
 
+// claimRetryMin is how soon ClaimTasksWait tries again when queued tasks
+// exist but another transaction held every one's row lock; the delay
+// doubles while that lasts, up to the poll interval.
+const claimRetryMin = 5 * time.Millisecond
+
 // ClaimTasksWait is ClaimTasks that, when nothing is queued, waits for new
-// work (LISTEN/NOTIFY, with polling as the fallback) and tries again, until
-// it has at least one task or ctx ends.
+// work (LISTEN/NOTIFY wake-ups for these actions, with polling as the
+// fallback) and tries again, until it has at least one task or ctx ends.
+// When queued tasks exist but were all skipped because other transactions
+// held their row locks, it retries soon rather than after a poll interval.
 func (s *Store) ClaimTasksWait(ctx context.Context, claimer string, max int, actions ...string) ([]*Task, error) {
+	var retry time.Duration
 	for {
-		// Take the signal before claiming so a task queued in between wakes us.
-		sig := s.wake.signal(channelTaskQueued)
-		tasks, err := s.ClaimTasks(ctx, claimer, max, actions...)
+		// Subscribe before claiming so a task queued in between wakes us.
+		sub := s.wake.subscribe(channelTaskQueued, actions...)
+		tasks, err := s.claimOrWait(ctx, sub, &retry, claimer, max, actions)
+		s.wake.unsubscribe(sub)
 		if err != nil || len(tasks) > 0 {
 			return tasks, err
 		}
-		if err := wait(ctx, sig, s.poll); err != nil {
-			return nil, err
-		}
 	}
+}
+
+// claimOrWait claims; when that finds nothing it waits for sub, the poll
+// interval, or, when queued tasks exist that were locked, the retry delay.
+func (s *Store) claimOrWait(ctx context.Context, sub *subscription, retry *time.Duration,
+	claimer string, max int, actions []string) ([]*Task, error) {
+	tasks, err := s.ClaimTasks(ctx, claimer, max, actions...)
+	if err != nil || len(tasks) > 0 {
+		return tasks, err
+	}
+	queued, err := s.q.QueuedTaskExists(ctx, s.conn, nonNil(actions))
+	if err != nil {
+		return nil, mapError("look for locked queued tasks", err)
+	}
+	delay := s.poll
+	if queued { // skipped because locked: whoever holds them may let go soon
+		*retry = min(*retry*2, s.poll)
+		if *retry < claimRetryMin {
+			*retry = min(claimRetryMin, s.poll)
+		}
+		delay = *retry
+	} else {
+		*retry = 0
+	}
+	return nil, wait(ctx, sub.ch, delay)
 }
 
 // RequeueTasksOfClaimer puts every running task of claimer back in the

@@ -20,4 +20,5 @@ var (
 	LatestBuildDataOfNodeSQL     = latestBuildDataOfNode
 	LatestBuildDataOfAllNodesSQL = latestBuildDataOfAllNodes
 	ListBootActionStatusesSQL    = listBootActionStatusesOfNode
+	QueuedTaskExistsSQL          = queuedTaskExists
 )

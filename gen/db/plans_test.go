@@ -81,6 +81,8 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 		{"latest build data of a node", db.LatestBuildDataOfNodeSQL, "false, 'node7', ''::text, 101", "build_data_node_generator_idx"},
 		{"latest build data of all nodes", db.LatestBuildDataOfAllNodesSQL, "false, 'node7'::text, 'lshw'::text, 101", "build_data_node_generator_idx"},
 		{"boot action statuses of a node", db.ListBootActionStatusesSQL, "'node7'", "boot_action_status_node_idx"},
+		{"queued exists", db.QueuedTaskExistsSQL, "'{}'::text[]", "tasks_queued_idx"},
+		{"queued exists by action", db.QueuedTaskExistsSQL, "'{deploy_nodes}'::text[]", "tasks_queued_idx"},
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -66,15 +66,13 @@ func (q *Queries) AppendResultMessage(ctx context.Context, db DBTX, arg AppendRe
 
 const appendResultMessages = `-- name: AppendResultMessages :many
 WITH input AS (
-    SELECT x.message,
-           ($1::boolean[])[x.ord] AS error,
-           ($2::text[])[x.ord] AS context,
-           ($3::text[])[x.ord] AS context_type,
-           ($4::boolean[])[x.ord] AS has_ts,
-           ($5::timestamptz[])[x.ord] AS ts,
-           ($6::jsonb[])[x.ord] AS extra,
-           x.ord
-    FROM unnest($7::text[]) WITH ORDINALITY AS x(message, ord)
+    -- ROWS FROM (unnest, ...) walks the arrays in step: linear in the batch. (Subscripting
+    -- (array)[ord] per row is not: a text or jsonb array is walked from its start for every lookup.)
+    SELECT x.message, x.error, x.context, x.context_type, x.has_ts, x.ts, x.extra, x.ord
+    FROM ROWS FROM (unnest($1::text[]), unnest($2::boolean[]), unnest($3::text[]),
+                    unnest($4::text[]), unnest($5::boolean[]), unnest($6::timestamptz[]),
+                    unnest($7::jsonb[]))
+         WITH ORDINALITY AS x(message, error, context, context_type, has_ts, ts, extra, ord)
 ),
 next AS (
     UPDATE tasks
@@ -92,13 +90,13 @@ RETURNING result_message.sequence, result_message.ts
 `
 
 type AppendResultMessagesParams struct {
+	Messages     []string          `json:"messages"`
 	Errors       []bool            `json:"errors"`
 	Contexts     []string          `json:"contexts"`
 	ContextTypes []string          `json:"context_types"`
 	HasTs        []bool            `json:"has_ts"`
 	Tss          []time.Time       `json:"tss"`
 	Extras       []json.RawMessage `json:"extras"`
-	Messages     []string          `json:"messages"`
 	TaskID       uuid.UUID         `json:"task_id"`
 }
 
@@ -112,13 +110,13 @@ type AppendResultMessagesRow struct {
 // assigned sequence numbers and times (the caller has the rest); no rows if no such task.
 func (q *Queries) AppendResultMessages(ctx context.Context, db DBTX, arg AppendResultMessagesParams) ([]*AppendResultMessagesRow, error) {
 	rows, err := db.Query(ctx, appendResultMessages,
+		arg.Messages,
 		arg.Errors,
 		arg.Contexts,
 		arg.ContextTypes,
 		arg.HasTs,
 		arg.Tss,
 		arg.Extras,
-		arg.Messages,
 		arg.TaskID,
 	)
 	if err != nil {

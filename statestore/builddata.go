@@ -289,8 +289,14 @@ func decodeBuildDataCursor(q BuildDataQuery) (buildDataCursor, error) {
 	}
 	switch {
 	case b[0] == cursorHistory && !latest && len(b) == 17:
-		return buildDataCursor{at: time.UnixMicro(int64(binary.BigEndian.Uint64(b[1:9]))).UTC(),
-			id: int64(binary.BigEndian.Uint64(b[9:]))}, nil
+		c := buildDataCursor{at: time.UnixMicro(int64(binary.BigEndian.Uint64(b[1:9]))).UTC(),
+			id: int64(binary.BigEndian.Uint64(b[9:]))}
+		// No page ends outside what PostgreSQL stores (from 4714 BC, Go's
+		// year -4713) up to endOfTime: a tampered cursor.
+		if c.at.Before(time.Date(-4713, 11, 24, 0, 0, 0, 0, time.UTC)) || c.at.After(endOfTime) {
+			return buildDataCursor{}, bad
+		}
+		return c, nil
 	case b[0] == cursorLatest && latest:
 		n, k := binary.Uvarint(b[1:])
 		if k <= 0 || n > uint64(len(b)-1-k) {
@@ -309,6 +315,13 @@ func decodeBuildDataCursor(q BuildDataQuery) (buildDataCursor, error) {
 func buildDataFromRow(r *db.ListBuildDataByNodeRow) BuildData {
 	return BuildData{ID: r.BuildDataID, NodeName: r.NodeName, TaskID: r.TaskID, CollectedAt: r.CollectedAt.UTC(),
 		Generator: r.Generator, DataFormat: r.DataFormat, DataElement: r.DataElement, DataSize: r.DataSize}
+}
+
+// collectableTime reports whether t may be a record's collected_at: from
+// year 1 up to endOfTime, where every history query's first page starts (a
+// later record would never be listed; PostgreSQL itself stops at 294276 AD).
+func collectableTime(t time.Time) bool {
+	return !t.Before(time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)) && !t.After(endOfTime)
 }
 
 var nodeNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
@@ -331,6 +344,9 @@ func validateBuildData(bd NewBuildData, field func(string) string) error {
 	}
 	if bd.TaskID == uuid.Nil {
 		return invalid(field("TaskID"), "must not be the nil UUID")
+	}
+	if !bd.CollectedAt.IsZero() && !collectableTime(bd.CollectedAt) {
+		return invalid(field("CollectedAt"), "must be between year 1 and %s (or zero for the database's clock)", endOfTime.Format(time.DateOnly))
 	}
 	if bd.Generator == "" {
 		return invalid(field("Generator"), "must not be empty")

@@ -361,8 +361,14 @@ func Redact(connString string) string {
 			return "(unparseable connection URL)"
 		}
 		q := u.Query()
-		if q.Has("password") {
-			q.Set("password", "xxxxx")
+		changed := false
+		for k := range q {
+			if strings.Contains(strings.ToLower(k), "password") { // password, sslpassword
+				q.Set(k, "xxxxx")
+				changed = true
+			}
+		}
+		if changed {
 			u.RawQuery = q.Encode()
 		}
 		return u.Redacted()

@@ -23,15 +23,27 @@ var ErrKeyMismatch = errors.New("statestore: boot action key does not match")
 // IdentityKey is a node's 32-byte boot action secret. It is shown to the
 // caller once, when created; every way of printing or logging it (String,
 // %v, %x, %#v, slog, JSON) yields "[REDACTED]". Reveal returns the bytes.
-type IdentityKey struct{ b [32]byte }
+//
+// The bytes sit behind a pointer: fmt cannot call Format on a key held in an
+// unexported field of the caller's struct, and prints a nested pointer as its
+// address, never the array it points to.
+type IdentityKey struct{ b *[32]byte }
 
 const redacted = "[REDACTED]"
 
 // Reveal returns a copy of the key's bytes, for handing to the node.
-func (k IdentityKey) Reveal() []byte { return append([]byte(nil), k.b[:]...) }
+func (k IdentityKey) Reveal() []byte { b := k.bytes(); return b[:] }
 
 // RevealHex returns the key in hex, the form nodes usually present.
-func (k IdentityKey) RevealHex() string { return hex.EncodeToString(k.b[:]) }
+func (k IdentityKey) RevealHex() string { b := k.bytes(); return hex.EncodeToString(b[:]) }
+
+// bytes returns a copy of the key (32 zero bytes for the zero IdentityKey).
+func (k IdentityKey) bytes() (b [32]byte) {
+	if k.b != nil {
+		b = *k.b
+	}
+	return b
+}
 
 // String implements fmt.Stringer without revealing the key.
 func (IdentityKey) String() string { return redacted }
@@ -67,6 +79,7 @@ func (s *Store) CreateBootActionContext(ctx context.Context, node string, task u
 	if task == uuid.Nil {
 		return nil, key, invalid("task", "must not be the nil UUID")
 	}
+	key.b = new([32]byte)
 	if _, err := rand.Read(key.b[:]); err != nil {
 		return nil, IdentityKey{}, fmt.Errorf("statestore: generate identity key: %w", err)
 	}

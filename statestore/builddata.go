@@ -2,6 +2,8 @@ package statestore
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
@@ -249,31 +251,63 @@ type buildDataCursor struct {
 	generator string
 }
 
-// Cursor kinds, the first byte of a decoded cursor.
+// Cursor kinds, the first byte of a decoded cursor: one per kind of query,
+// so that a cursor is accepted only by the kind of query that made it.
 const (
-	cursorHistory byte = 'H'
-	cursorLatest  byte = 'L'
+	cursorByNode        byte = 'H'
+	cursorByTask        byte = 'T'
+	cursorByNodeAndTask byte = 'B'
+	cursorLatestOfNode  byte = 'l'
+	cursorLatestAll     byte = 'L'
 )
 
+// cursorKind is the kind of cursor query q takes.
+func cursorKind(q BuildDataQuery) byte {
+	switch {
+	case q.LatestAllNodes:
+		return cursorLatestAll
+	case q.Latest:
+		return cursorLatestOfNode
+	case q.NodeName != "" && q.TaskID != nil:
+		return cursorByNodeAndTask
+	case q.TaskID != nil:
+		return cursorByTask
+	}
+	return cursorByNode
+}
+
+// historyFilter binds a history cursor to its query's node and task: the
+// first 8 bytes of SHA-256 of them.
+func historyFilter(q BuildDataQuery) []byte {
+	h := sha256.New()
+	h.Write([]byte(q.NodeName))
+	h.Write([]byte{0})
+	if q.TaskID != nil {
+		h.Write(q.TaskID[:])
+	}
+	return h.Sum(nil)[:8]
+}
+
 // encodeBuildDataCursor writes an opaque cursor: base64 of the kind, then
-// collected_at (µs) and id, or the node name's length, node and generator.
+// collected_at (µs), id and the query's filter (historyFilter), or the node
+// name's length, node and generator.
 func encodeBuildDataCursor(q BuildDataQuery, c buildDataCursor) string {
+	b := []byte{cursorKind(q)}
 	if q.Latest || q.LatestAllNodes {
-		b := []byte{cursorLatest}
 		b = binary.AppendUvarint(b, uint64(len(c.node)))
 		b = append(b, c.node...)
 		b = append(b, c.generator...)
 		return base64.RawURLEncoding.EncodeToString(b)
 	}
-	b := []byte{cursorHistory}
 	b = binary.BigEndian.AppendUint64(b, uint64(c.at.UnixMicro()))
 	b = binary.BigEndian.AppendUint64(b, uint64(c.id))
+	b = append(b, historyFilter(q)...)
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 // decodeBuildDataCursor reads q.Cursor, or returns the start of the first
 // page when it is empty. A cursor of another kind of query, or of another
-// node's latest records, is rejected.
+// node or task, is rejected.
 func decodeBuildDataCursor(q BuildDataQuery) (buildDataCursor, error) {
 	latest := q.Latest || q.LatestAllNodes
 	if q.Cursor == "" {
@@ -284,14 +318,20 @@ func decodeBuildDataCursor(q BuildDataQuery) (buildDataCursor, error) {
 	}
 	bad := invalid("query.Cursor", "is not a cursor returned by BuildData for this query")
 	b, err := base64.RawURLEncoding.DecodeString(q.Cursor)
-	if err != nil || len(b) == 0 {
+	if err != nil || len(b) == 0 || b[0] != cursorKind(q) {
 		return buildDataCursor{}, bad
 	}
 	switch {
-	case b[0] == cursorHistory && !latest && len(b) == 17:
-		return buildDataCursor{at: time.UnixMicro(int64(binary.BigEndian.Uint64(b[1:9]))).UTC(),
-			id: int64(binary.BigEndian.Uint64(b[9:]))}, nil
-	case b[0] == cursorLatest && latest:
+	case !latest && len(b) == 25 && subtle.ConstantTimeCompare(b[17:], historyFilter(q)) == 1:
+		c := buildDataCursor{at: time.UnixMicro(int64(binary.BigEndian.Uint64(b[1:9]))).UTC(),
+			id: int64(binary.BigEndian.Uint64(b[9:17]))}
+		// No page ends outside what PostgreSQL stores (from 4714 BC, Go's
+		// year -4713) up to endOfTime: a tampered cursor.
+		if c.at.Before(time.Date(-4713, 11, 24, 0, 0, 0, 0, time.UTC)) || c.at.After(endOfTime) {
+			return buildDataCursor{}, bad
+		}
+		return c, nil
+	case latest:
 		n, k := binary.Uvarint(b[1:])
 		if k <= 0 || n > uint64(len(b)-1-k) {
 			return buildDataCursor{}, bad
@@ -309,6 +349,13 @@ func decodeBuildDataCursor(q BuildDataQuery) (buildDataCursor, error) {
 func buildDataFromRow(r *db.ListBuildDataByNodeRow) BuildData {
 	return BuildData{ID: r.BuildDataID, NodeName: r.NodeName, TaskID: r.TaskID, CollectedAt: r.CollectedAt.UTC(),
 		Generator: r.Generator, DataFormat: r.DataFormat, DataElement: r.DataElement, DataSize: r.DataSize}
+}
+
+// collectableTime reports whether t may be a record's collected_at: from
+// year 1 up to endOfTime, where every history query's first page starts (a
+// later record would never be listed; PostgreSQL itself stops at 294276 AD).
+func collectableTime(t time.Time) bool {
+	return !t.Before(time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)) && !t.After(endOfTime)
 }
 
 var nodeNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
@@ -331,6 +378,9 @@ func validateBuildData(bd NewBuildData, field func(string) string) error {
 	}
 	if bd.TaskID == uuid.Nil {
 		return invalid(field("TaskID"), "must not be the nil UUID")
+	}
+	if !bd.CollectedAt.IsZero() && !collectableTime(bd.CollectedAt) {
+		return invalid(field("CollectedAt"), "must be between year 1 and %s (or zero for the database's clock)", endOfTime.Format(time.DateOnly))
 	}
 	if bd.Generator == "" {
 		return invalid(field("Generator"), "must not be empty")

@@ -63,6 +63,7 @@ const (
 	pgUntranslatableChar  = "22P05"
 	pgCharNotInRepertoire = "22021"
 	pgNumericOutOfRange   = "22003" // also a jsonb number beyond numeric's range
+	pgDatetimeOverflow    = "22008" // a timestamp beyond timestamptz's range
 	pgSerializationFail   = "40001"
 	pgDeadlockDetected    = "40P01"
 )
@@ -94,7 +95,8 @@ func mapError(op string, err error) error {
 	case pgCheckViolation, pgNotNullViolation:
 		return fmt.Errorf("%s: %w", op, &InvalidInputError{
 			Field: constraintField(pgErr), Problem: "is rejected by the database (SQLSTATE " + pgErr.Code + ")"})
-	case pgStringTooLong, pgInvalidTextRep, pgUntranslatableChar, pgCharNotInRepertoire, pgNumericOutOfRange:
+	case pgStringTooLong, pgInvalidTextRep, pgUntranslatableChar, pgCharNotInRepertoire, pgNumericOutOfRange,
+		pgDatetimeOverflow:
 		return fmt.Errorf("%s: %w", op, &InvalidInputError{
 			Field: constraintField(pgErr), Problem: "rejected by the database (SQLSTATE " + pgErr.Code + ")"})
 	}

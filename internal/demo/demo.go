@@ -12,6 +12,8 @@ package demo
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -57,6 +59,9 @@ const (
 // the demo would disturb (tasks it would claim, boot action keys it would
 // replace, a leader it would depose); the demo refuses it.
 var ErrDatabaseInUse = errors.New("demo: the database is in use")
+
+// demoLockKey is the session advisory lock a demo holds on a given database.
+var demoLockKey = int64(binary.BigEndian.Uint64(func() []byte { h := sha256.Sum256([]byte("statemgmt demo")); return h[:8] }()))
 
 // deployTaskID is fixed so every leader finds the same deploy_nodes task.
 var deployTaskID = uuid.NewSHA1(uuid.NameSpaceURL, []byte("statemgmt demo deploy_nodes"))
@@ -144,15 +149,29 @@ func database(ctx context.Context, given string, out *lineWriter) (string, func(
 		if err != nil {
 			return "", nil, fmt.Errorf("demo: connect to --database-url: %w", err)
 		}
-		defer conn.Close(context.WithoutCancel(ctx))
+		// This session holds the demo lock of the database for the whole
+		// run, so that a second demo started at the same moment, which
+		// would also find the database empty, is refused.
+		release := func() { conn.Close(context.WithoutCancel(ctx)) }
+		var locked bool
+		if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", demoLockKey).Scan(&locked); err != nil {
+			release()
+			return "", nil, fmt.Errorf("demo: lock the database: %w", err)
+		}
+		if !locked {
+			release()
+			return "", nil, fmt.Errorf("%w: another demo is running on %s (nothing was written)", ErrDatabaseInUse, statetest.Redact(given))
+		}
 		if err := refuseInUse(ctx, conn, given); err != nil {
+			release()
 			return "", nil, err
 		}
 		if _, err := statestore.Migrate(ctx, conn, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+			release()
 			return "", nil, err
 		}
 		out.printf("database: the one given (%s), migrated", statetest.Redact(given))
-		return given, func() {}, nil
+		return given, release, nil
 	}
 	srv, err := statetest.DefaultServer(ctx)
 	if err != nil {

@@ -61,6 +61,10 @@ type Server struct {
 
 	keptMu sync.Mutex
 	kept   []string // databases of failed tests, kept for inspection
+	// unfinished names the databases whose CREATE DATABASE failed: the
+	// server may have created one all the same (the answer was lost, the
+	// context ended after the server got the statement); Close drops them.
+	unfinished []string
 
 	adminMu sync.Mutex
 	admin   *pgxpool.Pool
@@ -108,6 +112,7 @@ func Shutdown(ctx context.Context) error {
 // Close releases the server's admin connections and stops the server if this
 // package started it.
 func (s *Server) Close(ctx context.Context) error {
+	s.dropUnfinished(ctx)
 	s.adminMu.Lock()
 	if s.admin != nil {
 		s.admin.Close()
@@ -361,8 +366,14 @@ func Redact(connString string) string {
 			return "(unparseable connection URL)"
 		}
 		q := u.Query()
-		if q.Has("password") {
-			q.Set("password", "xxxxx")
+		changed := false
+		for k := range q {
+			if strings.Contains(strings.ToLower(k), "password") { // password, sslpassword
+				q.Set(k, "xxxxx")
+				changed = true
+			}
+		}
+		if changed {
 			u.RawQuery = q.Encode()
 		}
 		return u.Redacted()

@@ -260,6 +260,7 @@ func (s *Server) CreateDatabase(ctx context.Context) (*Database, error) {
 	name := testDBName("", rnd[:])
 	if err := s.adminExec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()+
 		" TEMPLATE "+pgx.Identifier{tpl}.Sanitize()); err != nil {
+		s.createFailed(ctx, name)
 		return nil, fmt.Errorf("statetest: clone template: %w", err)
 	}
 	u, err := withDatabase(s.AdminURL, name)
@@ -278,6 +279,7 @@ func (s *Server) CreateEmptyDatabase(ctx context.Context) (*Database, error) {
 	}
 	name := testDBName("empty_", rnd[:])
 	if err := s.adminExec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		s.createFailed(ctx, name)
 		return nil, fmt.Errorf("statetest: create empty database: %w", err)
 	}
 	u, err := withDatabase(s.AdminURL, name)
@@ -285,6 +287,31 @@ func (s *Server) CreateEmptyDatabase(ctx context.Context) (*Database, error) {
 		return nil, err
 	}
 	return &Database{Name: name, URL: u}, nil
+}
+
+// createFailed handles a CREATE DATABASE of name that returned an error: the
+// server may still have created it (the context ended after the statement
+// left, or the answer was lost). It drops name now, best effort, and
+// remembers it so that Close drops it again once any statement still on its
+// way has run.
+func (s *Server) createFailed(ctx context.Context, name string) {
+	s.keptMu.Lock()
+	s.unfinished = append(s.unfinished, name)
+	s.keptMu.Unlock()
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	_ = s.DropDatabase(dctx, name)
+}
+
+// dropUnfinished drops the databases whose creation failed (see createFailed).
+func (s *Server) dropUnfinished(ctx context.Context) {
+	s.keptMu.Lock()
+	names := s.unfinished
+	s.unfinished = nil
+	s.keptMu.Unlock()
+	for _, n := range names {
+		_ = s.DropDatabase(ctx, n) // best effort: the 24 h sweep is the last resort
+	}
 }
 
 // DropDatabase drops a database this package created, disconnecting any

@@ -9,3 +9,12 @@ LISTEN statemgmt_task_queued;
 -- name: ListenMessage :exec
 -- Subscribes this session to wake-ups for appended result messages (payload: task id).
 LISTEN statemgmt_message;
+
+-- name: CountTableRows :many
+-- Counts the rows of each named table of the current schema, exactly (for the migrate-down prompt); identifiers come from the catalog and are quoted by format's %I.
+SELECT t.table_name::text AS table_name,
+       ((xpath('/row/n/text()',
+               query_to_xml(format('SELECT count(*) AS n FROM %I.%I', t.table_schema, t.table_name), false, true, '')))[1]::text)::bigint AS row_count
+FROM information_schema.tables t
+WHERE t.table_schema = current_schema() AND t.table_name = ANY(@tables::text[])
+ORDER BY t.table_name;

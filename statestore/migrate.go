@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/tern/v2/migrate"
 
+	"github.com/drydock-go/statemgmt/gen/db"
 	"github.com/drydock-go/statemgmt/schema"
 )
 
@@ -117,4 +119,75 @@ func newMigrator(ctx context.Context, conn *pgx.Conn) (*migrate.Migrator, error)
 		return nil, fmt.Errorf("statestore: load migrations: %w", err)
 	}
 	return m, nil
+}
+
+// TableRows is a table and the rows it holds.
+type TableRows struct {
+	// Table is the table's name.
+	Table string `json:"table"`
+	// Rows is its exact row count when the plan was made.
+	Rows int64 `json:"rows"`
+}
+
+// DownPlan says what migrating down to a version would destroy.
+type DownPlan struct {
+	// From is the current schema version; To the target.
+	From, To int32
+	// Tables are the tables the down migrations drop that exist now, with
+	// their row counts, in the order they would be dropped.
+	Tables []TableRows
+}
+
+// Rows is the total number of rows the plan would destroy.
+func (p DownPlan) Rows() int64 {
+	var n int64
+	for _, t := range p.Tables {
+		n += t.Rows
+	}
+	return n
+}
+
+var dropTableRE = regexp.MustCompile(`(?i)\bDROP\s+TABLE\s+(?:IF\s+EXISTS\s+)?([a-z_][a-z0-9_]*)`)
+
+// PlanMigrateDown reports, without changing anything, which tables migrating
+// the database behind conn down to target would drop and how many rows each
+// holds now. Operators are shown this before a down migration (statectl
+// migrate down asks with it). Tables are read from the embedded migrations'
+// down sections.
+func PlanMigrateDown(ctx context.Context, conn *pgx.Conn, target int32) (DownPlan, error) {
+	if latest := LatestSchemaVersion(); target < 0 || target > latest {
+		return DownPlan{}, invalid("target version", "must be between 0 and %d, got %d", latest, target)
+	}
+	m, err := newMigrator(ctx, conn)
+	if err != nil {
+		return DownPlan{}, err
+	}
+	cur, err := m.GetCurrentVersion(ctx)
+	if err != nil {
+		return DownPlan{}, fmt.Errorf("statestore: read schema version: %w", err)
+	}
+	plan := DownPlan{From: cur, To: target}
+	var order []string
+	for v := cur; v > target; v-- {
+		for _, match := range dropTableRE.FindAllStringSubmatch(m.Migrations[v-1].DownSQL, -1) {
+			order = append(order, match[1])
+		}
+	}
+	if len(order) == 0 {
+		return plan, nil
+	}
+	rows, err := db.New().CountTableRows(ctx, conn, order)
+	if err != nil {
+		return plan, mapError("count rows of the tables to drop", err)
+	}
+	counts := make(map[string]int64, len(rows))
+	for _, r := range rows {
+		counts[r.TableName] = r.RowCount
+	}
+	for _, t := range order {
+		if n, ok := counts[t]; ok {
+			plan.Tables = append(plan.Tables, TableRows{Table: t, Rows: n})
+		}
+	}
+	return plan, nil
 }

@@ -10,6 +10,41 @@ import (
 	"time"
 )
 
+const countTableRows = `-- name: CountTableRows :many
+SELECT t.table_name::text AS table_name,
+       ((xpath('/row/n/text()',
+               query_to_xml(format('SELECT count(*) AS n FROM %I.%I', t.table_schema, t.table_name), false, true, '')))[1]::text)::bigint AS row_count
+FROM information_schema.tables t
+WHERE t.table_schema = current_schema() AND t.table_name = ANY($1::text[])
+ORDER BY t.table_name
+`
+
+type CountTableRowsRow struct {
+	TableName string `json:"table_name"`
+	RowCount  int64  `json:"row_count"`
+}
+
+// Counts the rows of each named table of the current schema, exactly (for the migrate-down prompt); identifiers come from the catalog and are quoted by format's %I.
+func (q *Queries) CountTableRows(ctx context.Context, db DBTX, tables []string) ([]*CountTableRowsRow, error) {
+	rows, err := db.Query(ctx, countTableRows, tables)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []*CountTableRowsRow{}
+	for rows.Next() {
+		var i CountTableRowsRow
+		if err := rows.Scan(&i.TableName, &i.RowCount); err != nil {
+			return nil, err
+		}
+		items = append(items, &i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listenMessage = `-- name: ListenMessage :exec
 LISTEN statemgmt_message
 `

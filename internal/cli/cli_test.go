@@ -67,12 +67,42 @@ func setup(t *testing.T) (string, *statestore.Store) {
 	return db.URL, s
 }
 
+// migrate down lists the tables it would drop with their rows and asks;
+// anything but yes changes nothing (issue 22: it used to drop everything
+// without a word).
+func TestMigrateDownAsksWithTablesAndRows(t *testing.T) {
+	url, s := setup(t)
+	ctx := context.Background()
+	if _, err := s.CreateTasks(ctx, statestore.NewTask{Action: "noop"}, statestore.NewTask{Action: "noop"}); err != nil {
+		t.Fatal(err)
+	}
+	n := statestore.LatestSchemaVersion()
+	for _, answer := range []string{"", "n\n", "no\n", "maybe\n"} {
+		r := run(t, url, answer, "migrate", "down", "99")
+		if r.code != 1 || !strings.Contains(r.stderr, "cancelled: nothing changed") {
+			t.Fatalf("answer %q: exit %d, stderr %q; want 1 and cancelled", answer, r.code, r.stderr)
+		}
+		for _, want := range []string{fmt.Sprintf("from version %d to 0 DROPS", n), "tasks", "2 rows", "result_message", "0 rows", "continue? [y/N]"} {
+			if !strings.Contains(r.stderr, want) {
+				t.Fatalf("answer %q: prompt lacks %q:\n%s", answer, want, r.stderr)
+			}
+		}
+		run(t, url, "", "migrate", "status").want(t, 0, fmt.Sprintf("version %d of %d: up to date", n, n))
+	}
+	if page, err := s.ListTasks(ctx, statestore.TaskFilter{}); err != nil || len(page.Tasks) != 2 {
+		t.Fatalf("tasks after cancelled down: %v, %v", page, err)
+	}
+	r := run(t, url, "y\n", "migrate", "down", "99")
+	r.want(t, 0, "schema at version 0", "tasks")
+	run(t, url, "", "migrate", "status").want(t, 0, fmt.Sprintf("version 0 of %d", n))
+}
+
 func TestMigrateCommands(t *testing.T) {
 	url := statetest.NewEmpty(t).URL
 	n := statestore.LatestSchemaVersion() // derived: migrations are added
 	run(t, url, "", "migrate", "status").want(t, 0, fmt.Sprintf("version 0 of %d: %d migration(s) pending", n, n))
 	run(t, url, "", "migrate", "up").want(t, 0, fmt.Sprintf("schema at version %d (was 0; applied %d)", n, n))
-	run(t, url, "", "migrate", "down", "2").want(t, 0, fmt.Sprintf("schema at version %d (was %d)", n-2, n))
+	run(t, url, "", "migrate", "down", "2", "--yes").want(t, 0, fmt.Sprintf("schema at version %d (was %d)", n-2, n))
 	run(t, url, "", "migrate", "status").want(t, 0, fmt.Sprintf("version %d of %d: 2 migration(s) pending", n-2, n))
 	run(t, url, "", "migrate", "down", "zero").want(t, 2, "N must be a positive number")
 	run(t, url, "", "migrate", "up").want(t, 0, fmt.Sprintf("schema at version %d", n))

@@ -163,7 +163,7 @@ UPDATE tasks t
 SET status = 'queued', claimed_by = NULL, claimed_at = NULL, retry = t.retry + 1,
     version = t.version + 1, updated_at = now()
 FROM (SELECT unnest(@task_ids::uuid[]) AS task_id, unnest(@attempts::bigint[]) AS attempt) AS w
-WHERE t.task_id = w.task_id AND t.attempt = w.attempt AND t.status = 'running'
+WHERE t.task_id = ANY(@task_ids::uuid[]) AND t.task_id = w.task_id AND t.attempt = w.attempt AND t.status = 'running'
 RETURNING t.*, statemgmt_subtask_ids(t.task_id)::uuid[] AS subtask_ids;
 
 -- name: LockTaskTree :many
@@ -208,7 +208,7 @@ RETURNING t.*, statemgmt_subtask_ids(t.task_id)::uuid[] AS subtask_ids;
 -- OFFSET 0 so it stays an index nested loop whatever the planner guesses about the recursion's size.
 -- Call until roots_scanned is 0.
 WITH RECURSIVE roots AS (
-    SELECT tasks.task_id, tasks.created_at FROM tasks
+    SELECT tasks.task_id, tasks.created_at, tasks.status FROM tasks
     WHERE tasks.parent_task_id IS NULL AND tasks.created_at < @created_before
       AND (tasks.created_at, tasks.task_id) > (@after_created_at::timestamptz, @after_task_id::uuid)
     ORDER BY tasks.created_at, tasks.task_id
@@ -216,15 +216,14 @@ WITH RECURSIVE roots AS (
     FOR UPDATE SKIP LOCKED
 ),
 tree AS (
-    SELECT roots.task_id AS root_id, roots.task_id FROM roots
+    SELECT roots.task_id AS root_id, roots.task_id, roots.status FROM roots
     UNION ALL
-    SELECT tree.root_id, child.task_id
+    SELECT tree.root_id, child.task_id, child.status
     FROM tree
-    CROSS JOIN LATERAL (SELECT c.task_id FROM tasks c WHERE c.parent_task_id = tree.task_id OFFSET 0) AS child
+    CROSS JOIN LATERAL (SELECT c.task_id, c.status FROM tasks c WHERE c.parent_task_id = tree.task_id OFFSET 0) AS child
 ),
 active_roots AS (
-    SELECT DISTINCT tree.root_id FROM tree JOIN tasks a ON a.task_id = tree.task_id
-    WHERE a.status NOT IN ('complete', 'terminated')
+    SELECT DISTINCT tree.root_id FROM tree WHERE tree.status NOT IN ('complete', 'terminated')
 ),
 deleted AS (
     DELETE FROM tasks t
@@ -245,16 +244,13 @@ SELECT (SELECT count(*) FROM deleted)::bigint AS tasks,
 -- name: CountTaskTreesCreatedBefore :many
 -- Retention preview: the tasks of every tree whose top-level task was created before the cutoff,
 -- counted by status, separately for finished trees (every task complete or terminated) and the rest.
-WITH RECURSIVE tree AS (
-    SELECT tasks.task_id AS root_id, tasks.task_id FROM tasks
+WITH RECURSIVE tagged AS (
+    SELECT tasks.task_id AS root_id, tasks.task_id, tasks.status FROM tasks
     WHERE tasks.parent_task_id IS NULL AND tasks.created_at < @created_before
     UNION ALL
-    SELECT tree.root_id, child.task_id
-    FROM tree
-    CROSS JOIN LATERAL (SELECT c.task_id FROM tasks c WHERE c.parent_task_id = tree.task_id OFFSET 0) AS child
-),
-tagged AS (
-    SELECT tree.root_id, t.status FROM tree JOIN tasks t ON t.task_id = tree.task_id
+    SELECT tagged.root_id, child.task_id, child.status
+    FROM tagged
+    CROSS JOIN LATERAL (SELECT c.task_id, c.status FROM tasks c WHERE c.parent_task_id = tagged.task_id OFFSET 0) AS child
 ),
 active_roots AS (
     SELECT DISTINCT tagged.root_id FROM tagged WHERE tagged.status NOT IN ('complete', 'terminated')
@@ -272,5 +268,5 @@ UPDATE tasks t
 SET status = 'complete', result_status = @result_status::text,
     version = t.version + 1, updated_at = now()
 FROM (SELECT unnest(@task_ids::uuid[]) AS task_id, unnest(@attempts::bigint[]) AS attempt) AS w
-WHERE t.task_id = w.task_id AND t.attempt = w.attempt AND t.status = 'running'
+WHERE t.task_id = ANY(@task_ids::uuid[]) AND t.task_id = w.task_id AND t.attempt = w.attempt AND t.status = 'running'
 RETURNING t.*, statemgmt_subtask_ids(t.task_id)::uuid[] AS subtask_ids;

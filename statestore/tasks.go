@@ -670,10 +670,13 @@ func (s *Store) RequeueTasks(ctx context.Context, claims ...Claim) ([]*Task, err
 		}
 		statementBoundary(ctx, "RequeueTasks: before checking every claim was live")
 		if len(rows) != len(ids) {
-			return tx.claimError(ctx, "requeue tasks", claims)
+			return errClaimNotLive // rolls back; claimError reads why after
 		}
 		return nil
 	})
+	if errors.Is(err, errClaimNotLive) {
+		return nil, s.claimError(ctx, "requeue tasks", claims)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -696,6 +699,10 @@ func claimArgs(claims []Claim) ([]uuid.UUID, []int64, error) {
 	}
 	return ids, attempts, nil
 }
+
+// errClaimNotLive makes InTx roll back a write that did not find every
+// claim live; it never leaves the package.
+var errClaimNotLive = errors.New("statestore: a claim is not live")
 
 // claimError says why a write naming claims did not find every task live.
 func (s *Store) claimError(ctx context.Context, op string, claims []Claim) error {
@@ -1015,10 +1022,13 @@ func (s *Store) CompleteTasks(ctx context.Context, rs ResultStatus, claims ...Cl
 		}
 		statementBoundary(ctx, "CompleteTasks: before checking every claim was live")
 		if len(rows) != len(ids) {
-			return tx.claimError(ctx, "complete tasks", claims)
+			return errClaimNotLive // rolls back; claimError reads why after
 		}
 		return nil
 	})
+	if errors.Is(err, errClaimNotLive) {
+		return nil, s.claimError(ctx, "complete tasks", claims)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -131,7 +131,7 @@ UPDATE tasks t
 SET status = 'complete', result_status = $1::text,
     version = t.version + 1, updated_at = now()
 FROM (SELECT unnest($2::uuid[]) AS task_id, unnest($3::bigint[]) AS attempt) AS w
-WHERE t.task_id = w.task_id AND t.attempt = w.attempt AND t.status = 'running'
+WHERE t.task_id = ANY($2::uuid[]) AND t.task_id = w.task_id AND t.attempt = w.attempt AND t.status = 'running'
 RETURNING t.task_id, t.parent_task_id, t.status, t.action, t.design_ref, t.node_filter, t.request_context, t.retry, t.created_at, t.created_by, t.updated_at, t.terminated_at, t.terminated_by, t.terminate, t.result_status, t.result_message, t.result_reason, t.result_error_count, t.result_successes, t.result_failures, t.result_links, t.version, t.last_message_seq, t.claimed_by, t.claimed_at, t.attempt, statemgmt_subtask_ids(t.task_id)::uuid[] AS subtask_ids
 `
 
@@ -222,16 +222,13 @@ func (q *Queries) CompleteTasks(ctx context.Context, db DBTX, arg CompleteTasksP
 }
 
 const countTaskTreesCreatedBefore = `-- name: CountTaskTreesCreatedBefore :many
-WITH RECURSIVE tree AS (
-    SELECT tasks.task_id AS root_id, tasks.task_id FROM tasks
+WITH RECURSIVE tagged AS (
+    SELECT tasks.task_id AS root_id, tasks.task_id, tasks.status FROM tasks
     WHERE tasks.parent_task_id IS NULL AND tasks.created_at < $1
     UNION ALL
-    SELECT tree.root_id, child.task_id
-    FROM tree
-    CROSS JOIN LATERAL (SELECT c.task_id FROM tasks c WHERE c.parent_task_id = tree.task_id OFFSET 0) AS child
-),
-tagged AS (
-    SELECT tree.root_id, t.status FROM tree JOIN tasks t ON t.task_id = tree.task_id
+    SELECT tagged.root_id, child.task_id, child.status
+    FROM tagged
+    CROSS JOIN LATERAL (SELECT c.task_id, c.status FROM tasks c WHERE c.parent_task_id = tagged.task_id OFFSET 0) AS child
 ),
 active_roots AS (
     SELECT DISTINCT tagged.root_id FROM tagged WHERE tagged.status NOT IN ('complete', 'terminated')
@@ -273,7 +270,7 @@ func (q *Queries) CountTaskTreesCreatedBefore(ctx context.Context, db DBTX, crea
 
 const deleteTaskTreesCreatedBefore = `-- name: DeleteTaskTreesCreatedBefore :one
 WITH RECURSIVE roots AS (
-    SELECT tasks.task_id, tasks.created_at FROM tasks
+    SELECT tasks.task_id, tasks.created_at, tasks.status FROM tasks
     WHERE tasks.parent_task_id IS NULL AND tasks.created_at < $4
       AND (tasks.created_at, tasks.task_id) > ($2::timestamptz, $3::uuid)
     ORDER BY tasks.created_at, tasks.task_id
@@ -281,15 +278,14 @@ WITH RECURSIVE roots AS (
     FOR UPDATE SKIP LOCKED
 ),
 tree AS (
-    SELECT roots.task_id AS root_id, roots.task_id FROM roots
+    SELECT roots.task_id AS root_id, roots.task_id, roots.status FROM roots
     UNION ALL
-    SELECT tree.root_id, child.task_id
+    SELECT tree.root_id, child.task_id, child.status
     FROM tree
-    CROSS JOIN LATERAL (SELECT c.task_id FROM tasks c WHERE c.parent_task_id = tree.task_id OFFSET 0) AS child
+    CROSS JOIN LATERAL (SELECT c.task_id, c.status FROM tasks c WHERE c.parent_task_id = tree.task_id OFFSET 0) AS child
 ),
 active_roots AS (
-    SELECT DISTINCT tree.root_id FROM tree JOIN tasks a ON a.task_id = tree.task_id
-    WHERE a.status NOT IN ('complete', 'terminated')
+    SELECT DISTINCT tree.root_id FROM tree WHERE tree.status NOT IN ('complete', 'terminated')
 ),
 deleted AS (
     DELETE FROM tasks t
@@ -955,7 +951,7 @@ UPDATE tasks t
 SET status = 'queued', claimed_by = NULL, claimed_at = NULL, retry = t.retry + 1,
     version = t.version + 1, updated_at = now()
 FROM (SELECT unnest($1::uuid[]) AS task_id, unnest($2::bigint[]) AS attempt) AS w
-WHERE t.task_id = w.task_id AND t.attempt = w.attempt AND t.status = 'running'
+WHERE t.task_id = ANY($1::uuid[]) AND t.task_id = w.task_id AND t.attempt = w.attempt AND t.status = 'running'
 RETURNING t.task_id, t.parent_task_id, t.status, t.action, t.design_ref, t.node_filter, t.request_context, t.retry, t.created_at, t.created_by, t.updated_at, t.terminated_at, t.terminated_by, t.terminate, t.result_status, t.result_message, t.result_reason, t.result_error_count, t.result_successes, t.result_failures, t.result_links, t.version, t.last_message_seq, t.claimed_by, t.claimed_at, t.attempt, statemgmt_subtask_ids(t.task_id)::uuid[] AS subtask_ids
 `
 

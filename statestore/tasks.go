@@ -21,7 +21,8 @@ import (
 // TaskStatus is where a task is in its lifecycle:
 //
 //	requested → queued → running → complete
-//	any non-final state → terminating → terminated (or straight to terminated)
+//	running → terminating → terminated
+//	requested or queued → terminated
 //
 // complete and terminated are final. Only a claim (ClaimTasks) makes a task
 // running; recovery (RequeueStaleTasks, RequeueTasksOfClaimer) and the
@@ -49,7 +50,9 @@ var allowedFrom = map[TaskStatus][]TaskStatus{
 	StatusQueued:      {StatusRequested},
 	StatusRunning:     {}, // only ClaimTasks makes a task running
 	StatusComplete:    {StatusRunning},
-	StatusTerminating: {StatusRequested, StatusQueued, StatusRunning},
+	// A task not yet running is terminated directly: terminating means a
+	// claimer is still at work and recovery can find it by its claim.
+	StatusTerminating: {StatusRunning},
 	StatusTerminated:  {StatusRequested, StatusQueued, StatusRunning, StatusTerminating},
 }
 

@@ -140,17 +140,17 @@ func taskState(t *statestore.Task) mTask {
 type opKind int
 
 const (
-	opCreate      opKind = iota // this task was created
-	opChildCreate               // a subtask of this task was created or refused
-	opClaimed                   // a claim returned this task
-	opComplete                  // CompleteTasks (success or failure) naming a claim of this task
-	opRequeueOwn                // RequeueTasks naming a claim of this task
-	opRecovered                 // RequeueStaleTasks / RequeueTasksOfClaimer returned this task
-	opMarked                    // TerminateTask returned this task as changed
-	opRootUnmarked              // TerminateTask of this task changed nothing (or failed)
-	opUpdate                    // UpdateTask
-	opGet                       // GetTask
-	opAppend                    // AppendMessage
+	opCreate       opKind = iota // this task was created
+	opChildCreate                // a subtask of this task was created or refused
+	opClaimed                    // a claim returned this task
+	opComplete                   // CompleteTasks (success or failure) naming a claim of this task
+	opRequeueOwn                 // RequeueTasks naming a claim of this task
+	opRecovered                  // RequeueStaleTasks / RequeueTasksOfClaimer returned this task
+	opMarked                     // TerminateTask returned this task as changed
+	opRootUnmarked               // TerminateTask of this task changed nothing (or failed)
+	opUpdate                     // UpdateTask
+	opGet                        // GetTask
+	opAppend                     // AppendMessage
 )
 
 var opNames = []string{"create", "child-create", "claimed", "complete", "requeue-own", "recovered", "marked",

@@ -46,10 +46,10 @@ func (s TaskStatus) Final() bool { return s == StatusComplete || s == StatusTerm
 // allowedFrom lists, for each status, the statuses a task may change to it
 // from through UpdateTask. (Claiming and requeueing have their own calls.)
 var allowedFrom = map[TaskStatus][]TaskStatus{
-	StatusRequested:   {},
-	StatusQueued:      {StatusRequested},
-	StatusRunning:     {}, // only ClaimTasks makes a task running
-	StatusComplete:    {StatusRunning},
+	StatusRequested: {},
+	StatusQueued:    {StatusRequested},
+	StatusRunning:   {}, // only ClaimTasks makes a task running
+	StatusComplete:  {StatusRunning},
 	// A task not yet running is terminated directly: terminating means a
 	// claimer is still at work and recovery can find it by its claim.
 	StatusTerminating: {StatusRunning},

@@ -368,7 +368,7 @@ func TestCanChange(t *testing.T) {
 		statestore.StatusTerminating, statestore.StatusTerminated, statestore.StatusComplete}
 	allowed := map[[2]statestore.TaskStatus]bool{
 		{"requested", "queued"}: true, {"running", "complete"}: true, // running: only by a claim
-		{"running", "terminating"}: true, // not requested/queued → terminating: nobody would finish it
+		{"running", "terminating"}:  true, // not requested/queued → terminating: nobody would finish it
 		{"requested", "terminated"}: true, {"queued", "terminated"}: true, {"running", "terminated"}: true,
 		{"terminating", "terminated"}: true,
 	}

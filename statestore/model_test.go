@@ -28,7 +28,7 @@ import (
 // orchestrator instances would; not two OS processes) run three workers
 // each. Every worker runs random calls — create (sometimes in a
 // transaction that pauses before committing, with the new id already known
-// to the others), create-subtask, claim, complete, fail, requeue-stale,
+// to the others), create-subtask (likewise), claim, complete, fail, requeue-stale,
 // requeue-by-claimer, requeue-by-owner, terminate, update, append, get —
 // against the same database, acting on purpose with old claims and old
 // versions. A statement hook pauses at random at the statement boundaries
@@ -62,7 +62,8 @@ func TestTaskLifecycleModel(t *testing.T) {
 		procs = append(procs, &modelProc{name: name, s: statestore.New(storePool(t, db), statestore.Options{DisableListen: true})})
 	}
 	lockPool := storePool(t, db)
-	m := &modelRun{t: t, start: time.Now(), version: map[uuid.UUID]int64{}, claims: map[string][]statestore.Claim{}, stats: map[string]int{}}
+	m := &modelRun{t: t, start: time.Now(), version: map[uuid.UUID]int64{}, claims: map[string][]statestore.Claim{}, stats: map[string]int{},
+		inflight: map[uuid.UUID]int{}}
 
 	defer statestore.SetStatementHook(func(ctx context.Context, where string) {
 		if rand.IntN(2) == 0 {
@@ -200,6 +201,7 @@ type modelRun struct {
 	history   []modelEvent
 	terminate []terminateCall
 	completed map[uuid.UUID]int64 // earliest call time of a successful completion
+	inflight  map[uuid.UUID]int   // parents with a CreateSubtask call in flight
 	stats     map[string]int
 }
 
@@ -338,11 +340,31 @@ func (m *modelRun) randomOp(ctx context.Context, p *modelProc, procs []*modelPro
 		}
 		id, _ := uuid.NewV7()
 		m.addID(id)
+		m.mu.Lock()
+		m.inflight[parent]++
+		m.mu.Unlock()
+		defer func() {
+			m.mu.Lock()
+			if m.inflight[parent]--; m.inflight[parent] == 0 {
+				delete(m.inflight, parent)
+			}
+			m.mu.Unlock()
+		}()
 		call := m.now()
 		var task *statestore.Task
 		var err error
 		m.call("CreateSubtask", func() {
-			task, err = s.CreateSubtask(ctx, parent, statestore.NewTask{ID: id, Action: "noop"})
+			if r.IntN(2) == 0 {
+				task, err = s.CreateSubtask(ctx, parent, statestore.NewTask{ID: id, Action: "noop"})
+				return
+			}
+			// In a transaction that pauses before committing: the parent
+			// stays share-locked meanwhile, racing terminations.
+			err = s.InTx(ctx, func(ctx context.Context, tx *statestore.Store) (err error) {
+				task, err = tx.CreateSubtask(ctx, parent, statestore.NewTask{ID: id, Action: "noop"})
+				time.Sleep(time.Duration(r.IntN(5000)) * time.Microsecond)
+				return err
+			})
 		})
 		ret := m.now()
 		out := mOut{Err: m.classify("CreateSubtask", err)}
@@ -417,11 +439,19 @@ func (m *modelRun) randomOp(ctx context.Context, p *modelProc, procs []*modelPro
 		for _, task := range tasks {
 			m.record(task.ID, mIn{Kind: opRecovered}, mOut{Task: taskState(task)}, call, ret, client)
 		}
-	case k < 68: // terminate
+	case k < 68: // terminate, often a task under which a subtask is being created
 		root, ok := m.pick(r)
 		if !ok {
 			return
 		}
+		m.mu.Lock()
+		for p := range m.inflight {
+			if r.IntN(3) != 0 {
+				root = p
+			}
+			break
+		}
+		m.mu.Unlock()
 		call := m.now()
 		var tasks []*statestore.Task
 		var err error

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -290,11 +291,13 @@ func (m *modelRun) addID(id uuid.UUID) {
 	m.mu.Unlock()
 }
 
-// call runs fn, turning a panic into a test failure.
+// call runs fn, turning a panic into a test failure that ends the worker
+// (its call has no return to record).
 func (m *modelRun) call(op string, fn func()) {
 	defer func() {
 		if p := recover(); p != nil {
 			m.t.Errorf("%s panicked: %v", op, p)
+			runtime.Goexit()
 		}
 	}()
 	fn()

@@ -64,10 +64,10 @@ func TestTaskLifecycleModel(t *testing.T) {
 	}
 	lockPool := storePool(t, db)
 	m := &modelRun{t: t, start: time.Now(), version: map[uuid.UUID]int64{}, claims: map[string][]statestore.Claim{}, stats: map[string]int{},
-		inflight: map[uuid.UUID]int{}}
+		inflight: map[uuid.UUID]int{}, pending: map[uuid.UUID]bool{}}
 
 	defer statestore.SetStatementHook(func(ctx context.Context, where string) {
-		if rand.IntN(2) == 0 {
+		if rand.IntN(2) == 0 || strings.HasPrefix(where, "UpdateTask") {
 			time.Sleep(time.Duration(rand.IntN(3000)) * time.Microsecond)
 		}
 	})()
@@ -203,6 +203,7 @@ type modelRun struct {
 	terminate []terminateCall
 	completed map[uuid.UUID]int64 // earliest call time of a successful completion
 	inflight  map[uuid.UUID]int   // parents with a CreateSubtask call in flight
+	pending   map[uuid.UUID]bool  // tasks with a CreateTask call in flight
 	stats     map[string]int
 }
 
@@ -317,6 +318,14 @@ func (m *modelRun) randomOp(ctx context.Context, p *modelProc, procs []*modelPro
 			st = statestore.StatusRequested
 		}
 		m.addID(id) // known to the others before it commits
+		m.mu.Lock()
+		m.pending[id] = true
+		m.mu.Unlock()
+		defer func() {
+			m.mu.Lock()
+			delete(m.pending, id)
+			m.mu.Unlock()
+		}()
 		call := m.now()
 		var task *statestore.Task
 		var err error
@@ -481,6 +490,12 @@ func (m *modelRun) randomOp(ctx context.Context, p *modelProc, procs []*modelPro
 		}
 		in := mIn{Kind: opUpdate}
 		m.mu.Lock()
+		for p := range m.pending { // often a task whose creation has not committed yet
+			if r.IntN(2) == 0 {
+				id = p
+			}
+			break
+		}
 		in.Version = m.version[id]
 		for _, c := range m.claims[p.name] {
 			if c.TaskID == id && (in.Attempt == 0 || r.IntN(2) == 0) {

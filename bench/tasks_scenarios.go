@@ -11,20 +11,32 @@ import (
 	"github.com/drydock-go/statemgmt/statestore"
 )
 
-// walOf runs fn and returns the WAL bytes the server wrote meanwhile
-// (pg_current_wal_lsn before and after; other sessions' writes count too,
-// so callers take a median over many calls).
-func walOf(ctx context.Context, pool *pgxpool.Pool, fn func() error) (float64, error) {
-	var before string
-	if err := pool.QueryRow(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&before); err != nil {
+// walOf runs fn in a transaction of its own and returns the WAL bytes
+// that transaction wrote, records and full-page images, read back with
+// pg_walinspect by transaction id: other sessions' writes do not count.
+func walOf(ctx context.Context, pool *pgxpool.Pool, s *statestore.Store, fn func(s *statestore.Store) error) (float64, error) {
+	var before, xid string
+	if err := pool.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text").Scan(&before); err != nil {
 		return 0, err
 	}
-	if err := fn(); err != nil {
+	tx, err := pool.Begin(ctx)
+	if err != nil {
 		return 0, err
 	}
-	var diff float64
-	err := pool.QueryRow(ctx, "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1::pg_lsn)::float8", before).Scan(&diff)
-	return diff, err
+	defer tx.Rollback(ctx) //nolint:errcheck // after Commit: a no-op
+	if err := tx.QueryRow(ctx, "SELECT (pg_current_xact_id()::text::numeric % 4294967296)::text").Scan(&xid); err != nil {
+		return 0, err
+	}
+	if err := fn(s.WithTx(tx)); err != nil {
+		return 0, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, err
+	}
+	var bytes float64
+	err = pool.QueryRow(ctx, `SELECT coalesce(sum(record_length), 0)::float8
+		FROM pg_get_wal_records_info($1::pg_lsn, pg_current_wal_flush_lsn()) WHERE xid::text = $2`, before, xid).Scan(&bytes)
+	return bytes, err
 }
 
 func median(xs []float64) float64 {
@@ -33,10 +45,10 @@ func median(xs []float64) float64 {
 	return s[len(s)/2]
 }
 
-// fanout: 10 000 CreateSubtask calls on one parent; the WAL each append
-// writes around the 100th and around the 10 000th (median of 50 calls
-// each), and the table's size at the end. Linear fan-out: the two are
-// about equal.
+// fanout: 10 000 CreateSubtask calls on one parent; the WAL each append's
+// transaction writes around the 100th and around the 10 000th (median of
+// 50 calls each, so a checkpoint's full-page images do not decide), and
+// the table's size at the end. Linear fan-out: the two are about equal.
 func fanout(ctx context.Context, cfg *config, b *bench) error {
 	n := 10000
 	if cfg.small {
@@ -58,16 +70,19 @@ func fanout(ctx context.Context, cfg *config, b *bench) error {
 	if err != nil {
 		return err
 	}
+	if _, err := pool.Exec(ctx, "CREATE EXTENSION IF NOT EXISTS pg_walinspect"); err != nil {
+		return fmt.Errorf("fanout measures WAL with pg_walinspect (superuser): %w", err)
+	}
 	var early, late []float64
 	start := time.Now()
 	for i := 1; i <= n; i++ {
-		add := func() error {
+		add := func(s *statestore.Store) error {
 			_, err := s.CreateSubtask(ctx, parent.ID, statestore.NewTask{Action: "deploy_node"})
 			return err
 		}
 		switch {
 		case i > 75 && i <= 125, i > n-50:
-			w, err := walOf(ctx, pool, add)
+			w, err := walOf(ctx, pool, s, add)
 			if err != nil {
 				return err
 			}
@@ -77,7 +92,7 @@ func fanout(ctx context.Context, cfg *config, b *bench) error {
 				late = append(late, w)
 			}
 		default:
-			if err := add(); err != nil {
+			if err := add(s); err != nil {
 				return err
 			}
 		}

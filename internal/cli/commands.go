@@ -357,12 +357,13 @@ func (e *env) taskCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stderr, "task trees created before %s:\n", cutoff.Format(time.RFC3339))
-			fmt.Fprintf(e.stderr, "  finished (every task complete or terminated), deleted: %s\n", statusCounts(preview.Finished))
+			// What will go, on stdout: the answer to "what does this do", not a diagnostic.
+			fmt.Fprintf(e.stdout, "task trees created before %s:\n", cutoff.Format(time.RFC3339))
+			fmt.Fprintf(e.stdout, "  finished (every task complete or terminated), deleted: %s\n", statusCounts(preview.Finished))
 			if includeActive {
-				fmt.Fprintf(e.stderr, "  ACTIVE (work may be in progress), deleted too (--include-active): %s\n", statusCounts(preview.Active))
+				fmt.Fprintf(e.stdout, "  ACTIVE (work may be in progress), deleted too (--include-active): %s\n", statusCounts(preview.Active))
 			} else {
-				fmt.Fprintf(e.stderr, "  active (work may be in progress), kept (--include-active deletes them): %s\n", statusCounts(preview.Active))
+				fmt.Fprintf(e.stdout, "  active (work may be in progress), kept (--include-active deletes them): %s\n", statusCounts(preview.Active))
 			}
 			if !yes {
 				fmt.Fprintf(e.stderr, "delete these task trees with their subtasks and messages? [y/N] ")

@@ -86,7 +86,7 @@ const (
 type Task struct {
 	ID             uuid.UUID
 	ParentID       *uuid.UUID  // nil for a top-level task
-	SubtaskIDs     []uuid.UUID // in the order they were created
+	SubtaskIDs     []uuid.UUID // read from the subtasks: oldest first, then by id
 	Status         TaskStatus
 	Action         string
 	DesignRef      string
@@ -567,7 +567,9 @@ func (s *Store) UpdateTask(ctx context.Context, id uuid.UUID, expectedVersion in
 
 // ClaimTasks atomically takes up to max of the oldest queued tasks, only
 // of the given actions when any are given, marks them running and records
-// claimer and claim time. Concurrent claimers never get the same task (rows
+// claimer and claim time. Each claim is a new attempt (Task.Attempt one
+// more than before): keep t.Claim() and name it in CompleteTasks,
+// RequeueTasks and UpdateTask. Concurrent claimers never get the same task (rows
 // another claimer holds are skipped, not waited for). An empty result means
 // no work: see WaitForQueued.
 func (s *Store) ClaimTasks(ctx context.Context, claimer string, max int, actions ...string) ([]*Task, error) {

@@ -167,9 +167,10 @@ WHERE t.task_id = ANY(@task_ids::uuid[]) AND t.task_id = w.task_id AND t.attempt
 RETURNING t.*, statemgmt_subtask_ids(t.task_id)::uuid[] AS subtask_ids;
 
 -- name: LockTaskTree :many
--- Termination, step 1 (repeated until it finds nothing new): walks a task's tree and locks its
--- non-final tasks in task_id order. Subtask creation share-locks the parent, so once every non-final
--- task of the tree is locked, no new subtask can appear under it and a fresh walk sees them all.
+-- Termination, step 1 (repeated until a walk finds nothing that was not locked before it began):
+-- walks a task's tree and locks all its tasks in task_id order. Subtask creation share-locks the
+-- parent, so once every task of the tree is locked, no new subtask can appear under it and a fresh
+-- walk sees them all.
 WITH RECURSIVE tree AS (
     SELECT tasks.task_id FROM tasks WHERE tasks.task_id = @task_id
     UNION ALL

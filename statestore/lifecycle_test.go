@@ -502,3 +502,69 @@ func TestRetentionKeepsActiveTrees(t *testing.T) {
 		t.Fatalf("%d tasks left", n)
 	}
 }
+
+// waitForLockWaiters waits until n backends of the database wait for a lock.
+func waitForLockWaiters(t *testing.T, pool *pgxpool.Pool, n int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if count(t, pool, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'") >= n {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("fewer than %d backends waited for a lock within 30 s", n)
+}
+
+// Found by TestTaskLifecycleModel's long run: a subtask is being created
+// (its parent share-locked), the parent is then set terminated by
+// UpdateTask (which does not cascade) and TerminateTask runs behind it.
+// TerminateTask's first walk saw only the parent, final by the time its
+// lock was granted, and stopped there, leaving the new subtask queued. A
+// walk taken before any lock was held proves nothing: the tree must be
+// walked again after the locks, until no task at all is new.
+func TestTerminateAfterParentTerminatedByUpdateMarksNewSubtask(t *testing.T) {
+	ctx := context.Background()
+	s, pool := newStore(t, statestore.Options{})
+	parent, err := s.CreateTask(ctx, statestore.NewTask{Action: "deploy_nodes"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	kid, err := s.WithTx(tx).CreateSubtask(ctx, parent.ID, statestore.NewTask{Action: "deploy_node"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	updated := make(chan error, 1)
+	go func() {
+		terminated := statestore.StatusTerminated
+		_, err := s.UpdateTask(ctx, parent.ID, parent.Version, statestore.TaskUpdate{Status: &terminated})
+		updated <- err
+	}()
+	waitForLockWaiters(t, pool, 1)
+	var changed []*statestore.Task
+	terminated := make(chan error, 1)
+	go func() {
+		var err error
+		changed, err = s.TerminateTask(ctx, parent.ID, "ops")
+		terminated <- err
+	}()
+	waitForLockWaiters(t, pool, 2)
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-updated; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-terminated; err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetTask(ctx, kid.ID)
+	if err != nil || got.Status != statestore.StatusTerminated {
+		t.Fatalf("subtask after TerminateTask returned: %v, %v; want terminated (changed: %d tasks)", got.Status, err, len(changed))
+	}
+}

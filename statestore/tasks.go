@@ -750,9 +750,9 @@ const maxTerminateRounds = 100
 //
 // When it returns, no descendant is left requested, queued or running
 // unmarked, even with subtasks being created concurrently: it locks every
-// non-final task of the tree, walks the tree again and repeats until a walk
-// finds nothing it had not locked, then marks them all, in one
-// transaction. CreateSubtask share-locks the parent and refuses a closed
+// task of the tree, walks the tree again and repeats until a walk finds
+// nothing it had not locked before the walk began, then marks them all, in
+// one transaction. CreateSubtask share-locks the parent and refuses a closed
 // one, so a subtask either commits before a walk sees the tree (and is
 // marked) or is refused.
 func (s *Store) TerminateTask(ctx context.Context, id uuid.UUID, by string) ([]*Task, error) {
@@ -795,15 +795,20 @@ func (s *Store) terminateTree(ctx context.Context, id uuid.UUID, by string) ([]*
 		if len(tree) == 0 {
 			return nil, fmt.Errorf("%s: %w", op, ErrNotFound)
 		}
+		// Every task the walk found is locked now, final ones too. A
+		// walk is trusted only if every task it found was already locked
+		// before it began (so the first walk never is): then no subtask
+		// can be on its way under any of them. Final tasks count as well:
+		// a subtask created under a parent just before the parent became
+		// final is no less a descendant.
 		grew := false
 		ids := make([]uuid.UUID, 0, len(tree))
 		for _, t := range tree {
-			if TaskStatus(t.Status).Final() {
-				continue
-			}
-			ids = append(ids, t.TaskID)
 			if !locked[t.TaskID] {
 				locked[t.TaskID], grew = true, true
+			}
+			if !TaskStatus(t.Status).Final() {
+				ids = append(ids, t.TaskID)
 			}
 		}
 		if grew {

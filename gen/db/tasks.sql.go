@@ -923,9 +923,10 @@ type LockTaskTreeRow struct {
 	Status string    `json:"status"`
 }
 
-// Termination, step 1 (repeated until it finds nothing new): walks a task's tree and locks its
-// non-final tasks in task_id order. Subtask creation share-locks the parent, so once every non-final
-// task of the tree is locked, no new subtask can appear under it and a fresh walk sees them all.
+// Termination, step 1 (repeated until a walk finds nothing that was not locked before it began):
+// walks a task's tree and locks all its tasks in task_id order. Subtask creation share-locks the
+// parent, so once every task of the tree is locked, no new subtask can appear under it and a fresh
+// walk sees them all.
 func (q *Queries) LockTaskTree(ctx context.Context, db DBTX, taskID uuid.UUID) ([]*LockTaskTreeRow, error) {
 	rows, err := db.Query(ctx, lockTaskTree, taskID)
 	if err != nil {

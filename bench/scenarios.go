@@ -119,11 +119,11 @@ func burn(ctx context.Context, cfg *config, b *bench) error {
 				if len(tasks) == 0 {
 					return
 				}
-				ids := make([]uuid.UUID, len(tasks))
+				ids := make([]statestore.Claim, len(tasks))
 				for i, t := range tasks {
-					ids[i] = t.ID
+					ids[i] = t.Claim()
 				}
-				if _, err := s.CompleteTasks(ctx, name, statestore.ResultSuccess, ids...); err != nil {
+				if _, err := s.CompleteTasks(ctx, statestore.ResultSuccess, ids...); err != nil {
 					errs <- err
 					return
 				}

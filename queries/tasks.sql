@@ -15,49 +15,47 @@ INSERT INTO tasks (
 RETURNING *;
 
 -- name: InsertTasks :many
--- Inserts a batch of tasks in one statement and records each subtask in its parent's subtask list
--- (parents in the batch get their list at insert; existing parents are updated in the same statement).
-WITH input AS (
-    SELECT x.task_id,
-           nullif((@parent_task_ids::uuid[])[x.ord], '00000000-0000-0000-0000-000000000000') AS parent_task_id, -- nil uuid: no parent
-           (@statuses::text[])[x.ord] AS status,
-           (@actions::text[])[x.ord] AS action,
-           (@design_refs::text[])[x.ord] AS design_ref,
-           (@node_filters::jsonb[])[x.ord] AS node_filter,
-           (@request_contexts::jsonb[])[x.ord] AS request_context,
-           (@created_bys::text[])[x.ord] AS created_by,
-           x.ord
-    FROM unnest(@task_ids::uuid[]) WITH ORDINALITY AS x(task_id, ord)
+-- Inserts a batch of tasks in one statement: one unnest of all the columns (linear in the batch). The
+-- existing parents named by the batch are share-locked first (in id order) and read under that lock:
+-- if any is terminating, terminated or complete nothing is inserted (no row comes back), and a
+-- concurrent TerminateTask, which row-locks the tree, either waits for this insert or is waited for.
+WITH parents AS (
+    SELECT p.task_id, p.status FROM tasks p
+    WHERE p.task_id = ANY(@existing_parent_ids::uuid[])
+    ORDER BY p.task_id
+    FOR SHARE
 ),
 inserted AS (
-    INSERT INTO tasks (task_id, parent_task_id, subtask_id_list, status, action, design_ref,
+    INSERT INTO tasks (task_id, parent_task_id, status, action, design_ref,
                        node_filter, request_context, created_by)
-    SELECT i.task_id, i.parent_task_id,
-           coalesce((SELECT array_agg(c.task_id ORDER BY c.ord) FROM input c WHERE c.parent_task_id = i.task_id), '{}'),
-           i.status, i.action, i.design_ref, i.node_filter, i.request_context, i.created_by
-    FROM input i
-    ORDER BY i.ord
+    SELECT x.task_id, nullif(x.parent_task_id, '00000000-0000-0000-0000-000000000000'), -- nil uuid: no parent
+           x.status, x.action, x.design_ref, x.node_filter, x.request_context, x.created_by
+    -- Several set-returning functions in one select list run in lockstep: one row per task.
+    FROM (SELECT unnest(@task_ids::uuid[]) AS task_id, unnest(@parent_task_ids::uuid[]) AS parent_task_id,
+                 unnest(@statuses::text[]) AS status, unnest(@actions::text[]) AS action,
+                 unnest(@design_refs::text[]) AS design_ref, unnest(@node_filters::jsonb[]) AS node_filter,
+                 unnest(@request_contexts::jsonb[]) AS request_context,
+                 unnest(@created_bys::text[]) AS created_by) AS x
+    WHERE NOT EXISTS (SELECT 1 FROM parents WHERE parents.status IN ('terminating', 'terminated', 'complete'))
     RETURNING *
-),
-existing_parents AS (
-    UPDATE tasks p
-    SET subtask_id_list = p.subtask_id_list || c.ids,
-        updated_at = now()
-    FROM (SELECT parent_task_id, array_agg(task_id ORDER BY ord) AS ids
-          FROM input WHERE parent_task_id IS NOT NULL
-          GROUP BY parent_task_id) c
-    WHERE p.task_id = c.parent_task_id
-    RETURNING p.task_id
 )
 SELECT * FROM inserted;
 
+-- name: GetParentStatuses :many
+-- Reads the status of the given tasks: why InsertTasks refused a batch.
+SELECT task_id, status FROM tasks WHERE task_id = ANY(@task_ids::uuid[]);
+
 -- name: GetTask :one
--- Reads one task by id.
-SELECT * FROM tasks WHERE task_id = @task_id;
+-- Reads one task by id, with its subtask ids.
+SELECT t.*, statemgmt_subtask_ids(t.task_id)::uuid[] AS subtask_ids FROM tasks t WHERE t.task_id = @task_id;
+
+-- name: GetClaimStates :many
+-- Reads the claim state of the given tasks: why a write naming attempts found no row.
+SELECT task_id, status, attempt, claimed_by FROM tasks WHERE task_id = ANY(@task_ids::uuid[]);
 
 -- name: ListTasks :many
 -- Lists tasks newest first with optional filters and keyset pagination on (created_at, task_id).
-SELECT * FROM tasks
+SELECT t.*, statemgmt_subtask_ids(t.task_id)::uuid[] AS subtask_ids FROM tasks t
 WHERE (cardinality(@statuses::text[]) = 0 OR status = ANY(@statuses::text[]))
   AND (cardinality(@actions::text[]) = 0 OR action = ANY(@actions::text[]))
   AND (sqlc.narg('parent_task_id')::uuid IS NULL OR parent_task_id = sqlc.narg('parent_task_id')::uuid)
@@ -71,14 +69,16 @@ LIMIT @max_rows;
 
 -- name: ListSubtasks :many
 -- Lists the direct subtasks of a parent, oldest first, optionally only those in the given statuses.
-SELECT * FROM tasks
-WHERE parent_task_id = @parent_task_id::uuid
-  AND (cardinality(@statuses::text[]) = 0 OR status = ANY(@statuses::text[]))
-ORDER BY created_at, task_id;
+SELECT t.*, statemgmt_subtask_ids(t.task_id)::uuid[] AS subtask_ids FROM tasks t
+WHERE t.parent_task_id = @parent_task_id::uuid
+  AND (cardinality(@statuses::text[]) = 0 OR t.status = ANY(@statuses::text[]))
+ORDER BY t.created_at, t.task_id;
 
 -- name: UpdateTask :one
--- Compare-and-swap update: changes only the given fields, only if the version matches and the current
--- status is one the new status may follow; bumps the version. No row: not found, stale, or invalid change.
+-- Compare-and-swap update: changes only the given fields, only if the version matches, the current
+-- status is one the new status may follow, and the attempt rule holds (a task under a live claim only
+-- for that claim's attempt; attempt 0: only a task under no live claim); bumps the version.
+-- No row: not found, stale version, stale attempt, or invalid change.
 UPDATE tasks
 SET status          = coalesce(sqlc.narg('status')::text, status),
     design_ref      = coalesce(sqlc.narg('design_ref')::text, design_ref),
@@ -103,11 +103,14 @@ WHERE task_id = @task_id
   AND version = @expected_version
   AND (sqlc.narg('status')::text IS NULL OR status = sqlc.narg('status')::text
        OR status = ANY(@allowed_from::text[]))
-RETURNING *;
+  AND CASE WHEN @attempt::bigint = 0
+           THEN NOT (claimed_by IS NOT NULL AND status IN ('running', 'terminating'))
+           ELSE attempt = @attempt::bigint AND claimed_by IS NOT NULL END
+RETURNING *, statemgmt_subtask_ids(task_id)::uuid[] AS subtask_ids;
 
 -- name: ClaimTasks :many
 -- Atomically takes up to max_tasks of the oldest queued tasks (optionally only the given actions),
--- skipping rows other claimers hold, and marks them running for the claimer.
+-- skipping rows other claimers hold, and marks them running for the claimer as a new attempt.
 WITH picked AS (
     SELECT task_id FROM tasks
     WHERE status = 'queued'
@@ -120,44 +123,69 @@ UPDATE tasks t
 SET status = 'running',
     claimed_by = @claimed_by::text,
     claimed_at = coalesce(sqlc.narg('now')::timestamptz, now()),
+    attempt = t.attempt + 1,
     version = t.version + 1,
     updated_at = now()
 FROM picked
 WHERE t.task_id = picked.task_id
-RETURNING t.*;
+RETURNING t.*, statemgmt_subtask_ids(t.task_id)::uuid[] AS subtask_ids;
 
 -- name: RequeueTasksOfClaimer :many
--- Returns the running tasks of a claimer that is gone to the queue (retry + 1), for recovery after a failover.
+-- Recovery of a claimer that is gone: its running tasks go back to the queue (retry + 1), its
+-- terminating tasks become terminated (nobody is left to finish them).
 UPDATE tasks
-SET status = 'queued', claimed_by = NULL, claimed_at = NULL, retry = retry + 1,
+SET status = CASE WHEN status = 'running' THEN 'queued' ELSE 'terminated' END,
+    claimed_by = CASE WHEN status = 'running' THEN NULL ELSE claimed_by END,
+    claimed_at = CASE WHEN status = 'running' THEN NULL ELSE claimed_at END,
+    retry = CASE WHEN status = 'running' THEN retry + 1 ELSE retry END,
+    terminated_at = CASE WHEN status = 'running' THEN terminated_at ELSE coalesce(terminated_at, now()) END,
     version = version + 1, updated_at = now()
-WHERE status = 'running' AND claimed_by = @claimed_by::text
-RETURNING *;
+WHERE status IN ('running', 'terminating') AND claimed_by = @claimed_by::text
+RETURNING *, statemgmt_subtask_ids(task_id)::uuid[] AS subtask_ids;
 
 -- name: RequeueStaleTasks :many
--- Returns running tasks claimed before a cutoff to the queue (retry + 1), whoever claimed them.
+-- Recovery of claims older than a cutoff, whoever made them: running tasks go back to the queue
+-- (retry + 1), terminating tasks become terminated.
 UPDATE tasks
-SET status = 'queued', claimed_by = NULL, claimed_at = NULL, retry = retry + 1,
+SET status = CASE WHEN status = 'running' THEN 'queued' ELSE 'terminated' END,
+    claimed_by = CASE WHEN status = 'running' THEN NULL ELSE claimed_by END,
+    claimed_at = CASE WHEN status = 'running' THEN NULL ELSE claimed_at END,
+    retry = CASE WHEN status = 'running' THEN retry + 1 ELSE retry END,
+    terminated_at = CASE WHEN status = 'running' THEN terminated_at ELSE coalesce(terminated_at, now()) END,
     version = version + 1, updated_at = now()
-WHERE status = 'running' AND claimed_at < @claimed_before::timestamptz
-RETURNING *;
+WHERE status IN ('running', 'terminating') AND claimed_at < @claimed_before::timestamptz
+RETURNING *, statemgmt_subtask_ids(task_id)::uuid[] AS subtask_ids;
 
--- name: TerminateTaskTree :many
--- Marks a task and all its descendants: not yet running → terminated, running → terminating;
--- final ones are left alone. Rows are locked in task_id order so concurrent calls cannot deadlock.
+-- name: RequeueClaimedTasks :many
+-- The owner gives claimed tasks back to the queue (retry + 1), each only if still running under the
+-- named attempt; the others are left alone.
+UPDATE tasks t
+SET status = 'queued', claimed_by = NULL, claimed_at = NULL, retry = t.retry + 1,
+    version = t.version + 1, updated_at = now()
+FROM (SELECT unnest(@task_ids::uuid[]) AS task_id, unnest(@attempts::bigint[]) AS attempt) AS w
+WHERE t.task_id = ANY(@task_ids::uuid[]) AND t.task_id = w.task_id AND t.attempt = w.attempt AND t.status = 'running'
+RETURNING t.*, statemgmt_subtask_ids(t.task_id)::uuid[] AS subtask_ids;
+
+-- name: LockTaskTree :many
+-- Termination, step 1 (repeated until a walk finds nothing that was not locked before it began):
+-- walks a task's tree and locks all its tasks in task_id order. Subtask creation share-locks the
+-- parent, so once every task of the tree is locked, no new subtask can appear under it and a fresh
+-- walk sees them all.
 WITH RECURSIVE tree AS (
     SELECT tasks.task_id FROM tasks WHERE tasks.task_id = @task_id
     UNION ALL
     SELECT child.task_id
     FROM tree
     CROSS JOIN LATERAL (SELECT c.task_id FROM tasks c WHERE c.parent_task_id = tree.task_id OFFSET 0) AS child
-),
-locked AS (
-    SELECT t.task_id FROM tasks t JOIN tree ON t.task_id = tree.task_id
-    WHERE t.status NOT IN ('complete', 'terminated')
-    ORDER BY t.task_id
-    FOR UPDATE OF t
 )
+SELECT t.task_id, t.status FROM tasks t
+WHERE t.task_id = ANY (ARRAY(SELECT tree.task_id FROM tree))
+ORDER BY t.task_id
+FOR NO KEY UPDATE;
+
+-- name: TerminateTasks :many
+-- Termination, step 2: marks the locked tasks: not yet running → terminated, running → terminating;
+-- final ones are left alone.
 UPDATE tasks t
 SET status = CASE WHEN t.status IN ('requested', 'queued') THEN 'terminated'
                   WHEN t.status = 'running' THEN 'terminating'
@@ -169,43 +197,77 @@ SET status = CASE WHEN t.status IN ('requested', 'queued') THEN 'terminated'
     claimed_at = CASE WHEN t.status IN ('requested', 'queued') THEN NULL ELSE t.claimed_at END,
     version = t.version + 1,
     updated_at = now()
-FROM locked
-WHERE t.task_id = locked.task_id
-RETURNING t.*;
+WHERE t.task_id = ANY(@task_ids::uuid[]) AND t.status NOT IN ('complete', 'terminated')
+RETURNING t.*, statemgmt_subtask_ids(t.task_id)::uuid[] AS subtask_ids;
 
 -- name: DeleteTaskTreesCreatedBefore :one
--- Retention, one batch: deletes up to max_roots top-level tasks created before the cutoff together with
--- all their subtasks; their messages go by ON DELETE CASCADE (index lookups on result_message's key).
--- Returns how many tasks and messages went (a task's messages are exactly 1..last_message_seq).
--- The subtask walk is a LATERAL lookup behind OFFSET 0 so it stays an index nested loop whatever
--- the planner guesses about the recursion's size. Call until tasks is 0.
+-- Retention, one batch: takes up to max_roots top-level tasks created before the cutoff, after the
+-- cursor, and deletes each tree (root, all subtasks, their messages by ON DELETE CASCADE) whose every
+-- task is complete or terminated, or every tree when include_active. Returns how many tasks and
+-- messages went (a task's messages are exactly 1..last_message_seq), how many roots were scanned and
+-- kept, and the last root scanned (the next cursor). The subtask walk is a LATERAL lookup behind
+-- OFFSET 0 so it stays an index nested loop whatever the planner guesses about the recursion's size.
+-- Call until roots_scanned is 0.
 WITH RECURSIVE roots AS (
-    SELECT tasks.task_id FROM tasks
+    SELECT tasks.task_id, tasks.created_at, tasks.status FROM tasks
     WHERE tasks.parent_task_id IS NULL AND tasks.created_at < @created_before
+      AND (tasks.created_at, tasks.task_id) > (@after_created_at::timestamptz, @after_task_id::uuid)
     ORDER BY tasks.created_at, tasks.task_id
     LIMIT @max_roots
     FOR UPDATE SKIP LOCKED
 ),
 tree AS (
-    SELECT roots.task_id FROM roots
+    SELECT roots.task_id AS root_id, roots.task_id, roots.status FROM roots
     UNION ALL
-    SELECT child.task_id
+    SELECT tree.root_id, child.task_id, child.status
     FROM tree
-    CROSS JOIN LATERAL (SELECT c.task_id FROM tasks c WHERE c.parent_task_id = tree.task_id OFFSET 0) AS child
+    CROSS JOIN LATERAL (SELECT c.task_id, c.status FROM tasks c WHERE c.parent_task_id = tree.task_id OFFSET 0) AS child
+),
+active_roots AS (
+    SELECT DISTINCT tree.root_id FROM tree WHERE tree.status NOT IN ('complete', 'terminated')
 ),
 deleted AS (
     DELETE FROM tasks t
-    WHERE t.task_id = ANY (ARRAY(SELECT tree.task_id FROM tree))
+    WHERE t.task_id = ANY (ARRAY(
+        SELECT tree.task_id FROM tree
+        WHERE @include_active::boolean OR tree.root_id NOT IN (SELECT active_roots.root_id FROM active_roots)))
     RETURNING t.last_message_seq
 )
-SELECT count(*)::bigint AS tasks, coalesce(sum(deleted.last_message_seq), 0)::bigint AS messages
-FROM deleted;
+SELECT (SELECT count(*) FROM deleted)::bigint AS tasks,
+       (SELECT coalesce(sum(deleted.last_message_seq), 0) FROM deleted)::bigint AS messages,
+       (SELECT count(*) FROM roots)::bigint AS roots_scanned,
+       (CASE WHEN @include_active::boolean THEN 0 ELSE (SELECT count(*) FROM active_roots) END)::bigint AS trees_kept,
+       coalesce((SELECT r.created_at FROM roots r ORDER BY r.created_at DESC, r.task_id DESC LIMIT 1),
+                @after_created_at::timestamptz)::timestamptz AS last_created_at,
+       coalesce((SELECT r.task_id FROM roots r ORDER BY r.created_at DESC, r.task_id DESC LIMIT 1),
+                @after_task_id::uuid)::uuid AS last_task_id;
+
+-- name: CountTaskTreesCreatedBefore :many
+-- Retention preview: the tasks of every tree whose top-level task was created before the cutoff,
+-- counted by status, separately for finished trees (every task complete or terminated) and the rest.
+WITH RECURSIVE tagged AS (
+    SELECT tasks.task_id AS root_id, tasks.task_id, tasks.status FROM tasks
+    WHERE tasks.parent_task_id IS NULL AND tasks.created_at < @created_before
+    UNION ALL
+    SELECT tagged.root_id, child.task_id, child.status
+    FROM tagged
+    CROSS JOIN LATERAL (SELECT c.task_id, c.status FROM tasks c WHERE c.parent_task_id = tagged.task_id OFFSET 0) AS child
+),
+active_roots AS (
+    SELECT DISTINCT tagged.root_id FROM tagged WHERE tagged.status NOT IN ('complete', 'terminated')
+)
+SELECT (tagged.root_id IN (SELECT active_roots.root_id FROM active_roots))::boolean AS active_tree,
+       tagged.status, count(*)::bigint AS tasks
+FROM tagged
+GROUP BY 1, 2
+ORDER BY 1, 2;
 
 -- name: CompleteTasks :many
--- Marks running tasks complete with a result status in one statement, but only those still claimed by
--- the caller (a task requeued and claimed by another instance meanwhile is left alone).
-UPDATE tasks
+-- Marks running tasks complete with a result status, each only if still running under the named
+-- attempt; the others are left alone.
+UPDATE tasks t
 SET status = 'complete', result_status = @result_status::text,
-    version = version + 1, updated_at = now()
-WHERE task_id = ANY(@task_ids::uuid[]) AND status = 'running' AND claimed_by = @claimed_by::text
-RETURNING *;
+    version = t.version + 1, updated_at = now()
+FROM (SELECT unnest(@task_ids::uuid[]) AS task_id, unnest(@attempts::bigint[]) AS attempt) AS w
+WHERE t.task_id = ANY(@task_ids::uuid[]) AND t.task_id = w.task_id AND t.attempt = w.attempt AND t.status = 'running'
+RETURNING t.*, statemgmt_subtask_ids(t.task_id)::uuid[] AS subtask_ids;

@@ -245,7 +245,7 @@ func TestHostileInputEverywhere(t *testing.T) {
 			return err
 		})},
 		{"CompleteTasks.status", nil, readOnly(func(ctx context.Context, v string) error {
-			_, err := s.CompleteTasks(ctx, "w", statestore.ResultStatus(v), uuid.New())
+			_, err := s.CompleteTasks(ctx, statestore.ResultStatus(v), statestore.Claim{TaskID: uuid.New(), Attempt: 1})
 			return err
 		})},
 		{"InsertBuildData.NodeName", []string{"build data"}, buildData(

@@ -46,7 +46,7 @@ func BenchmarkClaimAndComplete(b *testing.B) {
 					b.Fatalf("queue empty after %d of %d", done, b.N)
 				}
 				for _, task := range got {
-					if _, err := s.UpdateTask(ctx, task.ID, task.Version, statestore.TaskUpdate{Status: &complete}); err != nil {
+					if _, err := s.UpdateTask(ctx, task.ID, task.Version, statestore.TaskUpdate{Status: &complete, Attempt: task.Attempt}); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -69,11 +69,11 @@ func BenchmarkClaimAndCompleteBatch(b *testing.B) {
 		if err != nil || len(got) == 0 {
 			b.Fatal(len(got), err)
 		}
-		ids := make([]uuid.UUID, len(got))
+		ids := make([]statestore.Claim, len(got))
 		for i, task := range got {
-			ids[i] = task.ID
+			ids[i] = task.Claim()
 		}
-		completed, err := s.CompleteTasks(ctx, "bench", statestore.ResultSuccess, ids...)
+		completed, err := s.CompleteTasks(ctx, statestore.ResultSuccess, ids...)
 		if err != nil || len(completed) != len(ids) {
 			b.Fatal(len(completed), err)
 		}

@@ -15,11 +15,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/drydock-go/statemgmt/statestore"
 )
@@ -421,22 +419,6 @@ func TestFinalBootActionStatusCannotBeOverwritten(t *testing.T) {
 	got, err := s.GetBootActionStatus(ctx, st.ActionID)
 	if err != nil || len(winners) != 1 || got.Status != winners[0] {
 		t.Fatalf("%d winners %v; stored %+v, %v", len(winners), winners, got, err)
-	}
-}
-
-// waitForLockWait returns once some backend of the test database waits for
-// a lock.
-func waitForLockWait(t *testing.T, pool *pgxpool.Pool) {
-	t.Helper()
-	for i := 0; ; i++ {
-		n := count(t, pool, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")
-		if n > 0 {
-			return
-		}
-		if i > 6000 {
-			t.Fatal("no backend ever waited for the row lock")
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 

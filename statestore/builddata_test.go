@@ -218,7 +218,7 @@ func TestBuildDataSurvivesTaskRetention(t *testing.T) {
 		DataFormat: "text/plain", DataElement: "x"}); err != nil {
 		t.Fatal(err)
 	}
-	res, err := s.DeleteTasksCreatedBefore(ctx, time.Now().Add(time.Hour), 0)
+	res, err := s.DeleteTasksCreatedBefore(ctx, time.Now().Add(time.Hour), statestore.RetentionOptions{IncludeActive: true})
 	if err != nil || res.Tasks != 1 {
 		t.Fatalf("retention = %+v, %v", res, err)
 	}

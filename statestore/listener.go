@@ -15,7 +15,7 @@ import (
 )
 
 // Notification channels. Queueing a task notifies channelTaskQueued from a
-// trigger (payload: the task's action; migration 007); message appends
+// trigger (payload: the task's action; migration 009); message appends
 // notify channelMessage from the store's notifier after the append commits
 // (payload: comma-separated task ids).
 const (

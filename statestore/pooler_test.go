@@ -105,7 +105,7 @@ func TestStoreThroughPgBouncer(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = s.InTx(ctx, func(ctx context.Context, tx *statestore.Store) error {
-		_, err := tx.CompleteTasks(ctx, "w", statestore.ResultSuccess, task.ID)
+		_, err := tx.CompleteTasks(ctx, statestore.ResultSuccess, got[0].Claim())
 		return err
 	})
 	if err != nil {

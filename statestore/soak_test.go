@@ -25,7 +25,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/drydock-go/statemgmt/statestore"
@@ -269,7 +268,7 @@ func soakWorker(ctx context.Context, s *statestore.Store, name string) {
 			time.Sleep(20 * time.Millisecond)
 			continue
 		}
-		var ids []uuid.UUID
+		var ids []statestore.Claim
 		for _, c := range claimed {
 			ok := true
 			for i := 0; i < soakMessagesPerTask && ok; i++ {
@@ -277,11 +276,11 @@ func soakWorker(ctx context.Context, s *statestore.Store, name string) {
 				ok = err == nil
 			}
 			if ok {
-				ids = append(ids, c.ID)
+				ids = append(ids, c.Claim())
 			}
 		}
 		if len(ids) > 0 {
-			_, _ = s.CompleteTasks(ctx, name, statestore.ResultSuccess, ids...) // lost answers: requeued and redone
+			_, _ = s.CompleteTasks(ctx, statestore.ResultSuccess, ids...) // lost answers or stale attempts: requeued and redone
 		}
 	}
 }

@@ -1,14 +1,19 @@
 package statestore
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/drydock-go/statemgmt/gen/db"
 )
@@ -16,9 +21,13 @@ import (
 // TaskStatus is where a task is in its lifecycle:
 //
 //	requested → queued → running → complete
-//	any non-final state → terminating → terminated (or straight to terminated)
+//	running → terminating → terminated
+//	requested or queued → terminated
 //
-// complete and terminated are final.
+// complete and terminated are final. Only a claim (ClaimTasks) makes a task
+// running; recovery (RequeueStaleTasks, RequeueTasksOfClaimer) and the
+// owner (RequeueTasks) put a running task back to queued, and recovery ends
+// a terminating task whose claimer is gone as terminated.
 type TaskStatus string
 
 // The task statuses.
@@ -37,11 +46,13 @@ func (s TaskStatus) Final() bool { return s == StatusComplete || s == StatusTerm
 // allowedFrom lists, for each status, the statuses a task may change to it
 // from through UpdateTask. (Claiming and requeueing have their own calls.)
 var allowedFrom = map[TaskStatus][]TaskStatus{
-	StatusRequested:   {},
-	StatusQueued:      {StatusRequested},
-	StatusRunning:     {StatusQueued},
-	StatusComplete:    {StatusRunning},
-	StatusTerminating: {StatusRequested, StatusQueued, StatusRunning},
+	StatusRequested: {},
+	StatusQueued:    {StatusRequested},
+	StatusRunning:   {}, // only ClaimTasks makes a task running
+	StatusComplete:  {StatusRunning},
+	// A task not yet running is terminated directly: terminating means a
+	// claimer is still at work and recovery can find it by its claim.
+	StatusTerminating: {StatusRunning},
 	StatusTerminated:  {StatusRequested, StatusQueued, StatusRunning, StatusTerminating},
 }
 
@@ -75,7 +86,7 @@ const (
 type Task struct {
 	ID             uuid.UUID
 	ParentID       *uuid.UUID  // nil for a top-level task
-	SubtaskIDs     []uuid.UUID // in the order they were created
+	SubtaskIDs     []uuid.UUID // read from the subtasks: oldest first, then by id
 	Status         TaskStatus
 	Action         string
 	DesignRef      string
@@ -96,9 +107,36 @@ type Task struct {
 	LastMessageSeq int64
 	ClaimedBy      string     // who claimed it (running tasks)
 	ClaimedAt      *time.Time // when
+	// Attempt counts the claims of the task: 0 before the first, and each
+	// claim adds one. A claimed task's writes must name it (see Claim).
+	Attempt int64
 	// Messages is filled by GetTask and by ListTasks with WithMessages.
 	Messages []ResultMessage
 }
+
+// Claim names one claim of a task: the task and its attempt. The worker
+// that claimed a task passes it to CompleteTasks, RequeueTasks and (as
+// TaskUpdate.Attempt) UpdateTask; once the task is requeued, every write
+// naming the old attempt fails with ErrStaleAttempt and writes nothing.
+type Claim struct {
+	TaskID  uuid.UUID
+	Attempt int64
+}
+
+// Claim returns the claim this task was returned under (its id and
+// attempt). Call it on the task ClaimTasks returned, and keep it: a task
+// read later may carry a newer attempt that is not the caller's.
+func (t *Task) Claim() Claim { return Claim{TaskID: t.ID, Attempt: t.Attempt} }
+
+// ErrStaleAttempt means a write named an attempt that is no longer the
+// task's live claim (the task was requeued, perhaps claimed again, since):
+// nothing was written. errors.Is(err, ErrConflict) holds as well.
+var ErrStaleAttempt = fmt.Errorf("statestore: stale attempt: %w", ErrConflict)
+
+// ErrParentClosed means a subtask was refused because its parent is
+// terminating, terminated or complete: nothing was written.
+// errors.Is(err, ErrConflict) holds as well.
+var ErrParentClosed = fmt.Errorf("statestore: parent task is terminating, terminated or complete: %w", ErrConflict)
 
 // TaskResult is the outcome part of a task.
 type TaskResult struct {
@@ -117,8 +155,8 @@ type TaskResult struct {
 type NewTask struct {
 	// ID of the new task; a time-ordered UUIDv7 is generated when zero.
 	ID uuid.UUID
-	// ParentID makes the task a subtask; the parent's subtask list records
-	// it in the same statement.
+	// ParentID makes the task a subtask. The parent must exist (or come
+	// earlier in the same batch) and be requested, queued or running.
 	ParentID *uuid.UUID
 	// Action is required: lower-case letters, digits and underscores.
 	Action string
@@ -130,9 +168,18 @@ type NewTask struct {
 	CreatedBy      string
 }
 
-func taskFromRow(r *db.Tasks) *Task {
+// taskRow is every generated row type that carries a whole task with its
+// subtask ids (identical fields, so each converts to db.GetTaskRow).
+type taskRow interface {
+	db.GetTaskRow | db.ListTasksRow | db.ListSubtasksRow | db.UpdateTaskRow | db.ClaimTasksRow |
+		db.RequeueTasksOfClaimerRow | db.RequeueStaleTasksRow | db.RequeueClaimedTasksRow |
+		db.TerminateTasksRow | db.CompleteTasksRow
+}
+
+func taskFromRow[R taskRow](row *R) *Task {
+	r := db.GetTaskRow(*row)
 	t := &Task{
-		ID: r.TaskID, ParentID: r.ParentTaskID, SubtaskIDs: nonNil(r.SubtaskIDList),
+		ID: r.TaskID, ParentID: r.ParentTaskID, SubtaskIDs: nonNil(r.SubtaskIds),
 		Status: TaskStatus(r.Status), Action: r.Action, DesignRef: r.DesignRef,
 		NodeFilter: r.NodeFilter, RequestContext: r.RequestContext, Retry: int(r.Retry),
 		CreatedAt: r.CreatedAt.UTC(), CreatedBy: r.CreatedBy, UpdatedAt: r.UpdatedAt.UTC(),
@@ -143,12 +190,12 @@ func taskFromRow(r *db.Tasks) *Task {
 			Failures: nonNil(r.ResultFailures), Links: r.ResultLinks,
 		},
 		Version: r.Version, LastMessageSeq: r.LastMessageSeq,
-		ClaimedBy: deref(r.ClaimedBy), ClaimedAt: utcPtr(r.ClaimedAt),
+		ClaimedBy: deref(r.ClaimedBy), ClaimedAt: utcPtr(r.ClaimedAt), Attempt: r.Attempt,
 	}
 	return t
 }
 
-func tasksFromRows(rows []*db.Tasks) []*Task {
+func tasksFromRows[R taskRow](rows []*R) []*Task {
 	out := make([]*Task, len(rows))
 	for i, r := range rows {
 		out[i] = taskFromRow(r)
@@ -165,8 +212,10 @@ func (s *Store) CreateTask(ctx context.Context, nt NewTask) (*Task, error) {
 	return tasks[0], nil
 }
 
-// CreateSubtask creates a task under parent and records it in the parent's
-// subtask list in the same statement: the two never disagree.
+// CreateSubtask creates a task under parent. A parent that is terminating,
+// terminated or complete refuses it with ErrParentClosed, and nothing is
+// written; the check reads the parent under a share lock in the insert
+// statement, so it cannot race TerminateTask (see there).
 func (s *Store) CreateSubtask(ctx context.Context, parent uuid.UUID, nt NewTask) (*Task, error) {
 	nt.ParentID = &parent
 	return s.CreateTask(ctx, nt)
@@ -174,8 +223,10 @@ func (s *Store) CreateSubtask(ctx context.Context, parent uuid.UUID, nt NewTask)
 
 // CreateTasks creates many tasks in one statement (one round trip) and
 // returns them in the order given. A subtask's parent may be an existing
-// task or one earlier in the same batch. A missing parent fails the whole
-// batch with ErrNotFound; a taken id with ErrConflict; nothing is written.
+// task or one in the same batch. A missing parent fails the whole batch
+// with ErrNotFound; a taken id with ErrConflict; a parent that is
+// terminating, terminated or complete with ErrParentClosed; nothing is
+// written. The cost per task does not grow with the batch.
 func (s *Store) CreateTasks(ctx context.Context, tasks ...NewTask) ([]*Task, error) {
 	if len(tasks) == 0 {
 		return []*Task{}, nil
@@ -218,13 +269,30 @@ func (s *Store) CreateTasks(ctx context.Context, tasks ...NewTask) ([]*Task, err
 		p.DesignRefs[i], p.NodeFilters[i], p.RequestContexts[i], p.CreatedBys[i] =
 			nt.DesignRef, nt.NodeFilter, nt.RequestContext, nt.CreatedBy
 	}
+	inBatch := make(map[uuid.UUID][]uuid.UUID)
+	p.ExistingParentIds = []uuid.UUID{}
+	for _, parent := range p.ParentTaskIds {
+		if parent == uuid.Nil {
+			continue
+		}
+		if _, ok := inBatch[parent]; !ok {
+			inBatch[parent] = nil
+			if !seen[parent] {
+				p.ExistingParentIds = append(p.ExistingParentIds, parent)
+			}
+		}
+	}
 	rows, err := s.q.InsertTasks(ctx, s.conn, p)
 	if err != nil {
 		return nil, mapError("create tasks", err)
 	}
+	if len(rows) == 0 {
+		return nil, s.parentClosedError(ctx, p.ExistingParentIds)
+	}
 	byID := make(map[uuid.UUID]*Task, len(rows))
 	for _, r := range rows {
-		row := db.Tasks(*r)
+		tr := db.Tasks(*r)
+		row := getTaskRowFromModel(&tr)
 		byID[r.TaskID] = taskFromRow(&row)
 	}
 	out := make([]*Task, len(tasks))
@@ -232,8 +300,49 @@ func (s *Store) CreateTasks(ctx context.Context, tasks ...NewTask) ([]*Task, err
 		if out[i] = byID[id]; out[i] == nil {
 			return nil, fmt.Errorf("statestore: create tasks: task %s missing from the database's answer", id)
 		}
+		if parent := p.ParentTaskIds[i]; parent != uuid.Nil && seen[parent] {
+			inBatch[parent] = append(inBatch[parent], id)
+		}
+	}
+	// A new task's only subtasks are those of its own batch, all created at
+	// the same time: in id order, as GetTask lists them.
+	for parent, kids := range inBatch {
+		if t := byID[parent]; t != nil && len(kids) > 0 {
+			sort.Slice(kids, func(i, j int) bool { return bytes.Compare(kids[i][:], kids[j][:]) < 0 })
+			t.SubtaskIDs = kids
+		}
 	}
 	return out, nil
+}
+
+// getTaskRowFromModel adds an empty subtask list to a bare task row.
+func getTaskRowFromModel(r *db.Tasks) db.GetTaskRow {
+	return db.GetTaskRow{
+		TaskID: r.TaskID, ParentTaskID: r.ParentTaskID, Status: r.Status, Action: r.Action,
+		DesignRef: r.DesignRef, NodeFilter: r.NodeFilter, RequestContext: r.RequestContext, Retry: r.Retry,
+		CreatedAt: r.CreatedAt, CreatedBy: r.CreatedBy, UpdatedAt: r.UpdatedAt, TerminatedAt: r.TerminatedAt,
+		TerminatedBy: r.TerminatedBy, Terminate: r.Terminate, ResultStatus: r.ResultStatus,
+		ResultMessage: r.ResultMessage, ResultReason: r.ResultReason, ResultErrorCount: r.ResultErrorCount,
+		ResultSuccesses: r.ResultSuccesses, ResultFailures: r.ResultFailures, ResultLinks: r.ResultLinks,
+		Version: r.Version, LastMessageSeq: r.LastMessageSeq, ClaimedBy: r.ClaimedBy, ClaimedAt: r.ClaimedAt,
+		Attempt: r.Attempt, SubtaskIds: []uuid.UUID{},
+	}
+}
+
+// parentClosedError explains an insert that wrote nothing: a parent was
+// closed (InsertTasks inserts no row then).
+func (s *Store) parentClosedError(ctx context.Context, parents []uuid.UUID) error {
+	rows, err := s.q.GetParentStatuses(ctx, s.conn, parents)
+	if err != nil {
+		return fmt.Errorf("create tasks: %w (reading why: %w)", ErrParentClosed, mapError("read parents", err))
+	}
+	for _, r := range rows {
+		switch TaskStatus(r.Status) {
+		case StatusTerminating, StatusTerminated, StatusComplete:
+			return fmt.Errorf("create tasks: parent %s is %s: %w", r.TaskID, r.Status, ErrParentClosed)
+		}
+	}
+	return fmt.Errorf("create tasks: %w", ErrParentClosed)
 }
 
 // GetTask reads one task with all its messages in order (two queries).
@@ -369,20 +478,33 @@ type TaskUpdate struct {
 	Successes      []string // nil: unchanged; empty: cleared
 	Failures       []string // nil: unchanged; empty: cleared
 	Links          json.RawMessage
+	// Attempt is the attempt the caller acts for. The worker that claimed
+	// the task passes the Attempt of its claim (Task.Claim): the update
+	// then applies only while that claim is the task's live claim (not
+	// requeued since). Zero acts for nobody's claim: the update applies
+	// only to a task under no live claim (not running or terminating with
+	// a claimer). Otherwise ErrStaleAttempt, nothing written.
+	Attempt int64
 }
 
 // UpdateTask changes the given fields of task id if its version is still
-// expectedVersion, and returns the task as written (with a new version).
-// A stale version is ErrConflict and a missing task ErrNotFound; a status
-// change the lifecycle does not allow is an *InvalidInputError on "status".
-// In every failure nothing is written. Messages appended concurrently are
-// never lost: the update touches only the named fields.
+// expectedVersion and u.Attempt matches the task's claim (see
+// TaskUpdate.Attempt), and returns the task as written (with a new
+// version). A stale version is ErrConflict, a stale attempt
+// ErrStaleAttempt and a missing task ErrNotFound; a status change the
+// lifecycle does not allow is an *InvalidInputError on "status" (running is
+// never allowed: only ClaimTasks makes a task running). In every failure
+// nothing is written. Messages appended concurrently are never lost: the
+// update touches only the named fields.
 func (s *Store) UpdateTask(ctx context.Context, id uuid.UUID, expectedVersion int64, u TaskUpdate) (*Task, error) {
 	if err := validateUpdate(u); err != nil {
 		return nil, err
 	}
+	if u.Attempt < 0 {
+		return nil, invalid("update.Attempt", "must not be negative, got %d", u.Attempt)
+	}
 	p := db.UpdateTaskParams{
-		TaskID: id, ExpectedVersion: expectedVersion, AllowedFrom: []string{},
+		TaskID: id, ExpectedVersion: expectedVersion, AllowedFrom: []string{}, Attempt: u.Attempt,
 		DesignRef: u.DesignRef, NodeFilter: u.NodeFilter, RequestContext: u.RequestContext,
 		Terminate: u.Terminate, TerminatedBy: u.TerminatedBy, ResultMessage: u.ResultMessage,
 		ResultReason: u.ResultReason, ResultSuccesses: u.Successes, ResultFailures: u.Failures,
@@ -411,7 +533,11 @@ func (s *Store) UpdateTask(ctx context.Context, id uuid.UUID, expectedVersion in
 	if !isNotFound(mapped) {
 		return nil, mapped
 	}
-	// No row: find out which condition failed, for a precise error.
+	statementBoundary(ctx, "UpdateTask: no row, before reading why")
+	// No row: find out which condition failed, for a precise error. The
+	// task may have changed (or its creation committed) since the update,
+	// so every outcome below is possible, including none of the conditions
+	// failing now: that is a conflict too.
 	cur, gerr := s.q.GetTask(ctx, s.conn, id)
 	if gerr != nil {
 		return nil, mapError("update task "+id.String(), gerr)
@@ -419,13 +545,31 @@ func (s *Store) UpdateTask(ctx context.Context, id uuid.UUID, expectedVersion in
 	if cur.Version != expectedVersion {
 		return nil, fmt.Errorf("update task %s: %w: version is %d, not %d", id, ErrConflict, cur.Version, expectedVersion)
 	}
-	return nil, fmt.Errorf("update task %s: %w", id,
-		invalid("status", "cannot change from %s to %s", cur.Status, *u.Status))
+	claimed := cur.ClaimedBy != nil
+	live := claimed && (cur.Status == string(StatusRunning) || cur.Status == string(StatusTerminating))
+	switch {
+	case u.Attempt == 0 && live:
+		return nil, fmt.Errorf("update task %s: %w: the task is claimed (attempt %d); only that claim may update it",
+			id, ErrStaleAttempt, cur.Attempt)
+	case u.Attempt != 0 && (!claimed || cur.Attempt != u.Attempt):
+		return nil, fmt.Errorf("update task %s: %w: attempt %d is not the task's live claim (attempt %d, claimed: %t)",
+			id, ErrStaleAttempt, u.Attempt, cur.Attempt, claimed)
+	case u.Status != nil && !CanChange(TaskStatus(cur.Status), *u.Status):
+		if *u.Status == StatusRunning {
+			return nil, fmt.Errorf("update task %s: %w", id,
+				invalid("status", "cannot change from %s to running: only ClaimTasks makes a task running", cur.Status))
+		}
+		return nil, fmt.Errorf("update task %s: %w", id,
+			invalid("status", "cannot change from %s to %s", cur.Status, *u.Status))
+	}
+	return nil, fmt.Errorf("update task %s: %w: the task changed while it was being updated", id, ErrConflict)
 }
 
 // ClaimTasks atomically takes up to max of the oldest queued tasks, only
 // of the given actions when any are given, marks them running and records
-// claimer and claim time. Concurrent claimers never get the same task (rows
+// claimer and claim time. Each claim is a new attempt (Task.Attempt one
+// more than before): keep t.Claim() and name it in CompleteTasks,
+// RequeueTasks and UpdateTask. Concurrent claimers never get the same task (rows
 // another claimer holds are skipped, not waited for). An empty result means
 // no work: see WaitForQueued.
 func (s *Store) ClaimTasks(ctx context.Context, claimer string, max int, actions ...string) ([]*Task, error) {
@@ -440,7 +584,7 @@ func (s *Store) ClaimTasks(ctx context.Context, claimer string, max int, actions
 			return nil, err
 		}
 	}
-	var rows []*db.Tasks
+	var rows []*db.ClaimTasksRow
 	err := s.leaderOnly(ctx, func(ctx context.Context, s *Store) (err error) {
 		rows, err = s.q.ClaimTasks(ctx, s.conn, db.ClaimTasksParams{
 			ClaimedBy: claimer, Actions: nonNil(actions), MaxTasks: int32(max),
@@ -511,13 +655,17 @@ func (s *Store) claimOrWait(ctx context.Context, sub *subscription, retry *time.
 	return nil, wait(ctx, sub.ch, delay)
 }
 
-// RequeueTasksOfClaimer puts every running task of claimer back in the
-// queue (retry + 1): the leader's recovery when an instance is gone.
+// RequeueTasksOfClaimer is the leader's recovery when an instance is gone:
+// every running task claimed by claimer goes back to the queue (retry + 1),
+// and every terminating task claimed by claimer becomes terminated (its
+// termination was asked for and nobody is left to finish it). It returns
+// the tasks it changed. The gone instance's late writes fail with
+// ErrStaleAttempt.
 func (s *Store) RequeueTasksOfClaimer(ctx context.Context, claimer string) ([]*Task, error) {
 	if err := validateClaimer(claimer); err != nil {
 		return nil, err
 	}
-	var rows []*db.Tasks
+	var rows []*db.RequeueTasksOfClaimerRow
 	err := s.leaderOnly(ctx, func(ctx context.Context, s *Store) (err error) {
 		rows, err = s.q.RequeueTasksOfClaimer(ctx, s.conn, claimer)
 		return mapError("requeue tasks of "+claimer, err)
@@ -528,10 +676,11 @@ func (s *Store) RequeueTasksOfClaimer(ctx context.Context, claimer string) ([]*T
 	return tasksFromRows(rows), nil
 }
 
-// RequeueStaleTasks puts back in the queue (retry + 1) every running task
-// claimed before claimedBefore, whoever claimed it.
+// RequeueStaleTasks recovers every claim made before claimedBefore, whoever
+// made it: running tasks go back to the queue (retry + 1), terminating
+// tasks become terminated. It returns the tasks it changed.
 func (s *Store) RequeueStaleTasks(ctx context.Context, claimedBefore time.Time) ([]*Task, error) {
-	var rows []*db.Tasks
+	var rows []*db.RequeueStaleTasksRow
 	err := s.leaderOnly(ctx, func(ctx context.Context, s *Store) (err error) {
 		rows, err = s.q.RequeueStaleTasks(ctx, s.conn, claimedBefore)
 		return mapError("requeue stale tasks", err)
@@ -542,31 +691,187 @@ func (s *Store) RequeueStaleTasks(ctx context.Context, claimedBefore time.Time) 
 	return tasksFromRows(rows), nil
 }
 
-// TerminateTask marks task id and all its descendants, in one statement:
-// tasks not yet running become terminated, running ones terminating (their
-// workers finish the job), final ones are left alone. by is recorded as
-// terminated_by. It returns the tasks it changed; a missing task is
+// RequeueTasks is the owner giving claimed tasks back to the queue (retry +
+// 1), e.g. on shutdown, in one statement. Each claim applies only while it
+// is live (the task running under that attempt); the others write nothing.
+// It returns the tasks it requeued; if some claims were not live, the
+// error (returned with those tasks) wraps ErrStaleAttempt (requeued or
+// claimed again since), ErrConflict (no longer running, e.g. terminating)
+// or ErrNotFound for the first of them; see ClaimsNotLiveError.
+func (s *Store) RequeueTasks(ctx context.Context, claims ...Claim) ([]*Task, error) {
+	ids, attempts, err := claimArgs(claims)
+	if err != nil || len(ids) == 0 {
+		return []*Task{}, err
+	}
+	rows, err := s.q.RequeueClaimedTasks(ctx, s.conn, db.RequeueClaimedTasksParams{TaskIds: ids, Attempts: attempts})
+	if err != nil {
+		return nil, mapError("requeue tasks", err)
+	}
+	statementBoundary(ctx, "RequeueTasks: before checking every claim was live")
+	out := tasksFromRows(rows)
+	return out, s.claimsNotLive(ctx, "requeue tasks", claims, out)
+}
+
+// claimArgs validates claims and splits them into the query's arrays.
+func claimArgs(claims []Claim) ([]uuid.UUID, []int64, error) {
+	ids, attempts := make([]uuid.UUID, len(claims)), make([]int64, len(claims))
+	seen := make(map[uuid.UUID]bool, len(claims))
+	for i, c := range claims {
+		if c.Attempt < 1 {
+			return nil, nil, invalid(fmt.Sprintf("claims[%d].Attempt", i), "must be a claim's attempt (1 or more), got %d", c.Attempt)
+		}
+		if seen[c.TaskID] {
+			return nil, nil, invalid(fmt.Sprintf("claims[%d].TaskID", i), "appears twice")
+		}
+		seen[c.TaskID] = true
+		ids[i], attempts[i] = c.TaskID, c.Attempt
+	}
+	return ids, attempts, nil
+}
+
+// ClaimsNotLiveError reports the claims a batch call (CompleteTasks,
+// RequeueTasks) did not apply because they were not live; the call applied
+// the others. It wraps the reason for the first of them (ErrStaleAttempt,
+// ErrConflict or ErrNotFound), so errors.Is works on it.
+type ClaimsNotLiveError struct {
+	// Claims are the claims not applied, in the order given.
+	Claims []Claim
+	err    error
+}
+
+// Error implements error.
+func (e *ClaimsNotLiveError) Error() string {
+	if len(e.Claims) == 1 {
+		return e.err.Error()
+	}
+	return fmt.Sprintf("%d claims not live, first: %v", len(e.Claims), e.err)
+}
+
+// Unwrap returns the reason for the first claim.
+func (e *ClaimsNotLiveError) Unwrap() error { return e.err }
+
+// claimsNotLive says why some claims were not applied (nil when all were):
+// it reads their current state after the write.
+func (s *Store) claimsNotLive(ctx context.Context, op string, claims []Claim, done []*Task) error {
+	if len(done) == len(claims) {
+		return nil
+	}
+	applied := make(map[uuid.UUID]bool, len(done))
+	for _, t := range done {
+		applied[t.ID] = true
+	}
+	var missing []Claim
+	ids := []uuid.UUID{}
+	for _, c := range claims {
+		if !applied[c.TaskID] {
+			missing = append(missing, c)
+			ids = append(ids, c.TaskID)
+		}
+	}
+	rows, err := s.q.GetClaimStates(ctx, s.conn, ids)
+	if err != nil {
+		return &ClaimsNotLiveError{Claims: missing, err: mapError(op, err)}
+	}
+	cur := make(map[uuid.UUID]*db.GetClaimStatesRow, len(rows))
+	for _, r := range rows {
+		cur[r.TaskID] = r
+	}
+	c := missing[0]
+	r := cur[c.TaskID]
+	switch {
+	case r == nil:
+		err = fmt.Errorf("%s: task %s: %w", op, c.TaskID, ErrNotFound)
+	case r.Attempt != c.Attempt || r.ClaimedBy == nil:
+		err = fmt.Errorf("%s: task %s: %w: attempt %d is not its live claim (attempt %d, status %s)",
+			op, c.TaskID, ErrStaleAttempt, c.Attempt, r.Attempt, r.Status)
+	case r.Status != string(StatusRunning):
+		err = fmt.Errorf("%s: task %s: %w: it is %s, not running", op, c.TaskID, ErrConflict, r.Status)
+	default:
+		err = fmt.Errorf("%s: task %s: %w: it changed concurrently", op, c.TaskID, ErrConflict)
+	}
+	return &ClaimsNotLiveError{Claims: missing, err: err}
+}
+
+// maxTerminateRounds bounds TerminateTask's lock-and-walk rounds; each
+// extra round means subtasks were being created under the tree.
+const maxTerminateRounds = 100
+
+// TerminateTask marks task id and all its descendants: tasks not yet
+// running become terminated, running ones terminating (their workers finish
+// the job, or recovery ends them), final ones are left alone. by is recorded
+// as terminated_by. It returns the tasks it changed; a missing task is
 // ErrNotFound.
+//
+// When it returns, no descendant is left requested, queued or running
+// unmarked, even with subtasks being created concurrently: it locks every
+// task of the tree, walks the tree again and repeats until a walk finds
+// nothing it had not locked before the walk began, then marks them all, in
+// one transaction. CreateSubtask share-locks the parent and refuses a closed
+// one, so a subtask either commits before a walk sees the tree (and is
+// marked) or is refused.
 func (s *Store) TerminateTask(ctx context.Context, id uuid.UUID, by string) ([]*Task, error) {
 	if err := validateText(by, "by", 256); err != nil {
 		return nil, err
 	}
-	var rows []*db.Tasks
-	err := s.leaderOnly(ctx, func(ctx context.Context, s *Store) (err error) {
-		rows, err = s.q.TerminateTaskTree(ctx, s.conn, db.TerminateTaskTreeParams{TaskID: id, TerminatedBy: by})
-		if err != nil {
-			return mapError("terminate task "+id.String(), err)
+	var rows []*db.TerminateTasksRow
+	var err error
+	for try := 0; ; try++ {
+		err = s.leaderOnly(ctx, func(ctx context.Context, s *Store) error {
+			return s.InTx(ctx, func(ctx context.Context, tx *Store) (err error) {
+				rows, err = tx.terminateTree(ctx, id, by)
+				return err
+			})
+		})
+		// Rounds lock new rows after old ones, so two terminations of
+		// overlapping trees can deadlock: PostgreSQL aborts one; retry it.
+		if err == nil || try == 3 || !isDeadlock(err) {
+			break
 		}
-		if len(rows) == 0 {
-			_, err = s.q.GetTask(ctx, s.conn, id)
-			return mapError("terminate task "+id.String(), err)
-		}
-		return nil
-	})
+	}
 	if err != nil {
 		return nil, err
 	}
 	return tasksFromRows(rows), nil
+}
+
+func (s *Store) terminateTree(ctx context.Context, id uuid.UUID, by string) ([]*db.TerminateTasksRow, error) {
+	op := "terminate task " + id.String()
+	locked := map[uuid.UUID]bool{}
+	for round := 0; ; round++ {
+		if round == maxTerminateRounds {
+			return nil, fmt.Errorf("%s: %w: subtasks kept appearing under the tree", op, ErrConflict)
+		}
+		statementBoundary(ctx, "TerminateTask: before a lock-and-walk round")
+		tree, err := s.q.LockTaskTree(ctx, s.conn, id)
+		if err != nil {
+			return nil, mapError(op, err)
+		}
+		if len(tree) == 0 {
+			return nil, fmt.Errorf("%s: %w", op, ErrNotFound)
+		}
+		// Every task the walk found is locked now, final ones too. A
+		// walk is trusted only if every task it found was already locked
+		// before it began (so the first walk never is): then no subtask
+		// can be on its way under any of them. Final tasks count as well:
+		// a subtask created under a parent just before the parent became
+		// final is no less a descendant.
+		grew := false
+		ids := make([]uuid.UUID, 0, len(tree))
+		for _, t := range tree {
+			if !locked[t.TaskID] {
+				locked[t.TaskID], grew = true, true
+			}
+			if !TaskStatus(t.Status).Final() {
+				ids = append(ids, t.TaskID)
+			}
+		}
+		if grew {
+			continue
+		}
+		statementBoundary(ctx, "TerminateTask: tree locked, before marking")
+		rows, err := s.q.TerminateTasks(ctx, s.conn, db.TerminateTasksParams{TaskIds: ids, TerminatedBy: by})
+		return rows, mapError(op, err)
+	}
 }
 
 // RetentionResult counts what DeleteTasksCreatedBefore removed.
@@ -574,59 +879,143 @@ type RetentionResult struct {
 	Tasks    int64
 	Messages int64
 	Batches  int
+	// TreesKept counts the trees old enough but left in place because a
+	// task in them is not complete or terminated (never with
+	// IncludeActive).
+	TreesKept int64
+}
+
+// RetentionOptions tune DeleteTasksCreatedBefore.
+type RetentionOptions struct {
+	// BatchSize is the number of trees per statement (default 500), so no
+	// table is locked for long.
+	BatchSize int
+	// IncludeActive also deletes trees in which a task is still requested,
+	// queued, running or terminating: work other instances may be doing.
+	// Off by default: only trees whose every task is complete or
+	// terminated go.
+	IncludeActive bool
 }
 
 // DeleteTasksCreatedBefore deletes every top-level task created before
-// cutoff with all its subtasks and messages, batchSize trees per statement
-// (default 500) so no table is locked for long, and never VACUUM FULL.
-// Build data and boot actions are never touched. It stops at ctx's end,
-// returning what was deleted so far with the error.
-func (s *Store) DeleteTasksCreatedBefore(ctx context.Context, cutoff time.Time, batchSize int) (RetentionResult, error) {
+// cutoff with all its subtasks and messages, when every task of the tree is
+// complete or terminated (unless opts.IncludeActive), batch by batch, and
+// never VACUUM FULL. Build data and boot actions are never touched. It
+// stops at ctx's end, returning what was deleted so far with the error.
+//
+// A finished tree stays finished (final statuses never change, and a closed
+// parent refuses subtasks), so the check cannot race new work.
+func (s *Store) DeleteTasksCreatedBefore(ctx context.Context, cutoff time.Time, opts RetentionOptions) (RetentionResult, error) {
 	var res RetentionResult
-	if batchSize == 0 {
-		batchSize = 500
-	}
-	if batchSize < 1 || batchSize > 100000 {
-		return res, invalid("batchSize", "must be between 1 and 100000, got %d", batchSize)
-	}
+	it := s.NewRetention(cutoff, opts)
 	for {
-		n, err := s.DeleteTaskTreesBatch(ctx, cutoff, batchSize)
+		n, err := it.Next(ctx)
 		if err != nil {
 			return res, err
 		}
-		if n.Tasks == 0 {
+		if n.Batches == 0 {
 			return res, nil
 		}
 		res.Tasks += n.Tasks
 		res.Messages += n.Messages
+		res.TreesKept += n.TreesKept
 		res.Batches++
 		s.logger.DebugContext(ctx, "statestore: retention batch", "tasks", n.Tasks, "messages", n.Messages)
 	}
 }
 
-// DeleteTaskTreesBatch is one step of DeleteTasksCreatedBefore: it deletes
-// up to maxTrees top-level tasks created before cutoff, with their subtasks
-// and messages, in one statement, and says how much went (0 tasks: done).
-// Use it to report progress of a large purge.
-func (s *Store) DeleteTaskTreesBatch(ctx context.Context, cutoff time.Time, maxTrees int) (RetentionResult, error) {
-	if maxTrees < 1 || maxTrees > 100000 {
-		return RetentionResult{}, invalid("maxTrees", "must be between 1 and 100000, got %d", maxTrees)
+// Retention deletes old task trees one batch at a time (see
+// DeleteTasksCreatedBefore); use it to report progress of a large purge.
+type Retention struct {
+	s       *Store
+	cutoff  time.Time
+	opts    RetentionOptions
+	after   time.Time
+	afterID uuid.UUID
+	err     error
+}
+
+// NewRetention starts a batch-by-batch purge of the trees created before
+// cutoff. Call Next until it returns a result with no batch.
+func (s *Store) NewRetention(cutoff time.Time, opts RetentionOptions) *Retention {
+	r := &Retention{s: s, cutoff: cutoff, opts: opts, after: time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)}
+	if opts.BatchSize == 0 {
+		r.opts.BatchSize = 500
+	}
+	if r.opts.BatchSize < 1 || r.opts.BatchSize > 100000 {
+		r.err = invalid("opts.BatchSize", "must be between 1 and 100000, got %d", opts.BatchSize)
+	}
+	return r
+}
+
+// Next runs one batch: up to BatchSize trees older than the cutoff, after
+// those of earlier batches. Batches is 0 when no tree was left to look at.
+func (r *Retention) Next(ctx context.Context) (RetentionResult, error) {
+	if r.err != nil {
+		return RetentionResult{}, r.err
 	}
 	var n *db.DeleteTaskTreesCreatedBeforeRow
-	err := s.leaderOnly(ctx, func(ctx context.Context, s *Store) (err error) {
+	err := r.s.leaderOnly(ctx, func(ctx context.Context, s *Store) (err error) {
 		n, err = s.q.DeleteTaskTreesCreatedBefore(ctx, s.conn, db.DeleteTaskTreesCreatedBeforeParams{
-			CreatedBefore: cutoff, MaxRoots: int32(maxTrees),
+			CreatedBefore: r.cutoff, MaxRoots: int32(r.opts.BatchSize), IncludeActive: r.opts.IncludeActive,
+			AfterCreatedAt: r.after, AfterTaskID: r.afterID,
 		})
 		return mapError("delete old tasks", err)
 	})
 	if err != nil {
 		return RetentionResult{}, err
 	}
-	res := RetentionResult{Tasks: n.Tasks, Messages: n.Messages}
-	if n.Tasks > 0 {
-		res.Batches = 1
+	if n.RootsScanned == 0 {
+		return RetentionResult{}, nil
 	}
-	return res, nil
+	r.after, r.afterID = n.LastCreatedAt, n.LastTaskID
+	return RetentionResult{Tasks: n.Tasks, Messages: n.Messages, TreesKept: n.TreesKept, Batches: 1}, nil
+}
+
+// RetentionPreview counts, by status, the tasks of the trees whose
+// top-level task was created before a cutoff: what a purge would take.
+type RetentionPreview struct {
+	// Finished counts the tasks of trees whose every task is complete or
+	// terminated: these go by default.
+	Finished map[TaskStatus]int64
+	// Active counts the tasks of the other trees: these go only with
+	// RetentionOptions.IncludeActive.
+	Active map[TaskStatus]int64
+}
+
+// PreviewRetention counts what DeleteTasksCreatedBefore(cutoff) would
+// delete, by status, without deleting anything.
+func (s *Store) PreviewRetention(ctx context.Context, cutoff time.Time) (*RetentionPreview, error) {
+	rows, err := s.q.CountTaskTreesCreatedBefore(ctx, s.conn, cutoff)
+	if err != nil {
+		return nil, mapError("count old tasks", err)
+	}
+	p := &RetentionPreview{Finished: map[TaskStatus]int64{}, Active: map[TaskStatus]int64{}}
+	for _, r := range rows {
+		if r.ActiveTree {
+			p.Active[TaskStatus(r.Status)] += r.Tasks
+		} else {
+			p.Finished[TaskStatus(r.Status)] += r.Tasks
+		}
+	}
+	return p, nil
+}
+
+// statementHook, when set (tests only), runs at the statement boundaries of
+// the calls that take several statements, so tests can pause there.
+var statementHook atomic.Pointer[func(ctx context.Context, where string)]
+
+func statementBoundary(ctx context.Context, where string) {
+	if h := statementHook.Load(); h != nil {
+		(*h)(ctx, where)
+	}
+}
+
+// isDeadlock reports whether PostgreSQL aborted the statement to break a
+// deadlock.
+func isDeadlock(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == pgDeadlockDetected
 }
 
 // endOfTime is the cursor of the first page: later than any task.
@@ -672,25 +1061,29 @@ func utcPtr(t *time.Time) *time.Time {
 	return &u
 }
 
-// CompleteTasks marks running tasks complete with result status rs, in one
-// statement, but only tasks still claimed by claimer: a task requeued and
-// claimed by another instance in the meantime is left alone (and not
-// returned). Use it to finish a claimed batch in one round trip; use
-// UpdateTask to set more of the result.
-func (s *Store) CompleteTasks(ctx context.Context, claimer string, rs ResultStatus, ids ...uuid.UUID) ([]*Task, error) {
-	if err := validateClaimer(claimer); err != nil {
-		return nil, err
-	}
+// CompleteTasks marks claimed tasks complete with result status rs (use
+// ResultFailure to fail them), in one statement. Each claim applies only
+// while it is live: the task running under the named attempt; the others
+// write nothing. It returns the tasks it completed; if some claims were not
+// live, the error (returned with those tasks) wraps ErrStaleAttempt (the
+// task was requeued, perhaps claimed again, since), ErrConflict (no longer
+// running, e.g. terminating: end it with UpdateTask to terminated) or
+// ErrNotFound for the first of them; see ClaimsNotLiveError. Use UpdateTask
+// (with TaskUpdate.Attempt) to set more of the result.
+func (s *Store) CompleteTasks(ctx context.Context, rs ResultStatus, claims ...Claim) ([]*Task, error) {
 	if err := validateResultStatus(rs, "result status"); err != nil {
 		return nil, err
 	}
-	if len(ids) == 0 {
-		return []*Task{}, nil
+	ids, attempts, err := claimArgs(claims)
+	if err != nil || len(ids) == 0 {
+		return []*Task{}, err
 	}
 	rows, err := s.q.CompleteTasks(ctx, s.conn, db.CompleteTasksParams{
-		TaskIds: ids, ClaimedBy: claimer, ResultStatus: string(rs)})
+		TaskIds: ids, Attempts: attempts, ResultStatus: string(rs)})
 	if err != nil {
 		return nil, mapError("complete tasks", err)
 	}
-	return tasksFromRows(rows), nil
+	statementBoundary(ctx, "CompleteTasks: before checking every claim was live")
+	out := tasksFromRows(rows)
+	return out, s.claimsNotLive(ctx, "complete tasks", claims, out)
 }

@@ -113,10 +113,10 @@ func TestSubtaskAppendAndSets(t *testing.T) {
 	if err != nil || len(claimed) != 2 {
 		t.Fatalf("claim = %d, %v", len(claimed), err)
 	}
-	if _, err := s.UpdateTask(ctx, claimed[0].ID, claimed[0].Version, statestore.TaskUpdate{Status: statusPtr(statestore.StatusComplete)}); err != nil {
+	if _, err := s.UpdateTask(ctx, claimed[0].ID, claimed[0].Version, statestore.TaskUpdate{Status: statusPtr(statestore.StatusComplete), Attempt: claimed[0].Attempt}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.UpdateTask(ctx, claimed[1].ID, claimed[1].Version, statestore.TaskUpdate{Status: statusPtr(statestore.StatusTerminated)}); err != nil {
+	if _, err := s.UpdateTask(ctx, claimed[1].ID, claimed[1].Version, statestore.TaskUpdate{Status: statusPtr(statestore.StatusTerminated), Attempt: claimed[1].Attempt}); err != nil {
 		t.Fatal(err)
 	}
 	ids := func(ts []*statestore.Task) []uuid.UUID {
@@ -367,8 +367,8 @@ func TestCanChange(t *testing.T) {
 	all := []statestore.TaskStatus{statestore.StatusRequested, statestore.StatusQueued, statestore.StatusRunning,
 		statestore.StatusTerminating, statestore.StatusTerminated, statestore.StatusComplete}
 	allowed := map[[2]statestore.TaskStatus]bool{
-		{"requested", "queued"}: true, {"queued", "running"}: true, {"running", "complete"}: true,
-		{"requested", "terminating"}: true, {"queued", "terminating"}: true, {"running", "terminating"}: true,
+		{"requested", "queued"}: true, {"running", "complete"}: true, // running: only by a claim
+		{"running", "terminating"}:  true, // not requested/queued → terminating: nobody would finish it
 		{"requested", "terminated"}: true, {"queued", "terminated"}: true, {"running", "terminated"}: true,
 		{"terminating", "terminated"}: true,
 	}
@@ -774,7 +774,7 @@ func TestTerminateTree(t *testing.T) {
 		t.Fatal(c, err)
 	}
 	completeID := c[0].ID
-	if _, err := s.UpdateTask(ctx, c[0].ID, c[0].Version, statestore.TaskUpdate{Status: statusPtr(statestore.StatusComplete)}); err != nil {
+	if _, err := s.UpdateTask(ctx, c[0].ID, c[0].Version, statestore.TaskUpdate{Status: statusPtr(statestore.StatusComplete), Attempt: c[0].Attempt}); err != nil {
 		t.Fatal(err)
 	}
 	changed, err := s.TerminateTask(ctx, root.ID, "operator")
@@ -844,7 +844,7 @@ func TestRetentionDeletesOldTreesInBatches(t *testing.T) {
 		VALUES ('n1', $1, 'lshw', 'text/plain', 'x')`, oldRoots[0]); err != nil {
 		t.Fatal(err)
 	}
-	res, err := s.DeleteTasksCreatedBefore(ctx, time.Now().Add(-30*24*time.Hour), 3)
+	res, err := s.DeleteTasksCreatedBefore(ctx, time.Now().Add(-30*24*time.Hour), statestore.RetentionOptions{BatchSize: 3, IncludeActive: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -862,7 +862,7 @@ func TestRetentionDeletesOldTreesInBatches(t *testing.T) {
 	}
 }
 
-func TestCompleteTasksOnlyForItsClaimer(t *testing.T) {
+func TestCompleteTasksPerClaim(t *testing.T) {
 	ctx := context.Background()
 	s, _ := newStore(t, statestore.Options{})
 	if _, err := s.CreateTasks(ctx, statestore.NewTask{Action: "noop"}, statestore.NewTask{Action: "noop"}, statestore.NewTask{Action: "noop"}); err != nil {
@@ -876,24 +876,44 @@ func TestCompleteTasksOnlyForItsClaimer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done, err := s.CompleteTasks(ctx, "a", statestore.ResultSuccess, mine[0].ID, mine[1].ID, theirs[0].ID)
-	if err != nil {
-		t.Fatal(err)
+	// One claim in the batch is not live (wrong attempt): it writes nothing,
+	// the live ones complete, and the error says which and why.
+	wrong := statestore.Claim{TaskID: theirs[0].ID, Attempt: theirs[0].Attempt + 1}
+	done, err := s.CompleteTasks(ctx, statestore.ResultSuccess, mine[0].Claim(), wrong, mine[1].Claim())
+	if !errors.Is(err, statestore.ErrStaleAttempt) || !errors.Is(err, statestore.ErrConflict) {
+		t.Fatalf("complete with a stale attempt: %v, want ErrStaleAttempt (and ErrConflict)", err)
+	}
+	var nl *statestore.ClaimsNotLiveError
+	if !errors.As(err, &nl) || len(nl.Claims) != 1 || nl.Claims[0] != wrong {
+		t.Fatalf("error = %#v, want a ClaimsNotLiveError listing the wrong claim", err)
 	}
 	if len(done) != 2 {
-		t.Fatalf("completed %d, want only a's 2", len(done))
+		t.Fatalf("completed %d, want the 2 live claims", len(done))
 	}
 	for _, d := range done {
-		if d.Status != statestore.StatusComplete || d.Result.Status != statestore.ResultSuccess || d.ID == theirs[0].ID {
+		if d.Status != statestore.StatusComplete || d.Result.Status != statestore.ResultSuccess || d.Attempt != 1 || d.ID == theirs[0].ID {
 			t.Fatalf("completed task = %+v", d)
 		}
 	}
 	got, err := s.GetTask(ctx, theirs[0].ID)
-	if err != nil || got.Status != statestore.StatusRunning {
-		t.Fatalf("b's task = %v, %v; want still running", got.Status, err)
+	if err != nil || got.Status != statestore.StatusRunning || got.Version != theirs[0].Version {
+		t.Fatalf("b's task after a stale claim on it = %v v%d, %v; want running, untouched", got.Status, got.Version, err)
 	}
-	_, err = s.CompleteTasks(ctx, "a", "great", mine[0].ID)
+	// Completing twice: no longer running.
+	_, err = s.CompleteTasks(ctx, statestore.ResultSuccess, mine[0].Claim())
+	if !errors.Is(err, statestore.ErrConflict) || errors.Is(err, statestore.ErrStaleAttempt) {
+		t.Fatalf("complete twice: %v, want ErrConflict (not stale: same attempt)", err)
+	}
+	_, err = s.CompleteTasks(ctx, statestore.ResultSuccess, statestore.Claim{TaskID: uuid.New(), Attempt: 1})
+	if !errors.Is(err, statestore.ErrNotFound) {
+		t.Fatalf("complete a missing task: %v, want ErrNotFound", err)
+	}
+	_, err = s.CompleteTasks(ctx, "great", mine[0].Claim())
 	wantInvalid(t, err, "result status")
+	_, err = s.CompleteTasks(ctx, statestore.ResultSuccess, statestore.Claim{TaskID: uuid.New()})
+	wantInvalid(t, err, "claims[0].Attempt")
+	_, err = s.CompleteTasks(ctx, statestore.ResultSuccess, theirs[0].Claim(), theirs[0].Claim())
+	wantInvalid(t, err, "claims[1].TaskID")
 }
 
 // Closing a derived store (AsLeader, WithTx) must not stop the parent's

@@ -11,7 +11,11 @@ var (
 	RequeueTasksOfClaimerSQL     = requeueTasksOfClaimer
 	RequeueStaleTasksSQL         = requeueStaleTasks
 	DeleteTaskTreesSQL           = deleteTaskTreesCreatedBefore
-	TerminateTaskTreeSQL         = terminateTaskTree
+	LockTaskTreeSQL              = lockTaskTree
+	TerminateTasksSQL            = terminateTasks
+	RequeueClaimedTasksSQL       = requeueClaimedTasks
+	CountTaskTreesSQL            = countTaskTreesCreatedBefore
+	InsertTasksSQL               = insertTasks
 	GetTaskSQL                   = getTask
 	CompleteTasksSQL             = completeTasks
 	ListBuildDataByNodeSQL       = listBuildDataByNode

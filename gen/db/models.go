@@ -98,7 +98,6 @@ type ResultMessage struct {
 type Tasks struct {
 	TaskID           uuid.UUID       `json:"task_id"`
 	ParentTaskID     *uuid.UUID      `json:"parent_task_id"`
-	SubtaskIDList    []uuid.UUID     `json:"subtask_id_list"`
 	Status           string          `json:"status"`
 	Action           string          `json:"action"`
 	DesignRef        string          `json:"design_ref"`
@@ -124,4 +123,6 @@ type Tasks struct {
 	LastMessageSeq int64      `json:"last_message_seq"`
 	ClaimedBy      *string    `json:"claimed_by"`
 	ClaimedAt      *time.Time `json:"claimed_at"`
+	// Number of claims so far; a claimed task's writes must name it.
+	Attempt int64 `json:"attempt"`
 }

@@ -26,11 +26,12 @@ UPDATE tasks t
 SET status = 'running',
     claimed_by = $1::text,
     claimed_at = coalesce($2::timestamptz, now()),
+    attempt = t.attempt + 1,
     version = t.version + 1,
     updated_at = now()
 FROM picked
 WHERE t.task_id = picked.task_id
-RETURNING t.task_id, t.parent_task_id, t.subtask_id_list, t.status, t.action, t.design_ref, t.node_filter, t.request_context, t.retry, t.created_at, t.created_by, t.updated_at, t.terminated_at, t.terminated_by, t.terminate, t.result_status, t.result_message, t.result_reason, t.result_error_count, t.result_successes, t.result_failures, t.result_links, t.version, t.last_message_seq, t.claimed_by, t.claimed_at
+RETURNING t.task_id, t.parent_task_id, t.status, t.action, t.design_ref, t.node_filter, t.request_context, t.retry, t.created_at, t.created_by, t.updated_at, t.terminated_at, t.terminated_by, t.terminate, t.result_status, t.result_message, t.result_reason, t.result_error_count, t.result_successes, t.result_failures, t.result_links, t.version, t.last_message_seq, t.claimed_by, t.claimed_at, t.attempt, statemgmt_subtask_ids(t.task_id)::uuid[] AS subtask_ids
 `
 
 type ClaimTasksParams struct {
@@ -40,9 +41,39 @@ type ClaimTasksParams struct {
 	MaxTasks  int32      `json:"max_tasks"`
 }
 
+type ClaimTasksRow struct {
+	TaskID           uuid.UUID       `json:"task_id"`
+	ParentTaskID     *uuid.UUID      `json:"parent_task_id"`
+	Status           string          `json:"status"`
+	Action           string          `json:"action"`
+	DesignRef        string          `json:"design_ref"`
+	NodeFilter       json.RawMessage `json:"node_filter"`
+	RequestContext   json.RawMessage `json:"request_context"`
+	Retry            int32           `json:"retry"`
+	CreatedAt        time.Time       `json:"created_at"`
+	CreatedBy        string          `json:"created_by"`
+	UpdatedAt        time.Time       `json:"updated_at"`
+	TerminatedAt     *time.Time      `json:"terminated_at"`
+	TerminatedBy     *string         `json:"terminated_by"`
+	Terminate        bool            `json:"terminate"`
+	ResultStatus     string          `json:"result_status"`
+	ResultMessage    string          `json:"result_message"`
+	ResultReason     string          `json:"result_reason"`
+	ResultErrorCount int32           `json:"result_error_count"`
+	ResultSuccesses  []string        `json:"result_successes"`
+	ResultFailures   []string        `json:"result_failures"`
+	ResultLinks      json.RawMessage `json:"result_links"`
+	Version          int64           `json:"version"`
+	LastMessageSeq   int64           `json:"last_message_seq"`
+	ClaimedBy        *string         `json:"claimed_by"`
+	ClaimedAt        *time.Time      `json:"claimed_at"`
+	Attempt          int64           `json:"attempt"`
+	SubtaskIds       []uuid.UUID     `json:"subtask_ids"`
+}
+
 // Atomically takes up to max_tasks of the oldest queued tasks (optionally only the given actions),
-// skipping rows other claimers hold, and marks them running for the claimer.
-func (q *Queries) ClaimTasks(ctx context.Context, db DBTX, arg ClaimTasksParams) ([]*Tasks, error) {
+// skipping rows other claimers hold, and marks them running for the claimer as a new attempt.
+func (q *Queries) ClaimTasks(ctx context.Context, db DBTX, arg ClaimTasksParams) ([]*ClaimTasksRow, error) {
 	rows, err := db.Query(ctx, claimTasks,
 		arg.ClaimedBy,
 		arg.Now,
@@ -53,13 +84,12 @@ func (q *Queries) ClaimTasks(ctx context.Context, db DBTX, arg ClaimTasksParams)
 		return nil, err
 	}
 	defer rows.Close()
-	items := []*Tasks{}
+	items := []*ClaimTasksRow{}
 	for rows.Next() {
-		var i Tasks
+		var i ClaimTasksRow
 		if err := rows.Scan(
 			&i.TaskID,
 			&i.ParentTaskID,
-			&i.SubtaskIDList,
 			&i.Status,
 			&i.Action,
 			&i.DesignRef,
@@ -83,6 +113,8 @@ func (q *Queries) ClaimTasks(ctx context.Context, db DBTX, arg ClaimTasksParams)
 			&i.LastMessageSeq,
 			&i.ClaimedBy,
 			&i.ClaimedAt,
+			&i.Attempt,
+			&i.SubtaskIds,
 		); err != nil {
 			return nil, err
 		}
@@ -95,34 +127,64 @@ func (q *Queries) ClaimTasks(ctx context.Context, db DBTX, arg ClaimTasksParams)
 }
 
 const completeTasks = `-- name: CompleteTasks :many
-UPDATE tasks
+UPDATE tasks t
 SET status = 'complete', result_status = $1::text,
-    version = version + 1, updated_at = now()
-WHERE task_id = ANY($2::uuid[]) AND status = 'running' AND claimed_by = $3::text
-RETURNING task_id, parent_task_id, subtask_id_list, status, action, design_ref, node_filter, request_context, retry, created_at, created_by, updated_at, terminated_at, terminated_by, terminate, result_status, result_message, result_reason, result_error_count, result_successes, result_failures, result_links, version, last_message_seq, claimed_by, claimed_at
+    version = t.version + 1, updated_at = now()
+FROM (SELECT unnest($2::uuid[]) AS task_id, unnest($3::bigint[]) AS attempt) AS w
+WHERE t.task_id = ANY($2::uuid[]) AND t.task_id = w.task_id AND t.attempt = w.attempt AND t.status = 'running'
+RETURNING t.task_id, t.parent_task_id, t.status, t.action, t.design_ref, t.node_filter, t.request_context, t.retry, t.created_at, t.created_by, t.updated_at, t.terminated_at, t.terminated_by, t.terminate, t.result_status, t.result_message, t.result_reason, t.result_error_count, t.result_successes, t.result_failures, t.result_links, t.version, t.last_message_seq, t.claimed_by, t.claimed_at, t.attempt, statemgmt_subtask_ids(t.task_id)::uuid[] AS subtask_ids
 `
 
 type CompleteTasksParams struct {
 	ResultStatus string      `json:"result_status"`
 	TaskIds      []uuid.UUID `json:"task_ids"`
-	ClaimedBy    string      `json:"claimed_by"`
+	Attempts     []int64     `json:"attempts"`
 }
 
-// Marks running tasks complete with a result status in one statement, but only those still claimed by
-// the caller (a task requeued and claimed by another instance meanwhile is left alone).
-func (q *Queries) CompleteTasks(ctx context.Context, db DBTX, arg CompleteTasksParams) ([]*Tasks, error) {
-	rows, err := db.Query(ctx, completeTasks, arg.ResultStatus, arg.TaskIds, arg.ClaimedBy)
+type CompleteTasksRow struct {
+	TaskID           uuid.UUID       `json:"task_id"`
+	ParentTaskID     *uuid.UUID      `json:"parent_task_id"`
+	Status           string          `json:"status"`
+	Action           string          `json:"action"`
+	DesignRef        string          `json:"design_ref"`
+	NodeFilter       json.RawMessage `json:"node_filter"`
+	RequestContext   json.RawMessage `json:"request_context"`
+	Retry            int32           `json:"retry"`
+	CreatedAt        time.Time       `json:"created_at"`
+	CreatedBy        string          `json:"created_by"`
+	UpdatedAt        time.Time       `json:"updated_at"`
+	TerminatedAt     *time.Time      `json:"terminated_at"`
+	TerminatedBy     *string         `json:"terminated_by"`
+	Terminate        bool            `json:"terminate"`
+	ResultStatus     string          `json:"result_status"`
+	ResultMessage    string          `json:"result_message"`
+	ResultReason     string          `json:"result_reason"`
+	ResultErrorCount int32           `json:"result_error_count"`
+	ResultSuccesses  []string        `json:"result_successes"`
+	ResultFailures   []string        `json:"result_failures"`
+	ResultLinks      json.RawMessage `json:"result_links"`
+	Version          int64           `json:"version"`
+	LastMessageSeq   int64           `json:"last_message_seq"`
+	ClaimedBy        *string         `json:"claimed_by"`
+	ClaimedAt        *time.Time      `json:"claimed_at"`
+	Attempt          int64           `json:"attempt"`
+	SubtaskIds       []uuid.UUID     `json:"subtask_ids"`
+}
+
+// Marks running tasks complete with a result status, each only if still running under the named
+// attempt; the others are left alone.
+func (q *Queries) CompleteTasks(ctx context.Context, db DBTX, arg CompleteTasksParams) ([]*CompleteTasksRow, error) {
+	rows, err := db.Query(ctx, completeTasks, arg.ResultStatus, arg.TaskIds, arg.Attempts)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []*Tasks{}
+	items := []*CompleteTasksRow{}
 	for rows.Next() {
-		var i Tasks
+		var i CompleteTasksRow
 		if err := rows.Scan(
 			&i.TaskID,
 			&i.ParentTaskID,
-			&i.SubtaskIDList,
 			&i.Status,
 			&i.Action,
 			&i.DesignRef,
@@ -146,7 +208,56 @@ func (q *Queries) CompleteTasks(ctx context.Context, db DBTX, arg CompleteTasksP
 			&i.LastMessageSeq,
 			&i.ClaimedBy,
 			&i.ClaimedAt,
+			&i.Attempt,
+			&i.SubtaskIds,
 		); err != nil {
+			return nil, err
+		}
+		items = append(items, &i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const countTaskTreesCreatedBefore = `-- name: CountTaskTreesCreatedBefore :many
+WITH RECURSIVE tagged AS (
+    SELECT tasks.task_id AS root_id, tasks.task_id, tasks.status FROM tasks
+    WHERE tasks.parent_task_id IS NULL AND tasks.created_at < $1
+    UNION ALL
+    SELECT tagged.root_id, child.task_id, child.status
+    FROM tagged
+    CROSS JOIN LATERAL (SELECT c.task_id, c.status FROM tasks c WHERE c.parent_task_id = tagged.task_id OFFSET 0) AS child
+),
+active_roots AS (
+    SELECT DISTINCT tagged.root_id FROM tagged WHERE tagged.status NOT IN ('complete', 'terminated')
+)
+SELECT (tagged.root_id IN (SELECT active_roots.root_id FROM active_roots))::boolean AS active_tree,
+       tagged.status, count(*)::bigint AS tasks
+FROM tagged
+GROUP BY 1, 2
+ORDER BY 1, 2
+`
+
+type CountTaskTreesCreatedBeforeRow struct {
+	ActiveTree bool   `json:"active_tree"`
+	Status     string `json:"status"`
+	Tasks      int64  `json:"tasks"`
+}
+
+// Retention preview: the tasks of every tree whose top-level task was created before the cutoff,
+// counted by status, separately for finished trees (every task complete or terminated) and the rest.
+func (q *Queries) CountTaskTreesCreatedBefore(ctx context.Context, db DBTX, createdBefore time.Time) ([]*CountTaskTreesCreatedBeforeRow, error) {
+	rows, err := db.Query(ctx, countTaskTreesCreatedBefore, createdBefore)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []*CountTaskTreesCreatedBeforeRow{}
+	for rows.Next() {
+		var i CountTaskTreesCreatedBeforeRow
+		if err := rows.Scan(&i.ActiveTree, &i.Status, &i.Tasks); err != nil {
 			return nil, err
 		}
 		items = append(items, &i)
@@ -159,62 +270,192 @@ func (q *Queries) CompleteTasks(ctx context.Context, db DBTX, arg CompleteTasksP
 
 const deleteTaskTreesCreatedBefore = `-- name: DeleteTaskTreesCreatedBefore :one
 WITH RECURSIVE roots AS (
-    SELECT tasks.task_id FROM tasks
-    WHERE tasks.parent_task_id IS NULL AND tasks.created_at < $1
+    SELECT tasks.task_id, tasks.created_at, tasks.status FROM tasks
+    WHERE tasks.parent_task_id IS NULL AND tasks.created_at < $4
+      AND (tasks.created_at, tasks.task_id) > ($2::timestamptz, $3::uuid)
     ORDER BY tasks.created_at, tasks.task_id
-    LIMIT $2
+    LIMIT $5
     FOR UPDATE SKIP LOCKED
 ),
 tree AS (
-    SELECT roots.task_id FROM roots
+    SELECT roots.task_id AS root_id, roots.task_id, roots.status FROM roots
     UNION ALL
-    SELECT child.task_id
+    SELECT tree.root_id, child.task_id, child.status
     FROM tree
-    CROSS JOIN LATERAL (SELECT c.task_id FROM tasks c WHERE c.parent_task_id = tree.task_id OFFSET 0) AS child
+    CROSS JOIN LATERAL (SELECT c.task_id, c.status FROM tasks c WHERE c.parent_task_id = tree.task_id OFFSET 0) AS child
+),
+active_roots AS (
+    SELECT DISTINCT tree.root_id FROM tree WHERE tree.status NOT IN ('complete', 'terminated')
 ),
 deleted AS (
     DELETE FROM tasks t
-    WHERE t.task_id = ANY (ARRAY(SELECT tree.task_id FROM tree))
+    WHERE t.task_id = ANY (ARRAY(
+        SELECT tree.task_id FROM tree
+        WHERE $1::boolean OR tree.root_id NOT IN (SELECT active_roots.root_id FROM active_roots)))
     RETURNING t.last_message_seq
 )
-SELECT count(*)::bigint AS tasks, coalesce(sum(deleted.last_message_seq), 0)::bigint AS messages
-FROM deleted
+SELECT (SELECT count(*) FROM deleted)::bigint AS tasks,
+       (SELECT coalesce(sum(deleted.last_message_seq), 0) FROM deleted)::bigint AS messages,
+       (SELECT count(*) FROM roots)::bigint AS roots_scanned,
+       (CASE WHEN $1::boolean THEN 0 ELSE (SELECT count(*) FROM active_roots) END)::bigint AS trees_kept,
+       coalesce((SELECT r.created_at FROM roots r ORDER BY r.created_at DESC, r.task_id DESC LIMIT 1),
+                $2::timestamptz)::timestamptz AS last_created_at,
+       coalesce((SELECT r.task_id FROM roots r ORDER BY r.created_at DESC, r.task_id DESC LIMIT 1),
+                $3::uuid)::uuid AS last_task_id
 `
 
 type DeleteTaskTreesCreatedBeforeParams struct {
-	CreatedBefore time.Time `json:"created_before"`
-	MaxRoots      int32     `json:"max_roots"`
+	IncludeActive  bool      `json:"include_active"`
+	AfterCreatedAt time.Time `json:"after_created_at"`
+	AfterTaskID    uuid.UUID `json:"after_task_id"`
+	CreatedBefore  time.Time `json:"created_before"`
+	MaxRoots       int32     `json:"max_roots"`
 }
 
 type DeleteTaskTreesCreatedBeforeRow struct {
-	Tasks    int64 `json:"tasks"`
-	Messages int64 `json:"messages"`
+	Tasks         int64     `json:"tasks"`
+	Messages      int64     `json:"messages"`
+	RootsScanned  int64     `json:"roots_scanned"`
+	TreesKept     int64     `json:"trees_kept"`
+	LastCreatedAt time.Time `json:"last_created_at"`
+	LastTaskID    uuid.UUID `json:"last_task_id"`
 }
 
-// Retention, one batch: deletes up to max_roots top-level tasks created before the cutoff together with
-// all their subtasks; their messages go by ON DELETE CASCADE (index lookups on result_message's key).
-// Returns how many tasks and messages went (a task's messages are exactly 1..last_message_seq).
-// The subtask walk is a LATERAL lookup behind OFFSET 0 so it stays an index nested loop whatever
-// the planner guesses about the recursion's size. Call until tasks is 0.
+// Retention, one batch: takes up to max_roots top-level tasks created before the cutoff, after the
+// cursor, and deletes each tree (root, all subtasks, their messages by ON DELETE CASCADE) whose every
+// task is complete or terminated, or every tree when include_active. Returns how many tasks and
+// messages went (a task's messages are exactly 1..last_message_seq), how many roots were scanned and
+// kept, and the last root scanned (the next cursor). The subtask walk is a LATERAL lookup behind
+// OFFSET 0 so it stays an index nested loop whatever the planner guesses about the recursion's size.
+// Call until roots_scanned is 0.
 func (q *Queries) DeleteTaskTreesCreatedBefore(ctx context.Context, db DBTX, arg DeleteTaskTreesCreatedBeforeParams) (*DeleteTaskTreesCreatedBeforeRow, error) {
-	row := db.QueryRow(ctx, deleteTaskTreesCreatedBefore, arg.CreatedBefore, arg.MaxRoots)
+	row := db.QueryRow(ctx, deleteTaskTreesCreatedBefore,
+		arg.IncludeActive,
+		arg.AfterCreatedAt,
+		arg.AfterTaskID,
+		arg.CreatedBefore,
+		arg.MaxRoots,
+	)
 	var i DeleteTaskTreesCreatedBeforeRow
-	err := row.Scan(&i.Tasks, &i.Messages)
+	err := row.Scan(
+		&i.Tasks,
+		&i.Messages,
+		&i.RootsScanned,
+		&i.TreesKept,
+		&i.LastCreatedAt,
+		&i.LastTaskID,
+	)
 	return &i, err
 }
 
-const getTask = `-- name: GetTask :one
-SELECT task_id, parent_task_id, subtask_id_list, status, action, design_ref, node_filter, request_context, retry, created_at, created_by, updated_at, terminated_at, terminated_by, terminate, result_status, result_message, result_reason, result_error_count, result_successes, result_failures, result_links, version, last_message_seq, claimed_by, claimed_at FROM tasks WHERE task_id = $1
+const getClaimStates = `-- name: GetClaimStates :many
+SELECT task_id, status, attempt, claimed_by FROM tasks WHERE task_id = ANY($1::uuid[])
 `
 
-// Reads one task by id.
-func (q *Queries) GetTask(ctx context.Context, db DBTX, taskID uuid.UUID) (*Tasks, error) {
+type GetClaimStatesRow struct {
+	TaskID    uuid.UUID `json:"task_id"`
+	Status    string    `json:"status"`
+	Attempt   int64     `json:"attempt"`
+	ClaimedBy *string   `json:"claimed_by"`
+}
+
+// Reads the claim state of the given tasks: why a write naming attempts found no row.
+func (q *Queries) GetClaimStates(ctx context.Context, db DBTX, taskIds []uuid.UUID) ([]*GetClaimStatesRow, error) {
+	rows, err := db.Query(ctx, getClaimStates, taskIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []*GetClaimStatesRow{}
+	for rows.Next() {
+		var i GetClaimStatesRow
+		if err := rows.Scan(
+			&i.TaskID,
+			&i.Status,
+			&i.Attempt,
+			&i.ClaimedBy,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, &i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const getParentStatuses = `-- name: GetParentStatuses :many
+SELECT task_id, status FROM tasks WHERE task_id = ANY($1::uuid[])
+`
+
+type GetParentStatusesRow struct {
+	TaskID uuid.UUID `json:"task_id"`
+	Status string    `json:"status"`
+}
+
+// Reads the status of the given tasks: why InsertTasks refused a batch.
+func (q *Queries) GetParentStatuses(ctx context.Context, db DBTX, taskIds []uuid.UUID) ([]*GetParentStatusesRow, error) {
+	rows, err := db.Query(ctx, getParentStatuses, taskIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []*GetParentStatusesRow{}
+	for rows.Next() {
+		var i GetParentStatusesRow
+		if err := rows.Scan(&i.TaskID, &i.Status); err != nil {
+			return nil, err
+		}
+		items = append(items, &i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const getTask = `-- name: GetTask :one
+SELECT t.task_id, t.parent_task_id, t.status, t.action, t.design_ref, t.node_filter, t.request_context, t.retry, t.created_at, t.created_by, t.updated_at, t.terminated_at, t.terminated_by, t.terminate, t.result_status, t.result_message, t.result_reason, t.result_error_count, t.result_successes, t.result_failures, t.result_links, t.version, t.last_message_seq, t.claimed_by, t.claimed_at, t.attempt, statemgmt_subtask_ids(t.task_id)::uuid[] AS subtask_ids FROM tasks t WHERE t.task_id = $1
+`
+
+type GetTaskRow struct {
+	TaskID           uuid.UUID       `json:"task_id"`
+	ParentTaskID     *uuid.UUID      `json:"parent_task_id"`
+	Status           string          `json:"status"`
+	Action           string          `json:"action"`
+	DesignRef        string          `json:"design_ref"`
+	NodeFilter       json.RawMessage `json:"node_filter"`
+	RequestContext   json.RawMessage `json:"request_context"`
+	Retry            int32           `json:"retry"`
+	CreatedAt        time.Time       `json:"created_at"`
+	CreatedBy        string          `json:"created_by"`
+	UpdatedAt        time.Time       `json:"updated_at"`
+	TerminatedAt     *time.Time      `json:"terminated_at"`
+	TerminatedBy     *string         `json:"terminated_by"`
+	Terminate        bool            `json:"terminate"`
+	ResultStatus     string          `json:"result_status"`
+	ResultMessage    string          `json:"result_message"`
+	ResultReason     string          `json:"result_reason"`
+	ResultErrorCount int32           `json:"result_error_count"`
+	ResultSuccesses  []string        `json:"result_successes"`
+	ResultFailures   []string        `json:"result_failures"`
+	ResultLinks      json.RawMessage `json:"result_links"`
+	Version          int64           `json:"version"`
+	LastMessageSeq   int64           `json:"last_message_seq"`
+	ClaimedBy        *string         `json:"claimed_by"`
+	ClaimedAt        *time.Time      `json:"claimed_at"`
+	Attempt          int64           `json:"attempt"`
+	SubtaskIds       []uuid.UUID     `json:"subtask_ids"`
+}
+
+// Reads one task by id, with its subtask ids.
+func (q *Queries) GetTask(ctx context.Context, db DBTX, taskID uuid.UUID) (*GetTaskRow, error) {
 	row := db.QueryRow(ctx, getTask, taskID)
-	var i Tasks
+	var i GetTaskRow
 	err := row.Scan(
 		&i.TaskID,
 		&i.ParentTaskID,
-		&i.SubtaskIDList,
 		&i.Status,
 		&i.Action,
 		&i.DesignRef,
@@ -238,6 +479,8 @@ func (q *Queries) GetTask(ctx context.Context, db DBTX, taskID uuid.UUID) (*Task
 		&i.LastMessageSeq,
 		&i.ClaimedBy,
 		&i.ClaimedAt,
+		&i.Attempt,
+		&i.SubtaskIds,
 	)
 	return &i, err
 }
@@ -255,7 +498,7 @@ INSERT INTO tasks (
     coalesce($15::text[], '{}'), coalesce($16::text[], '{}'),
     coalesce($17::jsonb, '[]')
 )
-RETURNING task_id, parent_task_id, subtask_id_list, status, action, design_ref, node_filter, request_context, retry, created_at, created_by, updated_at, terminated_at, terminated_by, terminate, result_status, result_message, result_reason, result_error_count, result_successes, result_failures, result_links, version, last_message_seq, claimed_by, claimed_at
+RETURNING task_id, parent_task_id, status, action, design_ref, node_filter, request_context, retry, created_at, created_by, updated_at, terminated_at, terminated_by, terminate, result_status, result_message, result_reason, result_error_count, result_successes, result_failures, result_links, version, last_message_seq, claimed_by, claimed_at, attempt
 `
 
 type InsertTaskParams struct {
@@ -303,7 +546,6 @@ func (q *Queries) InsertTask(ctx context.Context, db DBTX, arg InsertTaskParams)
 	err := row.Scan(
 		&i.TaskID,
 		&i.ParentTaskID,
-		&i.SubtaskIDList,
 		&i.Status,
 		&i.Action,
 		&i.DesignRef,
@@ -327,61 +569,50 @@ func (q *Queries) InsertTask(ctx context.Context, db DBTX, arg InsertTaskParams)
 		&i.LastMessageSeq,
 		&i.ClaimedBy,
 		&i.ClaimedAt,
+		&i.Attempt,
 	)
 	return &i, err
 }
 
 const insertTasks = `-- name: InsertTasks :many
-WITH input AS (
-    SELECT x.task_id,
-           nullif(($1::uuid[])[x.ord], '00000000-0000-0000-0000-000000000000') AS parent_task_id, -- nil uuid: no parent
-           ($2::text[])[x.ord] AS status,
-           ($3::text[])[x.ord] AS action,
-           ($4::text[])[x.ord] AS design_ref,
-           ($5::jsonb[])[x.ord] AS node_filter,
-           ($6::jsonb[])[x.ord] AS request_context,
-           ($7::text[])[x.ord] AS created_by,
-           x.ord
-    FROM unnest($8::uuid[]) WITH ORDINALITY AS x(task_id, ord)
+WITH parents AS (
+    SELECT p.task_id, p.status FROM tasks p
+    WHERE p.task_id = ANY($1::uuid[])
+    ORDER BY p.task_id
+    FOR SHARE
 ),
 inserted AS (
-    INSERT INTO tasks (task_id, parent_task_id, subtask_id_list, status, action, design_ref,
+    INSERT INTO tasks (task_id, parent_task_id, status, action, design_ref,
                        node_filter, request_context, created_by)
-    SELECT i.task_id, i.parent_task_id,
-           coalesce((SELECT array_agg(c.task_id ORDER BY c.ord) FROM input c WHERE c.parent_task_id = i.task_id), '{}'),
-           i.status, i.action, i.design_ref, i.node_filter, i.request_context, i.created_by
-    FROM input i
-    ORDER BY i.ord
-    RETURNING task_id, parent_task_id, subtask_id_list, status, action, design_ref, node_filter, request_context, retry, created_at, created_by, updated_at, terminated_at, terminated_by, terminate, result_status, result_message, result_reason, result_error_count, result_successes, result_failures, result_links, version, last_message_seq, claimed_by, claimed_at
-),
-existing_parents AS (
-    UPDATE tasks p
-    SET subtask_id_list = p.subtask_id_list || c.ids,
-        updated_at = now()
-    FROM (SELECT parent_task_id, array_agg(task_id ORDER BY ord) AS ids
-          FROM input WHERE parent_task_id IS NOT NULL
-          GROUP BY parent_task_id) c
-    WHERE p.task_id = c.parent_task_id
-    RETURNING p.task_id
+    SELECT x.task_id, nullif(x.parent_task_id, '00000000-0000-0000-0000-000000000000'), -- nil uuid: no parent
+           x.status, x.action, x.design_ref, x.node_filter, x.request_context, x.created_by
+    -- Several set-returning functions in one select list run in lockstep: one row per task.
+    FROM (SELECT unnest($2::uuid[]) AS task_id, unnest($3::uuid[]) AS parent_task_id,
+                 unnest($4::text[]) AS status, unnest($5::text[]) AS action,
+                 unnest($6::text[]) AS design_ref, unnest($7::jsonb[]) AS node_filter,
+                 unnest($8::jsonb[]) AS request_context,
+                 unnest($9::text[]) AS created_by) AS x
+    WHERE NOT EXISTS (SELECT 1 FROM parents WHERE parents.status IN ('terminating', 'terminated', 'complete'))
+    RETURNING task_id, parent_task_id, status, action, design_ref, node_filter, request_context, retry, created_at, created_by, updated_at, terminated_at, terminated_by, terminate, result_status, result_message, result_reason, result_error_count, result_successes, result_failures, result_links, version, last_message_seq, claimed_by, claimed_at, attempt
 )
-SELECT task_id, parent_task_id, subtask_id_list, status, action, design_ref, node_filter, request_context, retry, created_at, created_by, updated_at, terminated_at, terminated_by, terminate, result_status, result_message, result_reason, result_error_count, result_successes, result_failures, result_links, version, last_message_seq, claimed_by, claimed_at FROM inserted
+SELECT task_id, parent_task_id, status, action, design_ref, node_filter, request_context, retry, created_at, created_by, updated_at, terminated_at, terminated_by, terminate, result_status, result_message, result_reason, result_error_count, result_successes, result_failures, result_links, version, last_message_seq, claimed_by, claimed_at, attempt FROM inserted
 `
 
 type InsertTasksParams struct {
-	ParentTaskIds   []uuid.UUID       `json:"parent_task_ids"`
-	Statuses        []string          `json:"statuses"`
-	Actions         []string          `json:"actions"`
-	DesignRefs      []string          `json:"design_refs"`
-	NodeFilters     []json.RawMessage `json:"node_filters"`
-	RequestContexts []json.RawMessage `json:"request_contexts"`
-	CreatedBys      []string          `json:"created_bys"`
-	TaskIds         []uuid.UUID       `json:"task_ids"`
+	ExistingParentIds []uuid.UUID       `json:"existing_parent_ids"`
+	TaskIds           []uuid.UUID       `json:"task_ids"`
+	ParentTaskIds     []uuid.UUID       `json:"parent_task_ids"`
+	Statuses          []string          `json:"statuses"`
+	Actions           []string          `json:"actions"`
+	DesignRefs        []string          `json:"design_refs"`
+	NodeFilters       []json.RawMessage `json:"node_filters"`
+	RequestContexts   []json.RawMessage `json:"request_contexts"`
+	CreatedBys        []string          `json:"created_bys"`
 }
 
 type InsertTasksRow struct {
 	TaskID           uuid.UUID       `json:"task_id"`
 	ParentTaskID     *uuid.UUID      `json:"parent_task_id"`
-	SubtaskIDList    []uuid.UUID     `json:"subtask_id_list"`
 	Status           string          `json:"status"`
 	Action           string          `json:"action"`
 	DesignRef        string          `json:"design_ref"`
@@ -405,12 +636,17 @@ type InsertTasksRow struct {
 	LastMessageSeq   int64           `json:"last_message_seq"`
 	ClaimedBy        *string         `json:"claimed_by"`
 	ClaimedAt        *time.Time      `json:"claimed_at"`
+	Attempt          int64           `json:"attempt"`
 }
 
-// Inserts a batch of tasks in one statement and records each subtask in its parent's subtask list
-// (parents in the batch get their list at insert; existing parents are updated in the same statement).
+// Inserts a batch of tasks in one statement: one unnest of all the columns (linear in the batch). The
+// existing parents named by the batch are share-locked first (in id order) and read under that lock:
+// if any is terminating, terminated or complete nothing is inserted (no row comes back), and a
+// concurrent TerminateTask, which row-locks the tree, either waits for this insert or is waited for.
 func (q *Queries) InsertTasks(ctx context.Context, db DBTX, arg InsertTasksParams) ([]*InsertTasksRow, error) {
 	rows, err := db.Query(ctx, insertTasks,
+		arg.ExistingParentIds,
+		arg.TaskIds,
 		arg.ParentTaskIds,
 		arg.Statuses,
 		arg.Actions,
@@ -418,7 +654,6 @@ func (q *Queries) InsertTasks(ctx context.Context, db DBTX, arg InsertTasksParam
 		arg.NodeFilters,
 		arg.RequestContexts,
 		arg.CreatedBys,
-		arg.TaskIds,
 	)
 	if err != nil {
 		return nil, err
@@ -430,7 +665,6 @@ func (q *Queries) InsertTasks(ctx context.Context, db DBTX, arg InsertTasksParam
 		if err := rows.Scan(
 			&i.TaskID,
 			&i.ParentTaskID,
-			&i.SubtaskIDList,
 			&i.Status,
 			&i.Action,
 			&i.DesignRef,
@@ -454,6 +688,7 @@ func (q *Queries) InsertTasks(ctx context.Context, db DBTX, arg InsertTasksParam
 			&i.LastMessageSeq,
 			&i.ClaimedBy,
 			&i.ClaimedAt,
+			&i.Attempt,
 		); err != nil {
 			return nil, err
 		}
@@ -466,10 +701,10 @@ func (q *Queries) InsertTasks(ctx context.Context, db DBTX, arg InsertTasksParam
 }
 
 const listSubtasks = `-- name: ListSubtasks :many
-SELECT task_id, parent_task_id, subtask_id_list, status, action, design_ref, node_filter, request_context, retry, created_at, created_by, updated_at, terminated_at, terminated_by, terminate, result_status, result_message, result_reason, result_error_count, result_successes, result_failures, result_links, version, last_message_seq, claimed_by, claimed_at FROM tasks
-WHERE parent_task_id = $1::uuid
-  AND (cardinality($2::text[]) = 0 OR status = ANY($2::text[]))
-ORDER BY created_at, task_id
+SELECT t.task_id, t.parent_task_id, t.status, t.action, t.design_ref, t.node_filter, t.request_context, t.retry, t.created_at, t.created_by, t.updated_at, t.terminated_at, t.terminated_by, t.terminate, t.result_status, t.result_message, t.result_reason, t.result_error_count, t.result_successes, t.result_failures, t.result_links, t.version, t.last_message_seq, t.claimed_by, t.claimed_at, t.attempt, statemgmt_subtask_ids(t.task_id)::uuid[] AS subtask_ids FROM tasks t
+WHERE t.parent_task_id = $1::uuid
+  AND (cardinality($2::text[]) = 0 OR t.status = ANY($2::text[]))
+ORDER BY t.created_at, t.task_id
 `
 
 type ListSubtasksParams struct {
@@ -477,20 +712,49 @@ type ListSubtasksParams struct {
 	Statuses     []string  `json:"statuses"`
 }
 
+type ListSubtasksRow struct {
+	TaskID           uuid.UUID       `json:"task_id"`
+	ParentTaskID     *uuid.UUID      `json:"parent_task_id"`
+	Status           string          `json:"status"`
+	Action           string          `json:"action"`
+	DesignRef        string          `json:"design_ref"`
+	NodeFilter       json.RawMessage `json:"node_filter"`
+	RequestContext   json.RawMessage `json:"request_context"`
+	Retry            int32           `json:"retry"`
+	CreatedAt        time.Time       `json:"created_at"`
+	CreatedBy        string          `json:"created_by"`
+	UpdatedAt        time.Time       `json:"updated_at"`
+	TerminatedAt     *time.Time      `json:"terminated_at"`
+	TerminatedBy     *string         `json:"terminated_by"`
+	Terminate        bool            `json:"terminate"`
+	ResultStatus     string          `json:"result_status"`
+	ResultMessage    string          `json:"result_message"`
+	ResultReason     string          `json:"result_reason"`
+	ResultErrorCount int32           `json:"result_error_count"`
+	ResultSuccesses  []string        `json:"result_successes"`
+	ResultFailures   []string        `json:"result_failures"`
+	ResultLinks      json.RawMessage `json:"result_links"`
+	Version          int64           `json:"version"`
+	LastMessageSeq   int64           `json:"last_message_seq"`
+	ClaimedBy        *string         `json:"claimed_by"`
+	ClaimedAt        *time.Time      `json:"claimed_at"`
+	Attempt          int64           `json:"attempt"`
+	SubtaskIds       []uuid.UUID     `json:"subtask_ids"`
+}
+
 // Lists the direct subtasks of a parent, oldest first, optionally only those in the given statuses.
-func (q *Queries) ListSubtasks(ctx context.Context, db DBTX, arg ListSubtasksParams) ([]*Tasks, error) {
+func (q *Queries) ListSubtasks(ctx context.Context, db DBTX, arg ListSubtasksParams) ([]*ListSubtasksRow, error) {
 	rows, err := db.Query(ctx, listSubtasks, arg.ParentTaskID, arg.Statuses)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []*Tasks{}
+	items := []*ListSubtasksRow{}
 	for rows.Next() {
-		var i Tasks
+		var i ListSubtasksRow
 		if err := rows.Scan(
 			&i.TaskID,
 			&i.ParentTaskID,
-			&i.SubtaskIDList,
 			&i.Status,
 			&i.Action,
 			&i.DesignRef,
@@ -514,6 +778,8 @@ func (q *Queries) ListSubtasks(ctx context.Context, db DBTX, arg ListSubtasksPar
 			&i.LastMessageSeq,
 			&i.ClaimedBy,
 			&i.ClaimedAt,
+			&i.Attempt,
+			&i.SubtaskIds,
 		); err != nil {
 			return nil, err
 		}
@@ -526,7 +792,7 @@ func (q *Queries) ListSubtasks(ctx context.Context, db DBTX, arg ListSubtasksPar
 }
 
 const listTasks = `-- name: ListTasks :many
-SELECT task_id, parent_task_id, subtask_id_list, status, action, design_ref, node_filter, request_context, retry, created_at, created_by, updated_at, terminated_at, terminated_by, terminate, result_status, result_message, result_reason, result_error_count, result_successes, result_failures, result_links, version, last_message_seq, claimed_by, claimed_at FROM tasks
+SELECT t.task_id, t.parent_task_id, t.status, t.action, t.design_ref, t.node_filter, t.request_context, t.retry, t.created_at, t.created_by, t.updated_at, t.terminated_at, t.terminated_by, t.terminate, t.result_status, t.result_message, t.result_reason, t.result_error_count, t.result_successes, t.result_failures, t.result_links, t.version, t.last_message_seq, t.claimed_by, t.claimed_at, t.attempt, statemgmt_subtask_ids(t.task_id)::uuid[] AS subtask_ids FROM tasks t
 WHERE (cardinality($1::text[]) = 0 OR status = ANY($1::text[]))
   AND (cardinality($2::text[]) = 0 OR action = ANY($2::text[]))
   AND ($3::uuid IS NULL OR parent_task_id = $3::uuid)
@@ -550,8 +816,38 @@ type ListTasksParams struct {
 	MaxRows         int32      `json:"max_rows"`
 }
 
+type ListTasksRow struct {
+	TaskID           uuid.UUID       `json:"task_id"`
+	ParentTaskID     *uuid.UUID      `json:"parent_task_id"`
+	Status           string          `json:"status"`
+	Action           string          `json:"action"`
+	DesignRef        string          `json:"design_ref"`
+	NodeFilter       json.RawMessage `json:"node_filter"`
+	RequestContext   json.RawMessage `json:"request_context"`
+	Retry            int32           `json:"retry"`
+	CreatedAt        time.Time       `json:"created_at"`
+	CreatedBy        string          `json:"created_by"`
+	UpdatedAt        time.Time       `json:"updated_at"`
+	TerminatedAt     *time.Time      `json:"terminated_at"`
+	TerminatedBy     *string         `json:"terminated_by"`
+	Terminate        bool            `json:"terminate"`
+	ResultStatus     string          `json:"result_status"`
+	ResultMessage    string          `json:"result_message"`
+	ResultReason     string          `json:"result_reason"`
+	ResultErrorCount int32           `json:"result_error_count"`
+	ResultSuccesses  []string        `json:"result_successes"`
+	ResultFailures   []string        `json:"result_failures"`
+	ResultLinks      json.RawMessage `json:"result_links"`
+	Version          int64           `json:"version"`
+	LastMessageSeq   int64           `json:"last_message_seq"`
+	ClaimedBy        *string         `json:"claimed_by"`
+	ClaimedAt        *time.Time      `json:"claimed_at"`
+	Attempt          int64           `json:"attempt"`
+	SubtaskIds       []uuid.UUID     `json:"subtask_ids"`
+}
+
 // Lists tasks newest first with optional filters and keyset pagination on (created_at, task_id).
-func (q *Queries) ListTasks(ctx context.Context, db DBTX, arg ListTasksParams) ([]*Tasks, error) {
+func (q *Queries) ListTasks(ctx context.Context, db DBTX, arg ListTasksParams) ([]*ListTasksRow, error) {
 	rows, err := db.Query(ctx, listTasks,
 		arg.Statuses,
 		arg.Actions,
@@ -566,13 +862,12 @@ func (q *Queries) ListTasks(ctx context.Context, db DBTX, arg ListTasksParams) (
 		return nil, err
 	}
 	defer rows.Close()
-	items := []*Tasks{}
+	items := []*ListTasksRow{}
 	for rows.Next() {
-		var i Tasks
+		var i ListTasksRow
 		if err := rows.Scan(
 			&i.TaskID,
 			&i.ParentTaskID,
-			&i.SubtaskIDList,
 			&i.Status,
 			&i.Action,
 			&i.DesignRef,
@@ -596,6 +891,145 @@ func (q *Queries) ListTasks(ctx context.Context, db DBTX, arg ListTasksParams) (
 			&i.LastMessageSeq,
 			&i.ClaimedBy,
 			&i.ClaimedAt,
+			&i.Attempt,
+			&i.SubtaskIds,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, &i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const lockTaskTree = `-- name: LockTaskTree :many
+WITH RECURSIVE tree AS (
+    SELECT tasks.task_id FROM tasks WHERE tasks.task_id = $1
+    UNION ALL
+    SELECT child.task_id
+    FROM tree
+    CROSS JOIN LATERAL (SELECT c.task_id FROM tasks c WHERE c.parent_task_id = tree.task_id OFFSET 0) AS child
+)
+SELECT t.task_id, t.status FROM tasks t
+WHERE t.task_id = ANY (ARRAY(SELECT tree.task_id FROM tree))
+ORDER BY t.task_id
+FOR NO KEY UPDATE
+`
+
+type LockTaskTreeRow struct {
+	TaskID uuid.UUID `json:"task_id"`
+	Status string    `json:"status"`
+}
+
+// Termination, step 1 (repeated until a walk finds nothing that was not locked before it began):
+// walks a task's tree and locks all its tasks in task_id order. Subtask creation share-locks the
+// parent, so once every task of the tree is locked, no new subtask can appear under it and a fresh
+// walk sees them all.
+func (q *Queries) LockTaskTree(ctx context.Context, db DBTX, taskID uuid.UUID) ([]*LockTaskTreeRow, error) {
+	rows, err := db.Query(ctx, lockTaskTree, taskID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []*LockTaskTreeRow{}
+	for rows.Next() {
+		var i LockTaskTreeRow
+		if err := rows.Scan(&i.TaskID, &i.Status); err != nil {
+			return nil, err
+		}
+		items = append(items, &i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const requeueClaimedTasks = `-- name: RequeueClaimedTasks :many
+UPDATE tasks t
+SET status = 'queued', claimed_by = NULL, claimed_at = NULL, retry = t.retry + 1,
+    version = t.version + 1, updated_at = now()
+FROM (SELECT unnest($1::uuid[]) AS task_id, unnest($2::bigint[]) AS attempt) AS w
+WHERE t.task_id = ANY($1::uuid[]) AND t.task_id = w.task_id AND t.attempt = w.attempt AND t.status = 'running'
+RETURNING t.task_id, t.parent_task_id, t.status, t.action, t.design_ref, t.node_filter, t.request_context, t.retry, t.created_at, t.created_by, t.updated_at, t.terminated_at, t.terminated_by, t.terminate, t.result_status, t.result_message, t.result_reason, t.result_error_count, t.result_successes, t.result_failures, t.result_links, t.version, t.last_message_seq, t.claimed_by, t.claimed_at, t.attempt, statemgmt_subtask_ids(t.task_id)::uuid[] AS subtask_ids
+`
+
+type RequeueClaimedTasksParams struct {
+	TaskIds  []uuid.UUID `json:"task_ids"`
+	Attempts []int64     `json:"attempts"`
+}
+
+type RequeueClaimedTasksRow struct {
+	TaskID           uuid.UUID       `json:"task_id"`
+	ParentTaskID     *uuid.UUID      `json:"parent_task_id"`
+	Status           string          `json:"status"`
+	Action           string          `json:"action"`
+	DesignRef        string          `json:"design_ref"`
+	NodeFilter       json.RawMessage `json:"node_filter"`
+	RequestContext   json.RawMessage `json:"request_context"`
+	Retry            int32           `json:"retry"`
+	CreatedAt        time.Time       `json:"created_at"`
+	CreatedBy        string          `json:"created_by"`
+	UpdatedAt        time.Time       `json:"updated_at"`
+	TerminatedAt     *time.Time      `json:"terminated_at"`
+	TerminatedBy     *string         `json:"terminated_by"`
+	Terminate        bool            `json:"terminate"`
+	ResultStatus     string          `json:"result_status"`
+	ResultMessage    string          `json:"result_message"`
+	ResultReason     string          `json:"result_reason"`
+	ResultErrorCount int32           `json:"result_error_count"`
+	ResultSuccesses  []string        `json:"result_successes"`
+	ResultFailures   []string        `json:"result_failures"`
+	ResultLinks      json.RawMessage `json:"result_links"`
+	Version          int64           `json:"version"`
+	LastMessageSeq   int64           `json:"last_message_seq"`
+	ClaimedBy        *string         `json:"claimed_by"`
+	ClaimedAt        *time.Time      `json:"claimed_at"`
+	Attempt          int64           `json:"attempt"`
+	SubtaskIds       []uuid.UUID     `json:"subtask_ids"`
+}
+
+// The owner gives claimed tasks back to the queue (retry + 1), each only if still running under the
+// named attempt; the others are left alone.
+func (q *Queries) RequeueClaimedTasks(ctx context.Context, db DBTX, arg RequeueClaimedTasksParams) ([]*RequeueClaimedTasksRow, error) {
+	rows, err := db.Query(ctx, requeueClaimedTasks, arg.TaskIds, arg.Attempts)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []*RequeueClaimedTasksRow{}
+	for rows.Next() {
+		var i RequeueClaimedTasksRow
+		if err := rows.Scan(
+			&i.TaskID,
+			&i.ParentTaskID,
+			&i.Status,
+			&i.Action,
+			&i.DesignRef,
+			&i.NodeFilter,
+			&i.RequestContext,
+			&i.Retry,
+			&i.CreatedAt,
+			&i.CreatedBy,
+			&i.UpdatedAt,
+			&i.TerminatedAt,
+			&i.TerminatedBy,
+			&i.Terminate,
+			&i.ResultStatus,
+			&i.ResultMessage,
+			&i.ResultReason,
+			&i.ResultErrorCount,
+			&i.ResultSuccesses,
+			&i.ResultFailures,
+			&i.ResultLinks,
+			&i.Version,
+			&i.LastMessageSeq,
+			&i.ClaimedBy,
+			&i.ClaimedAt,
+			&i.Attempt,
+			&i.SubtaskIds,
 		); err != nil {
 			return nil, err
 		}
@@ -609,26 +1043,60 @@ func (q *Queries) ListTasks(ctx context.Context, db DBTX, arg ListTasksParams) (
 
 const requeueStaleTasks = `-- name: RequeueStaleTasks :many
 UPDATE tasks
-SET status = 'queued', claimed_by = NULL, claimed_at = NULL, retry = retry + 1,
+SET status = CASE WHEN status = 'running' THEN 'queued' ELSE 'terminated' END,
+    claimed_by = CASE WHEN status = 'running' THEN NULL ELSE claimed_by END,
+    claimed_at = CASE WHEN status = 'running' THEN NULL ELSE claimed_at END,
+    retry = CASE WHEN status = 'running' THEN retry + 1 ELSE retry END,
+    terminated_at = CASE WHEN status = 'running' THEN terminated_at ELSE coalesce(terminated_at, now()) END,
     version = version + 1, updated_at = now()
-WHERE status = 'running' AND claimed_at < $1::timestamptz
-RETURNING task_id, parent_task_id, subtask_id_list, status, action, design_ref, node_filter, request_context, retry, created_at, created_by, updated_at, terminated_at, terminated_by, terminate, result_status, result_message, result_reason, result_error_count, result_successes, result_failures, result_links, version, last_message_seq, claimed_by, claimed_at
+WHERE status IN ('running', 'terminating') AND claimed_at < $1::timestamptz
+RETURNING task_id, parent_task_id, status, action, design_ref, node_filter, request_context, retry, created_at, created_by, updated_at, terminated_at, terminated_by, terminate, result_status, result_message, result_reason, result_error_count, result_successes, result_failures, result_links, version, last_message_seq, claimed_by, claimed_at, attempt, statemgmt_subtask_ids(task_id)::uuid[] AS subtask_ids
 `
 
-// Returns running tasks claimed before a cutoff to the queue (retry + 1), whoever claimed them.
-func (q *Queries) RequeueStaleTasks(ctx context.Context, db DBTX, claimedBefore time.Time) ([]*Tasks, error) {
+type RequeueStaleTasksRow struct {
+	TaskID           uuid.UUID       `json:"task_id"`
+	ParentTaskID     *uuid.UUID      `json:"parent_task_id"`
+	Status           string          `json:"status"`
+	Action           string          `json:"action"`
+	DesignRef        string          `json:"design_ref"`
+	NodeFilter       json.RawMessage `json:"node_filter"`
+	RequestContext   json.RawMessage `json:"request_context"`
+	Retry            int32           `json:"retry"`
+	CreatedAt        time.Time       `json:"created_at"`
+	CreatedBy        string          `json:"created_by"`
+	UpdatedAt        time.Time       `json:"updated_at"`
+	TerminatedAt     *time.Time      `json:"terminated_at"`
+	TerminatedBy     *string         `json:"terminated_by"`
+	Terminate        bool            `json:"terminate"`
+	ResultStatus     string          `json:"result_status"`
+	ResultMessage    string          `json:"result_message"`
+	ResultReason     string          `json:"result_reason"`
+	ResultErrorCount int32           `json:"result_error_count"`
+	ResultSuccesses  []string        `json:"result_successes"`
+	ResultFailures   []string        `json:"result_failures"`
+	ResultLinks      json.RawMessage `json:"result_links"`
+	Version          int64           `json:"version"`
+	LastMessageSeq   int64           `json:"last_message_seq"`
+	ClaimedBy        *string         `json:"claimed_by"`
+	ClaimedAt        *time.Time      `json:"claimed_at"`
+	Attempt          int64           `json:"attempt"`
+	SubtaskIds       []uuid.UUID     `json:"subtask_ids"`
+}
+
+// Recovery of claims older than a cutoff, whoever made them: running tasks go back to the queue
+// (retry + 1), terminating tasks become terminated.
+func (q *Queries) RequeueStaleTasks(ctx context.Context, db DBTX, claimedBefore time.Time) ([]*RequeueStaleTasksRow, error) {
 	rows, err := db.Query(ctx, requeueStaleTasks, claimedBefore)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []*Tasks{}
+	items := []*RequeueStaleTasksRow{}
 	for rows.Next() {
-		var i Tasks
+		var i RequeueStaleTasksRow
 		if err := rows.Scan(
 			&i.TaskID,
 			&i.ParentTaskID,
-			&i.SubtaskIDList,
 			&i.Status,
 			&i.Action,
 			&i.DesignRef,
@@ -652,6 +1120,8 @@ func (q *Queries) RequeueStaleTasks(ctx context.Context, db DBTX, claimedBefore 
 			&i.LastMessageSeq,
 			&i.ClaimedBy,
 			&i.ClaimedAt,
+			&i.Attempt,
+			&i.SubtaskIds,
 		); err != nil {
 			return nil, err
 		}
@@ -665,26 +1135,60 @@ func (q *Queries) RequeueStaleTasks(ctx context.Context, db DBTX, claimedBefore 
 
 const requeueTasksOfClaimer = `-- name: RequeueTasksOfClaimer :many
 UPDATE tasks
-SET status = 'queued', claimed_by = NULL, claimed_at = NULL, retry = retry + 1,
+SET status = CASE WHEN status = 'running' THEN 'queued' ELSE 'terminated' END,
+    claimed_by = CASE WHEN status = 'running' THEN NULL ELSE claimed_by END,
+    claimed_at = CASE WHEN status = 'running' THEN NULL ELSE claimed_at END,
+    retry = CASE WHEN status = 'running' THEN retry + 1 ELSE retry END,
+    terminated_at = CASE WHEN status = 'running' THEN terminated_at ELSE coalesce(terminated_at, now()) END,
     version = version + 1, updated_at = now()
-WHERE status = 'running' AND claimed_by = $1::text
-RETURNING task_id, parent_task_id, subtask_id_list, status, action, design_ref, node_filter, request_context, retry, created_at, created_by, updated_at, terminated_at, terminated_by, terminate, result_status, result_message, result_reason, result_error_count, result_successes, result_failures, result_links, version, last_message_seq, claimed_by, claimed_at
+WHERE status IN ('running', 'terminating') AND claimed_by = $1::text
+RETURNING task_id, parent_task_id, status, action, design_ref, node_filter, request_context, retry, created_at, created_by, updated_at, terminated_at, terminated_by, terminate, result_status, result_message, result_reason, result_error_count, result_successes, result_failures, result_links, version, last_message_seq, claimed_by, claimed_at, attempt, statemgmt_subtask_ids(task_id)::uuid[] AS subtask_ids
 `
 
-// Returns the running tasks of a claimer that is gone to the queue (retry + 1), for recovery after a failover.
-func (q *Queries) RequeueTasksOfClaimer(ctx context.Context, db DBTX, claimedBy string) ([]*Tasks, error) {
+type RequeueTasksOfClaimerRow struct {
+	TaskID           uuid.UUID       `json:"task_id"`
+	ParentTaskID     *uuid.UUID      `json:"parent_task_id"`
+	Status           string          `json:"status"`
+	Action           string          `json:"action"`
+	DesignRef        string          `json:"design_ref"`
+	NodeFilter       json.RawMessage `json:"node_filter"`
+	RequestContext   json.RawMessage `json:"request_context"`
+	Retry            int32           `json:"retry"`
+	CreatedAt        time.Time       `json:"created_at"`
+	CreatedBy        string          `json:"created_by"`
+	UpdatedAt        time.Time       `json:"updated_at"`
+	TerminatedAt     *time.Time      `json:"terminated_at"`
+	TerminatedBy     *string         `json:"terminated_by"`
+	Terminate        bool            `json:"terminate"`
+	ResultStatus     string          `json:"result_status"`
+	ResultMessage    string          `json:"result_message"`
+	ResultReason     string          `json:"result_reason"`
+	ResultErrorCount int32           `json:"result_error_count"`
+	ResultSuccesses  []string        `json:"result_successes"`
+	ResultFailures   []string        `json:"result_failures"`
+	ResultLinks      json.RawMessage `json:"result_links"`
+	Version          int64           `json:"version"`
+	LastMessageSeq   int64           `json:"last_message_seq"`
+	ClaimedBy        *string         `json:"claimed_by"`
+	ClaimedAt        *time.Time      `json:"claimed_at"`
+	Attempt          int64           `json:"attempt"`
+	SubtaskIds       []uuid.UUID     `json:"subtask_ids"`
+}
+
+// Recovery of a claimer that is gone: its running tasks go back to the queue (retry + 1), its
+// terminating tasks become terminated (nobody is left to finish them).
+func (q *Queries) RequeueTasksOfClaimer(ctx context.Context, db DBTX, claimedBy string) ([]*RequeueTasksOfClaimerRow, error) {
 	rows, err := db.Query(ctx, requeueTasksOfClaimer, claimedBy)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []*Tasks{}
+	items := []*RequeueTasksOfClaimerRow{}
 	for rows.Next() {
-		var i Tasks
+		var i RequeueTasksOfClaimerRow
 		if err := rows.Scan(
 			&i.TaskID,
 			&i.ParentTaskID,
-			&i.SubtaskIDList,
 			&i.Status,
 			&i.Action,
 			&i.DesignRef,
@@ -708,6 +1212,8 @@ func (q *Queries) RequeueTasksOfClaimer(ctx context.Context, db DBTX, claimedBy 
 			&i.LastMessageSeq,
 			&i.ClaimedBy,
 			&i.ClaimedAt,
+			&i.Attempt,
+			&i.SubtaskIds,
 		); err != nil {
 			return nil, err
 		}
@@ -719,20 +1225,7 @@ func (q *Queries) RequeueTasksOfClaimer(ctx context.Context, db DBTX, claimedBy 
 	return items, nil
 }
 
-const terminateTaskTree = `-- name: TerminateTaskTree :many
-WITH RECURSIVE tree AS (
-    SELECT tasks.task_id FROM tasks WHERE tasks.task_id = $2
-    UNION ALL
-    SELECT child.task_id
-    FROM tree
-    CROSS JOIN LATERAL (SELECT c.task_id FROM tasks c WHERE c.parent_task_id = tree.task_id OFFSET 0) AS child
-),
-locked AS (
-    SELECT t.task_id FROM tasks t JOIN tree ON t.task_id = tree.task_id
-    WHERE t.status NOT IN ('complete', 'terminated')
-    ORDER BY t.task_id
-    FOR UPDATE OF t
-)
+const terminateTasks = `-- name: TerminateTasks :many
 UPDATE tasks t
 SET status = CASE WHEN t.status IN ('requested', 'queued') THEN 'terminated'
                   WHEN t.status = 'running' THEN 'terminating'
@@ -744,31 +1237,59 @@ SET status = CASE WHEN t.status IN ('requested', 'queued') THEN 'terminated'
     claimed_at = CASE WHEN t.status IN ('requested', 'queued') THEN NULL ELSE t.claimed_at END,
     version = t.version + 1,
     updated_at = now()
-FROM locked
-WHERE t.task_id = locked.task_id
-RETURNING t.task_id, t.parent_task_id, t.subtask_id_list, t.status, t.action, t.design_ref, t.node_filter, t.request_context, t.retry, t.created_at, t.created_by, t.updated_at, t.terminated_at, t.terminated_by, t.terminate, t.result_status, t.result_message, t.result_reason, t.result_error_count, t.result_successes, t.result_failures, t.result_links, t.version, t.last_message_seq, t.claimed_by, t.claimed_at
+WHERE t.task_id = ANY($2::uuid[]) AND t.status NOT IN ('complete', 'terminated')
+RETURNING t.task_id, t.parent_task_id, t.status, t.action, t.design_ref, t.node_filter, t.request_context, t.retry, t.created_at, t.created_by, t.updated_at, t.terminated_at, t.terminated_by, t.terminate, t.result_status, t.result_message, t.result_reason, t.result_error_count, t.result_successes, t.result_failures, t.result_links, t.version, t.last_message_seq, t.claimed_by, t.claimed_at, t.attempt, statemgmt_subtask_ids(t.task_id)::uuid[] AS subtask_ids
 `
 
-type TerminateTaskTreeParams struct {
-	TerminatedBy string    `json:"terminated_by"`
-	TaskID       uuid.UUID `json:"task_id"`
+type TerminateTasksParams struct {
+	TerminatedBy string      `json:"terminated_by"`
+	TaskIds      []uuid.UUID `json:"task_ids"`
 }
 
-// Marks a task and all its descendants: not yet running → terminated, running → terminating;
-// final ones are left alone. Rows are locked in task_id order so concurrent calls cannot deadlock.
-func (q *Queries) TerminateTaskTree(ctx context.Context, db DBTX, arg TerminateTaskTreeParams) ([]*Tasks, error) {
-	rows, err := db.Query(ctx, terminateTaskTree, arg.TerminatedBy, arg.TaskID)
+type TerminateTasksRow struct {
+	TaskID           uuid.UUID       `json:"task_id"`
+	ParentTaskID     *uuid.UUID      `json:"parent_task_id"`
+	Status           string          `json:"status"`
+	Action           string          `json:"action"`
+	DesignRef        string          `json:"design_ref"`
+	NodeFilter       json.RawMessage `json:"node_filter"`
+	RequestContext   json.RawMessage `json:"request_context"`
+	Retry            int32           `json:"retry"`
+	CreatedAt        time.Time       `json:"created_at"`
+	CreatedBy        string          `json:"created_by"`
+	UpdatedAt        time.Time       `json:"updated_at"`
+	TerminatedAt     *time.Time      `json:"terminated_at"`
+	TerminatedBy     *string         `json:"terminated_by"`
+	Terminate        bool            `json:"terminate"`
+	ResultStatus     string          `json:"result_status"`
+	ResultMessage    string          `json:"result_message"`
+	ResultReason     string          `json:"result_reason"`
+	ResultErrorCount int32           `json:"result_error_count"`
+	ResultSuccesses  []string        `json:"result_successes"`
+	ResultFailures   []string        `json:"result_failures"`
+	ResultLinks      json.RawMessage `json:"result_links"`
+	Version          int64           `json:"version"`
+	LastMessageSeq   int64           `json:"last_message_seq"`
+	ClaimedBy        *string         `json:"claimed_by"`
+	ClaimedAt        *time.Time      `json:"claimed_at"`
+	Attempt          int64           `json:"attempt"`
+	SubtaskIds       []uuid.UUID     `json:"subtask_ids"`
+}
+
+// Termination, step 2: marks the locked tasks: not yet running → terminated, running → terminating;
+// final ones are left alone.
+func (q *Queries) TerminateTasks(ctx context.Context, db DBTX, arg TerminateTasksParams) ([]*TerminateTasksRow, error) {
+	rows, err := db.Query(ctx, terminateTasks, arg.TerminatedBy, arg.TaskIds)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []*Tasks{}
+	items := []*TerminateTasksRow{}
 	for rows.Next() {
-		var i Tasks
+		var i TerminateTasksRow
 		if err := rows.Scan(
 			&i.TaskID,
 			&i.ParentTaskID,
-			&i.SubtaskIDList,
 			&i.Status,
 			&i.Action,
 			&i.DesignRef,
@@ -792,6 +1313,8 @@ func (q *Queries) TerminateTaskTree(ctx context.Context, db DBTX, arg TerminateT
 			&i.LastMessageSeq,
 			&i.ClaimedBy,
 			&i.ClaimedAt,
+			&i.Attempt,
+			&i.SubtaskIds,
 		); err != nil {
 			return nil, err
 		}
@@ -828,7 +1351,10 @@ WHERE task_id = $14
   AND version = $15
   AND ($1::text IS NULL OR status = $1::text
        OR status = ANY($16::text[]))
-RETURNING task_id, parent_task_id, subtask_id_list, status, action, design_ref, node_filter, request_context, retry, created_at, created_by, updated_at, terminated_at, terminated_by, terminate, result_status, result_message, result_reason, result_error_count, result_successes, result_failures, result_links, version, last_message_seq, claimed_by, claimed_at
+  AND CASE WHEN $17::bigint = 0
+           THEN NOT (claimed_by IS NOT NULL AND status IN ('running', 'terminating'))
+           ELSE attempt = $17::bigint AND claimed_by IS NOT NULL END
+RETURNING task_id, parent_task_id, status, action, design_ref, node_filter, request_context, retry, created_at, created_by, updated_at, terminated_at, terminated_by, terminate, result_status, result_message, result_reason, result_error_count, result_successes, result_failures, result_links, version, last_message_seq, claimed_by, claimed_at, attempt, statemgmt_subtask_ids(task_id)::uuid[] AS subtask_ids
 `
 
 type UpdateTaskParams struct {
@@ -848,11 +1374,44 @@ type UpdateTaskParams struct {
 	TaskID          uuid.UUID       `json:"task_id"`
 	ExpectedVersion int64           `json:"expected_version"`
 	AllowedFrom     []string        `json:"allowed_from"`
+	Attempt         int64           `json:"attempt"`
 }
 
-// Compare-and-swap update: changes only the given fields, only if the version matches and the current
-// status is one the new status may follow; bumps the version. No row: not found, stale, or invalid change.
-func (q *Queries) UpdateTask(ctx context.Context, db DBTX, arg UpdateTaskParams) (*Tasks, error) {
+type UpdateTaskRow struct {
+	TaskID           uuid.UUID       `json:"task_id"`
+	ParentTaskID     *uuid.UUID      `json:"parent_task_id"`
+	Status           string          `json:"status"`
+	Action           string          `json:"action"`
+	DesignRef        string          `json:"design_ref"`
+	NodeFilter       json.RawMessage `json:"node_filter"`
+	RequestContext   json.RawMessage `json:"request_context"`
+	Retry            int32           `json:"retry"`
+	CreatedAt        time.Time       `json:"created_at"`
+	CreatedBy        string          `json:"created_by"`
+	UpdatedAt        time.Time       `json:"updated_at"`
+	TerminatedAt     *time.Time      `json:"terminated_at"`
+	TerminatedBy     *string         `json:"terminated_by"`
+	Terminate        bool            `json:"terminate"`
+	ResultStatus     string          `json:"result_status"`
+	ResultMessage    string          `json:"result_message"`
+	ResultReason     string          `json:"result_reason"`
+	ResultErrorCount int32           `json:"result_error_count"`
+	ResultSuccesses  []string        `json:"result_successes"`
+	ResultFailures   []string        `json:"result_failures"`
+	ResultLinks      json.RawMessage `json:"result_links"`
+	Version          int64           `json:"version"`
+	LastMessageSeq   int64           `json:"last_message_seq"`
+	ClaimedBy        *string         `json:"claimed_by"`
+	ClaimedAt        *time.Time      `json:"claimed_at"`
+	Attempt          int64           `json:"attempt"`
+	SubtaskIds       []uuid.UUID     `json:"subtask_ids"`
+}
+
+// Compare-and-swap update: changes only the given fields, only if the version matches, the current
+// status is one the new status may follow, and the attempt rule holds (a task under a live claim only
+// for that claim's attempt; attempt 0: only a task under no live claim); bumps the version.
+// No row: not found, stale version, stale attempt, or invalid change.
+func (q *Queries) UpdateTask(ctx context.Context, db DBTX, arg UpdateTaskParams) (*UpdateTaskRow, error) {
 	row := db.QueryRow(ctx, updateTask,
 		arg.Status,
 		arg.DesignRef,
@@ -870,12 +1429,12 @@ func (q *Queries) UpdateTask(ctx context.Context, db DBTX, arg UpdateTaskParams)
 		arg.TaskID,
 		arg.ExpectedVersion,
 		arg.AllowedFrom,
+		arg.Attempt,
 	)
-	var i Tasks
+	var i UpdateTaskRow
 	err := row.Scan(
 		&i.TaskID,
 		&i.ParentTaskID,
-		&i.SubtaskIDList,
 		&i.Status,
 		&i.Action,
 		&i.DesignRef,
@@ -899,6 +1458,8 @@ func (q *Queries) UpdateTask(ctx context.Context, db DBTX, arg UpdateTaskParams)
 		&i.LastMessageSeq,
 		&i.ClaimedBy,
 		&i.ClaimedAt,
+		&i.Attempt,
+		&i.SubtaskIds,
 	)
 	return &i, err
 }

@@ -156,9 +156,21 @@ func TestTaskCommands(t *testing.T) {
 	run(t, url, "", "task", "create", "--action", "Bad Action").want(t, 1, "invalid task.Action")
 	run(t, url, "", "frobnicate").want(t, 2, "unknown command")
 
+	// Purge keeps trees with work in progress and says so before asking.
+	run(t, url, "n\n", "task", "purge", "--older-than", "0s").want(t, 1,
+		"finished (every task complete or terminated), deleted: 0 tasks",
+		"active (work may be in progress), kept (--include-active deletes them): 2 tasks (queued 2)", "purge cancelled")
+	run(t, url, "", "task", "purge", "--older-than", "0s", "--yes").want(t, 0, "purged 0 tasks and 0 messages in 1 batches; kept 1 active trees")
 	run(t, url, "", "task", "terminate", created.ID, "--by", "ops").want(t, 0, "terminated: 2 task(s) changed")
-	run(t, url, "n\n", "task", "purge", "--older-than", "0s").want(t, 1, "purge cancelled")
+	run(t, url, "n\n", "task", "purge", "--older-than", "0s").want(t, 1, "deleted: 2 tasks (terminated 2)", "kept (--include-active deletes them): 0 tasks", "purge cancelled")
 	run(t, url, "", "task", "purge", "--older-than", "0s", "--yes").want(t, 0, "purged 2 tasks and 2 messages in 1 batches")
+	other, err := s.CreateTask(ctx, statestore.NewTask{Action: "deploy_node"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, url, "", "task", "purge", "--older-than", "0s", "--yes", "--include-active").want(t, 0,
+		"ACTIVE (work may be in progress), deleted too (--include-active): 1 tasks (queued 1)", "purged 1 tasks")
+	run(t, url, "", "task", "show", other.ID.String()).want(t, 1, "not found")
 	run(t, url, "", "task", "purge", "--older-than", "thirty").want(t, 2, "want a number of days")
 }
 

@@ -370,7 +370,8 @@ func (e *env) taskCommand() *cobra.Command {
 	var olderThan string
 	var yes bool
 	var batch int
-	purge := &cobra.Command{Use: "purge", Short: "Delete old task trees with their subtasks and messages", Args: cobra.NoArgs,
+	var includeActive bool
+	purge := &cobra.Command{Use: "purge", Short: "Delete old finished task trees with their subtasks and messages", Args: cobra.NoArgs,
 		Example: "  statectl task purge --older-than 30d --yes",
 		RunE: func(c *cobra.Command, _ []string) error {
 			age, err := parseAge(olderThan)
@@ -387,33 +388,50 @@ func (e *env) taskCommand() *cobra.Command {
 				return err
 			}
 			cutoff := now.Add(-age)
+			preview, err := s.PreviewRetention(c.Context(), cutoff)
+			if err != nil {
+				return err
+			}
+			// What will go, on stdout: the answer to "what does this do", not a diagnostic.
+			fmt.Fprintf(e.stdout, "task trees created before %s:\n", cutoff.Format(time.RFC3339))
+			fmt.Fprintf(e.stdout, "  finished (every task complete or terminated), deleted: %s\n", statusCounts(preview.Finished))
+			if includeActive {
+				fmt.Fprintf(e.stdout, "  ACTIVE (work may be in progress), deleted too (--include-active): %s\n", statusCounts(preview.Active))
+			} else {
+				fmt.Fprintf(e.stdout, "  active (work may be in progress), kept (--include-active deletes them): %s\n", statusCounts(preview.Active))
+			}
 			if !yes {
-				fmt.Fprintf(e.stderr, "delete every task created before %s, with its subtasks and messages? [y/N] ", cutoff.Format(time.RFC3339))
+				fmt.Fprintf(e.stderr, "delete these task trees with their subtasks and messages? [y/N] ")
 				answer, _ := bufio.NewReader(e.stdin).ReadString('\n')
 				if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
 					return errors.New("purge cancelled")
 				}
 			}
 			var total statestore.RetentionResult
+			it := s.NewRetention(cutoff, statestore.RetentionOptions{BatchSize: batch, IncludeActive: includeActive})
 			for {
-				n, err := s.DeleteTaskTreesBatch(c.Context(), cutoff, batch)
+				n, err := it.Next(c.Context())
 				if err != nil {
 					return fmt.Errorf("after deleting %d tasks: %w", total.Tasks, err)
 				}
-				if n.Tasks == 0 {
+				if n.Batches == 0 {
 					break
 				}
 				total.Tasks += n.Tasks
 				total.Messages += n.Messages
+				total.TreesKept += n.TreesKept
 				total.Batches++
 				fmt.Fprintf(e.stderr, "purged %d tasks, %d messages so far\n", total.Tasks, total.Messages)
 			}
-			fmt.Fprintf(e.stdout, "purged %d tasks and %d messages in %d batches\n", total.Tasks, total.Messages, total.Batches)
+			fmt.Fprintf(e.stdout, "purged %d tasks and %d messages in %d batches; kept %d active trees\n",
+				total.Tasks, total.Messages, total.Batches, total.TreesKept)
 			return nil
 		}}
 	purge.Flags().StringVar(&olderThan, "older-than", "", "age, e.g. 30d or 12h (required)")
 	purge.Flags().BoolVar(&yes, "yes", false, "do not ask for confirmation")
 	purge.Flags().IntVar(&batch, "batch", 500, "task trees per statement")
+	purge.Flags().BoolVar(&includeActive, "include-active", false,
+		"also delete trees with tasks not complete or terminated (work other instances may be doing)")
 	_ = purge.MarkFlagRequired("older-than")
 
 	cmd.AddCommand(list, show, tree, create, terminate, purge)
@@ -863,4 +881,22 @@ func checkRoots(roots []string) ([]string, error) {
 		out = append(out, abs)
 	}
 	return out, nil
+}
+
+// statusCounts prints task counts by status in lifecycle order, e.g.
+// "3 tasks (complete 2, terminated 1)".
+func statusCounts(m map[statestore.TaskStatus]int64) string {
+	var total int64
+	var parts []string
+	for _, st := range []statestore.TaskStatus{statestore.StatusRequested, statestore.StatusQueued, statestore.StatusRunning,
+		statestore.StatusTerminating, statestore.StatusTerminated, statestore.StatusComplete} {
+		if n := m[st]; n > 0 {
+			total += n
+			parts = append(parts, fmt.Sprintf("%s %d", st, n))
+		}
+	}
+	if total == 0 {
+		return "0 tasks"
+	}
+	return fmt.Sprintf("%d tasks (%s)", total, strings.Join(parts, ", "))
 }

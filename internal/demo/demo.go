@@ -375,13 +375,29 @@ func (d *run) lead(ctx context.Context, name string, term int64) error {
 				if err != nil || t.Status == statestore.StatusComplete {
 					return err
 				}
-				for _, st := range []statestore.TaskStatus{statestore.StatusQueued, statestore.StatusRunning, statestore.StatusComplete} {
-					rs, msg := statestore.ResultSuccess, fmt.Sprintf("%d nodes deployed", d.cfg.Nodes)
-					if t, err = tx.UpdateTask(ctx, deployTaskID, t.Version, statestore.TaskUpdate{Status: &st, ResultStatus: &rs, ResultMessage: &msg}); err != nil {
+				// Only a claim makes a task running: queue the deploy task,
+				// claim it (the only deploy_nodes task) and complete it
+				// under that attempt, all in this transaction.
+				if t.Status == statestore.StatusRequested {
+					queued := statestore.StatusQueued
+					if t, err = tx.UpdateTask(ctx, deployTaskID, t.Version, statestore.TaskUpdate{Status: &queued}); err != nil {
 						return err
 					}
 				}
-				return nil
+				if t.Status == statestore.StatusQueued {
+					claimed, err := tx.ClaimTasks(ctx, name, 1, "deploy_nodes")
+					if err != nil {
+						return err
+					}
+					if len(claimed) != 1 || claimed[0].ID != deployTaskID {
+						return fmt.Errorf("demo: claimed %d deploy_nodes tasks, want the deploy task", len(claimed))
+					}
+					t = claimed[0]
+				}
+				done, rs, msg := statestore.StatusComplete, statestore.ResultSuccess, fmt.Sprintf("%d nodes deployed", d.cfg.Nodes)
+				_, err = tx.UpdateTask(ctx, deployTaskID, t.Version, statestore.TaskUpdate{
+					Status: &done, ResultStatus: &rs, ResultMessage: &msg, Attempt: t.Attempt})
+				return err
 			})
 			if err != nil {
 				return err
@@ -439,7 +455,7 @@ func (d *run) deployNode(ctx context.Context, worker, node string, t *statestore
 	if err := d.awaitTurn(ctx); err != nil {
 		return err
 	}
-	if _, err := d.store.CompleteTasks(ctx, worker, statestore.ResultSuccess, t.ID); err != nil {
+	if _, err := d.store.CompleteTasks(ctx, statestore.ResultSuccess, t.Claim()); err != nil {
 		return err
 	}
 	d.mu.Lock()

@@ -1,0 +1,51 @@
+-- Task attempts, derived subtask lists, recovery of terminating tasks.
+--
+--   * attempt counts the claims of a task: every claim adds one and the
+--     claimed task carries it. Completing, failing, requeueing by the owner
+--     and updating a claimed task name the attempt, so a worker whose claim
+--     was requeued and claimed again can no longer write (a stale attempt).
+--   * subtask_id_list is dropped: rewriting the parent's array on every
+--     subtask made fan-out quadratic in WAL and table size. The list is read
+--     from the children themselves (tasks_parent_idx) by
+--     statemgmt_subtask_ids, oldest first (created_at, then id).
+--   * the recovery index covers terminating tasks as well as running ones:
+--     both are held by a claimer, and recovery finds both.
+
+ALTER TABLE tasks ADD COLUMN attempt bigint NOT NULL DEFAULT 0;
+ALTER TABLE tasks ADD CONSTRAINT tasks_attempt_nonnegative CHECK (attempt >= 0);
+COMMENT ON COLUMN tasks.attempt IS 'Number of claims so far; a claimed task''s writes must name it.';
+-- Tasks claimed before attempts existed count as their first attempt.
+UPDATE tasks SET attempt = 1 WHERE claimed_by IS NOT NULL;
+
+ALTER TABLE tasks DROP COLUMN subtask_id_list;
+
+-- Subtasks of a parent, oldest first: the index also serves the order.
+CREATE INDEX tasks_parent_created_idx ON tasks (parent_task_id, created_at, task_id)
+    WHERE parent_task_id IS NOT NULL;
+DROP INDEX tasks_parent_idx;
+ALTER INDEX tasks_parent_created_idx RENAME TO tasks_parent_idx;
+
+CREATE FUNCTION statemgmt_subtask_ids(parent uuid) RETURNS uuid[]
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT coalesce(array_agg(c.task_id ORDER BY c.created_at, c.task_id), '{}')
+    FROM tasks c WHERE c.parent_task_id = parent
+$$;
+COMMENT ON FUNCTION statemgmt_subtask_ids(uuid) IS 'Direct subtasks of a task, oldest first.';
+
+CREATE INDEX tasks_claimed_idx ON tasks (claimed_at) WHERE status IN ('running', 'terminating');
+DROP INDEX tasks_running_claim_idx;
+
+---- create above / drop below ----
+
+CREATE INDEX tasks_running_claim_idx ON tasks (claimed_at) WHERE status = 'running';
+DROP INDEX tasks_claimed_idx;
+DROP FUNCTION statemgmt_subtask_ids(uuid);
+ALTER TABLE tasks ADD COLUMN subtask_id_list uuid[] NOT NULL DEFAULT '{}';
+UPDATE tasks p SET subtask_id_list = c.ids
+FROM (SELECT parent_task_id, array_agg(task_id ORDER BY created_at, task_id) AS ids
+      FROM tasks WHERE parent_task_id IS NOT NULL GROUP BY parent_task_id) c
+WHERE p.task_id = c.parent_task_id;
+CREATE INDEX tasks_parent_plain_idx ON tasks (parent_task_id) WHERE parent_task_id IS NOT NULL;
+DROP INDEX tasks_parent_idx;
+ALTER INDEX tasks_parent_plain_idx RENAME TO tasks_parent_idx;
+ALTER TABLE tasks DROP COLUMN attempt;

@@ -202,3 +202,20 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 
 // pgxTx is the transaction type of River's pgx driver.
 type pgxTx = pgx.Tx
+
+// quietStore opens a store on a fresh database of the scenario's own (see
+// database) over a pool of 4 connections; closeAll closes the store and the
+// pool and drops the database.
+func quietStore(ctx context.Context, cfg *config, opts statestore.Options) (*statestore.Store, *pgxpool.Pool, func(), error) {
+	url, cleanup, err := database(ctx, cfg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	pool, err := newPool(ctx, url, 4)
+	if err != nil {
+		cleanup()
+		return nil, nil, nil, err
+	}
+	s := statestore.New(pool, opts)
+	return s, pool, func() { s.Close(); pool.Close(); cleanup() }, nil
+}

@@ -47,18 +47,11 @@ func fanout(ctx context.Context, cfg *config, b *bench) error {
 	if cfg.small {
 		n = 2000
 	}
-	url, cleanup, err := database(ctx, cfg)
+	s, pool, closeAll, err := quietStore(ctx, cfg, statestore.Options{Logger: quiet, DisableListen: true})
 	if err != nil {
 		return err
 	}
-	defer cleanup()
-	pool, err := newPool(ctx, url, 4)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	s := statestore.New(pool, statestore.Options{Logger: quiet, DisableListen: true})
-	defer s.Close()
+	defer closeAll()
 	parent, err := s.CreateTask(ctx, statestore.NewTask{Action: "deploy_nodes", Status: statestore.StatusRequested})
 	if err != nil {
 		return err
@@ -121,18 +114,11 @@ func batchScenario(ctx context.Context, cfg *config, b *bench) error {
 	if cfg.small {
 		sizes, rounds = []int{500, 2000}, 2
 	}
-	url, cleanup, err := database(ctx, cfg)
+	s, _, closeAll, err := quietStore(ctx, cfg, statestore.Options{Logger: quiet, DisableListen: true})
 	if err != nil {
 		return err
 	}
-	defer cleanup()
-	pool, err := newPool(ctx, url, 4)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	s := statestore.New(pool, statestore.Options{Logger: quiet, DisableListen: true})
-	defer s.Close()
+	defer closeAll()
 	perItem := map[int][]float64{}
 	for round := 0; round <= rounds; round++ { // round 0 warms up
 		for _, size := range sizes {

@@ -165,18 +165,11 @@ func median(vs []float64) float64 {
 // writer, one statement per batch, a fresh task per batch): the per-message
 // cost at 10 000 should stay within 1.5× of that at 500.
 func appendBatch(ctx context.Context, cfg *config, b *bench) error {
-	url, cleanup, err := database(ctx, cfg)
+	s, _, closeAll, err := quietStore(ctx, cfg, statestore.Options{Logger: quiet, DisableListen: true, DisableNotify: true})
 	if err != nil {
 		return err
 	}
-	defer cleanup()
-	pool, err := newPool(ctx, url, 4)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	s := statestore.New(pool, statestore.Options{Logger: quiet, DisableListen: true, DisableNotify: true})
-	defer s.Close()
+	defer closeAll()
 	sizes := []int{500, 2000, 10000}
 	total := 100000
 	if cfg.small {

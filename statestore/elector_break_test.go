@@ -68,7 +68,10 @@ func TestBreakSilentWaitingCandidatesAccumulate(t *testing.T) {
 		}
 		runCtx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
-		go func() { defer close(done); _ = el.Run(runCtx, func(ctx context.Context, _ int64) error { <-ctx.Done(); return nil }) }()
+		go func() {
+			defer close(done)
+			_ = el.Run(runCtx, func(ctx context.Context, _ int64) error { <-ctx.Done(); return nil })
+		}()
 		deadline := time.Now().Add(20 * time.Second)
 		for waitingAdvisory(t, e.pool) < i+1 {
 			if time.Now().After(deadline) {

@@ -197,3 +197,107 @@ func TestBreakVanishedLeaderFencedCallBlockedBehindWorkerHoldsElection(t *testin
 }
 
 var _ = errors.Is
+
+// DEFECT: "Claim by the current leader changes nothing" does not hold when
+// the holder's Claim is cut short by its context (a per-call timeout on a
+// slow network, a request-scoped context): Claim runs HeldLeaderTerm on
+// the elector's session with the caller's ctx, pgx closes a connection
+// whose query is interrupted, and the session — with the leadership lock —
+// is gone. Another instance is elected, while the holder's Leading() still
+// reports the old term. maintain deliberately avoids exactly this ("not
+// cancelled with ctx: interrupting a query mid-flight can break the
+// session"); Claim and Abdicate do not.
+//
+// Suggested fix: run Claim's idempotency check (and the holder's Abdicate)
+// like maintain: context.WithoutCancel(ctx) bounded by CheckInterval, and
+// return ctx.Err() to the caller without touching the session; and clear
+// e.term whenever the elector drops its session.
+func TestBreakCancelledClaimByHolderDeposesIt(t *testing.T) {
+	ctx := ctxTimeout(t, time.Minute)
+	e := newElection(t)
+	proxy, via := proxyFor(t, e.url)
+	cfg := statestore.ElectorConfig{ConnString: via, CheckInterval: 500 * time.Millisecond,
+		SessionTimeout: 5 * time.Second, Logger: quietLogger}
+	a, err := statestore.NewElector(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	term, ok, err := a.Claim(ctx)
+	if err != nil || !ok {
+		t.Fatalf("a.Claim = %d, %v, %v", term, ok, err)
+	}
+	cfg.ConnString = e.url
+	b, err := statestore.NewElector(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+
+	proxy.SetLatency(100 * time.Millisecond) // a slow network
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	_, _, err = a.Claim(short) // the holder's idempotent Claim, cut short
+	cancel()
+	t.Logf("holder's Claim with a 20ms timeout: %v", err)
+	proxy.SetLatency(0)
+
+	time.Sleep(500 * time.Millisecond)
+	if cur, ok := a.Leading(); !ok || cur != term {
+		t.Fatalf("a.Leading() = %d, %v; want %d, true", cur, ok, term)
+	}
+	if termB, ok, err := b.Claim(ctx); err != nil || ok {
+		t.Errorf("b.Claim after the holder's cut-short Claim = %d, %v, %v; want false: the holder's Claim must change nothing", termB, ok, err)
+	}
+	if err := a.Maintain(ctx, term); err != nil {
+		t.Errorf("a.Maintain(%d) after its own cut-short Claim: %v (Leading() said true)", term, err)
+	}
+}
+
+// DEFECT (minor): Maintain by an elector that does not hold the lock
+// refreshes the real leader's last_seen (LeaderHeartbeat's UPDATE is
+// committed before lock_held is looked at), so store.Leader().LastPing —
+// the operators' "is the leader alive" — can be kept fresh by a non-holder
+// (e.g. a stale instance still calling Maintain with the term it read)
+// while the holder is silent. Only the holder may speak for its term.
+//
+// Suggested fix: add "AND statemgmt_holds_advisory_lock(pg_backend_pid(),
+// @lock_key) AND a.backend_pid = pg_backend_pid()" to the UPDATE's WHERE
+// (no row → not the holder).
+func TestBreakMaintainByNonHolderRefreshesLastSeen(t *testing.T) {
+	ctx := ctxTimeout(t, time.Minute)
+	e := newElection(t)
+	cfg := statestore.ElectorConfig{ConnString: e.url, CheckInterval: 100 * time.Millisecond,
+		SessionTimeout: 10 * time.Second, Logger: quietLogger}
+	a, err := statestore.NewElector(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := statestore.NewElector(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	term, ok, err := a.Claim(ctx)
+	if err != nil || !ok {
+		t.Fatalf("a.Claim = %d, %v, %v", term, ok, err)
+	}
+	if _, ok, err := b.Claim(ctx); err != nil || ok {
+		t.Fatalf("b.Claim = %v, %v", ok, err)
+	}
+	before, err := e.store.Leader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // the holder stays silent
+	if err := b.Maintain(ctx, term); err == nil {
+		t.Fatal("b.Maintain of a's term succeeded")
+	}
+	after, err := e.store.Leader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !after.LastPing.Equal(before.LastPing) {
+		t.Errorf("a non-holder's Maintain moved the leader's last_seen from %v to %v", before.LastPing, after.LastPing)
+	}
+}

@@ -301,3 +301,59 @@ func TestBreakMaintainByNonHolderRefreshesLastSeen(t *testing.T) {
 		t.Errorf("a non-holder's Maintain moved the leader's last_seen from %v to %v", before.LastPing, after.LastPing)
 	}
 }
+
+// DEFECT: Claim (and Maintain, Abdicate) decide whether Run owns the
+// connection by reading e.running once, then use the connection without
+// any exclusion; Run sets running and takes the same *pgx.Conn without
+// waiting for a Claim in flight. A Claim that has started when Run starts
+// (a caller mixing the two, which the doc comment supports: "While Run is
+// running, Claim … only reports") shares one pgx.Conn between two
+// goroutines: the race detector reports data races inside pgx, and Run's
+// "conn busy" failure closes the connection under the Claim.
+//
+// Suggested fix: serialise every use of the elector's connection: an
+// "in call" flag or mutex taken by Claim / Maintain / Abdicate for their
+// whole duration, with Run refusing (or waiting) while one is in flight.
+func TestBreakClaimConcurrentWithRunStartSharesConn(t *testing.T) {
+	ctx := ctxTimeout(t, time.Minute)
+	e := newElection(t)
+	proxy, via := proxyFor(t, e.url)
+	cfg := statestore.ElectorConfig{ConnString: e.url, CheckInterval: 200 * time.Millisecond,
+		SessionTimeout: 5 * time.Second, Logger: quietLogger}
+	holder, err := statestore.NewElector(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	if _, ok, err := holder.Claim(ctx); !ok || err != nil {
+		t.Fatalf("holder.Claim = %v, %v", ok, err)
+	}
+	cfg.ConnString = via
+	x, err := statestore.NewElector(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	if _, ok, err := x.Claim(ctx); ok || err != nil { // x is connected, not leading
+		t.Fatalf("x.Claim = %v, %v", ok, err)
+	}
+	proxy.SetLatency(50 * time.Millisecond) // x's Claim takes a few round trips
+
+	claimErr := make(chan error, 1)
+	go func() {
+		_, _, err := x.Claim(ctx)
+		claimErr <- err
+	}()
+	time.Sleep(20 * time.Millisecond) // Claim is in flight on x's connection
+	runCtx, cancel := context.WithCancel(ctx)
+	runDone := make(chan error, 1)
+	go func() {
+		runDone <- x.Run(runCtx, func(ctx context.Context, _ int64) error { <-ctx.Done(); return nil })
+	}()
+	if err := <-claimErr; err != nil {
+		t.Errorf("x.Claim concurrent with x.Run's start: %v", err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	cancel()
+	<-runDone
+}

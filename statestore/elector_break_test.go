@@ -357,3 +357,58 @@ func TestBreakClaimConcurrentWithRunStartSharesConn(t *testing.T) {
 	cancel()
 	<-runDone
 }
+
+// DEFECT (design, database failover with asynchronous replication): the
+// doc comment says that after a standby is promoted "on the new primary, the
+// old leader's fenced writes find their term superseded and fail with
+// ErrNotLeader". That needs the new term to be strictly higher than the one
+// the old leader carries, which the doc only argues for synchronous
+// replication. With asynchronous replication the promoted standby may not
+// have the old leader's election (term T): the first candidate there is
+// elected with the same number T. The old leader, still leading on the old
+// primary (its lock and heartbeat are there), sends its fenced writes
+// through a store pool that follows the primary (a VIP, DNS, or
+// target_session_attrs=read-write — the usual setup) to the new primary,
+// where CheckLeader(T) matches the new leader's row: two leaders write.
+// A bare counter is not a fencing token once history can be lost.
+//
+// Modelled here on one server like TestTwoLockHoldersOnlyNewestTermWrites:
+// two lock keys stand for the two primaries, and deleting the old
+// election's rows stands for the standby that never received them.
+//
+// Suggested fix: fence on something the new timeline cannot reissue — the
+// term plus the leader's identity (AsLeader(term) → a token carrying both,
+// CheckLeader matching both), or a random per-term epoch — and say in the
+// doc that the guarantee needs it (or synchronous replication).
+func TestBreakTermReissuedAfterLostAsyncHistory(t *testing.T) {
+	ctx := ctxTimeout(t, time.Minute)
+	e := newElection(t)
+	old := newClaimElector(t, e, 2001)
+	promoted := newClaimElector(t, e, 2002)
+	term, ok, err := old.Claim(ctx)
+	if err != nil || !ok {
+		t.Fatalf("old.Claim = %d, %v, %v", term, ok, err)
+	}
+	// The promoted standby never received the old leader's election.
+	if _, err := e.pool.Exec(ctx, `DELETE FROM leader_term WHERE term = $1;`, term); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.pool.Exec(ctx, `DELETE FROM active_instance`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.pool.Exec(ctx, `UPDATE leadership_fence SET max_term = $1`, term-1); err != nil {
+		t.Fatal(err)
+	}
+	newTerm, ok, err := promoted.Claim(ctx)
+	if err != nil || !ok {
+		t.Fatalf("promoted.Claim = %d, %v, %v", newTerm, ok, err)
+	}
+	t.Logf("old leader carries term %d; the promoted primary elected term %d", term, newTerm)
+	if _, err := e.store.CreateTasks(ctx, statestore.NewTask{Action: "noop"}); err != nil {
+		t.Fatal(err)
+	}
+	// The old leader's fenced write reaches the new primary.
+	if err := fencedWrite(ctx, e.store, term); !errors.Is(err, statestore.ErrNotLeader) {
+		t.Errorf("old leader's fenced write on the promoted primary = %v, want ErrNotLeader (term %d was reissued to another leader)", err, term)
+	}
+}

@@ -412,3 +412,66 @@ func TestBreakTermReissuedAfterLostAsyncHistory(t *testing.T) {
 		t.Errorf("old leader's fenced write on the promoted primary = %v, want ErrNotLeader (term %d was reissued to another leader)", err, term)
 	}
 }
+
+// DEFECT (lower severity): the heartbeat still reads active_instance, the
+// row every fenced transaction share-locks, so it contends with slow fenced
+// work through PostgreSQL's lock queue. A migration touching active_instance
+// (any future ALTER TABLE — run by a new instance at start-up during a
+// rolling deploy) queues its ACCESS EXCLUSIVE lock behind the slow fenced
+// call's ROW SHARE lock; the heartbeat's ACCESS SHARE then queues behind the
+// migration, misses its deadline, and the healthy leader deposes itself:
+// "leadership lost: heartbeat failed: timeout". Exactly the issue-13 item-1
+// failure, one DDL away.
+//
+// Suggested fix: let the heartbeat read only leader_term (the term's row
+// open, and no higher term recorded) or leadership_fence, never
+// active_instance; and run migrations with a lock_timeout and retry so a
+// waiting DDL never blocks readers for long.
+func TestBreakHeartbeatQueuesBehindDDLBehindSlowFencedCall(t *testing.T) {
+	ctx := ctxTimeout(t, time.Minute)
+	e := newElection(t)
+	const check = 300 * time.Millisecond
+	causes := make(chan error, 1)
+	e.candidate(statestore.ElectorConfig{CheckInterval: check}, func(ctx context.Context, term int64) error {
+		<-ctx.Done()
+		causes <- context.Cause(ctx)
+		return nil
+	})
+	term, _, _ := e.waitTerm(0, 10*time.Second)
+
+	// A slow fenced transaction (a CheckLeader transaction doing long work).
+	tx, err := e.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(context.Background()) //nolint:errcheck // ended below
+	if err := e.store.WithTx(tx).CheckLeader(ctx, term); err != nil {
+		t.Fatal(err)
+	}
+	// A migration on active_instance queues behind it.
+	ddl := make(chan error, 1)
+	go func() {
+		_, err := e.pool.Exec(ctx, "ALTER TABLE active_instance ADD COLUMN zone text")
+		ddl <- err
+	}()
+	slow := time.NewTimer(10 * check)
+	defer slow.Stop()
+	for done := false; !done; {
+		select {
+		case cause := <-causes:
+			t.Fatalf("healthy leader lost leadership while a migration waited behind its slow fenced transaction: %v", cause)
+		case <-slow.C:
+			done = true
+		case <-time.After(check / 3):
+			if _, err := tx.Exec(ctx, "SELECT 1"); err != nil { // the fenced work is busy, not idle
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-ddl; err != nil {
+		t.Fatal(err)
+	}
+}

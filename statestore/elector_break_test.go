@@ -475,3 +475,42 @@ func TestBreakHeartbeatQueuesBehindDDLBehindSlowFencedCall(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// DEFECT (minor): Store.Leader().LockHeld is promised to use the key the
+// electors use (TestLeaderLockHeldWithCustomKey), but migrating down below
+// 008 and up again drops and re-adds active_instance.lock_key as NULL, which
+// GetActiveInstance reads as DefaultLeaderLockKey: a leader that kept its
+// lock (and its term) through the migration under a custom key is reported
+// as not holding it (LockHeld false) until the next election.
+//
+// Suggested fix: keep lock_key when migrating down (the 008 down keeps
+// leadership_fence already), or when NULL check whether the recorded backend
+// holds any advisory lock of the elector's shape, or have the heartbeat
+// re-record lock_key when it is NULL.
+func TestBreakLockHeldCustomKeyLostAcrossMigration(t *testing.T) {
+	ctx := ctxTimeout(t, time.Minute)
+	e := newElection(t)
+	leader := newClaimElector(t, e, 3003)
+	term, ok, err := leader.Claim(ctx)
+	if err != nil || !ok {
+		t.Fatalf("Claim = %d, %v, %v", term, ok, err)
+	}
+	conn := connect(t, e.url)
+	latest := statestore.LatestSchemaVersion()
+	if _, err := statestore.MigrateTo(ctx, conn, latest-1, quietLogger); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := statestore.Migrate(ctx, conn, quietLogger); err != nil {
+		t.Fatal(err)
+	}
+	if err := leader.Maintain(ctx, term); err != nil {
+		t.Fatalf("Maintain after the migration: %v", err)
+	}
+	info, err := e.store.Leader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Term != term || !info.LockHeld {
+		t.Errorf("Leader() = term %d, LockHeld %v; want term %d held (the leader still holds key 3003)", info.Term, info.LockHeld, term)
+	}
+}

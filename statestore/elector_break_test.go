@@ -514,3 +514,69 @@ func TestBreakLockHeldCustomKeyLostAcrossMigration(t *testing.T) {
 		t.Errorf("Leader() = term %d, LockHeld %v; want term %d held (the leader still holds key 3003)", info.Term, info.LockHeld, term)
 	}
 }
+
+// DEFECT: a waiting candidate whose network drops for a moment — just when
+// it is granted the lock — is wedged for ever. Its client waits in
+// pg_advisory_lock with no bound (Run's ctx only). The grant is lost in the
+// partition; the server, seeing the granted session fall silent, ends it
+// after SessionTimeout (correctly), but the FIN is lost too. When the
+// network heals, nothing ever arrives on the client's socket; keepalives are
+// answered by the middlebox and TCP_USER_TIMEOUT never fires (the client has
+// sent nothing unacknowledged), so the candidate never campaigns again.
+// With that instance the last one standing, there is no leader at all — for
+// ever — after a partition of a couple of seconds.
+//
+// Suggested fix: bound the client's wait too — wait in slices (lock_timeout
+// or statement_timeout ≈ SessionTimeout, or pg_try_advisory_lock polling)
+// with a client-side deadline a little longer than that, so a lost reply is
+// noticed, the session dropped and the campaign resumed; the same change
+// fixes TestBreakSilentWaitingCandidatesAccumulate.
+func TestBreakCandidateWedgedAfterGrantLostInPartition(t *testing.T) {
+	e := newElection(t)
+	const check, session = 100 * time.Millisecond, 500 * time.Millisecond
+	cfg := func(conn, host string) statestore.ElectorConfig {
+		return statestore.ElectorConfig{ConnString: conn, Hostname: host, CheckInterval: check,
+			SessionTimeout: session, Logger: quietLogger}
+	}
+	a, err := statestore.NewElector(cfg(e.url, "a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	aCtx, stopA := context.WithCancel(context.Background())
+	aDone := make(chan struct{})
+	started := make(chan int64, 1)
+	go func() {
+		defer close(aDone)
+		_ = a.Run(aCtx, func(ctx context.Context, term int64) error { started <- term; <-ctx.Done(); return nil })
+	}()
+	defer func() { stopA(); <-aDone }()
+	var termA int64
+	select {
+	case termA = <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("A never led")
+	}
+
+	proxy, via := proxyFor(t, e.url)
+	e.candidate(cfg(via, "c"), nil)
+	deadline := time.Now().Add(10 * time.Second)
+	for waitingAdvisory(t, e.pool) < 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("C never queued")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	proxy.SetPartition(true) // C's network drops for a moment…
+	stopA()                  // …just as A steps down (shuts down cleanly)
+	<-aDone
+	time.Sleep(4 * session) // the server ends C's silent granted session
+	proxy.SetPartition(false)
+	healed := time.Now()
+	time.Sleep(2 * time.Second)
+	t.Logf("2s after healing: %d advisory locks held or awaited in the database (C's session is gone; its client still waits)",
+		count(t, e.pool, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"))
+
+	termC, at, _ := e.waitTerm(termA, 20*time.Second)
+	t.Logf("C elected (term %d) %v after the network healed", termC, at.Sub(healed).Round(time.Millisecond))
+}

@@ -1,8 +1,9 @@
 package statestore_test
 
-// Break-it tests for leadership (issue 13 / issue 22 item 2). Each test
-// asserts a promise of the README's Leadership section or the Elector doc
-// comment and, on the branch it was written against, fails.
+// Adversarial review tests for leadership (issue 13 / issue 22 item 2). Each
+// test asserts a promise of the README's Leadership section or the Elector
+// doc comment; each failed on the branch it was written against (the DEFECT
+// comment) and says how it was fixed (the Fixed line).
 
 import (
 	"context"
@@ -21,6 +22,12 @@ import (
 func waitingAdvisory(t *testing.T, pool *pgxpool.Pool) int {
 	t.Helper()
 	return count(t, pool, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")
+}
+
+// waitingFor reports whether backend pid is waiting (not granted) for an advisory lock.
+func waitingFor(t *testing.T, pool *pgxpool.Pool, pid uint32) bool {
+	t.Helper()
+	return pid != 0 && count(t, pool, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND pid = $1", int(pid)) > 0
 }
 
 // DEFECT: a waiting candidate whose host vanishes behind a proxy (FIN lost)
@@ -42,7 +49,11 @@ func waitingAdvisory(t *testing.T, pool *pgxpool.Pool) int {
 // idle_session_timeout within ~2 × SessionTimeout and leaves the queue), or
 // poll pg_try_advisory_lock every CheckInterval (the live candidate wins as
 // soon as the lock is free; failover then costs up to one CheckInterval).
-func TestBreakSilentWaitingCandidatesAccumulate(t *testing.T) {
+// Fixed: the campaign waits for the lock in slices of lock_timeout =
+// CheckInterval (client deadline CheckInterval + max(CheckInterval, 1 s));
+// between slices the session is idle, so a silent candidate is ended by
+// idle_session_timeout within about CheckInterval + SessionTimeout.
+func TestElectorSilentWaitingCandidatesLeaveTheQueue(t *testing.T) {
 	e := newElection(t)
 	const check, session = 100 * time.Millisecond, time.Second
 	cfg := func(conn, host string) statestore.ElectorConfig {
@@ -73,7 +84,7 @@ func TestBreakSilentWaitingCandidatesAccumulate(t *testing.T) {
 			_ = el.Run(runCtx, func(ctx context.Context, _ int64) error { <-ctx.Done(); return nil })
 		}()
 		deadline := time.Now().Add(20 * time.Second)
-		for waitingAdvisory(t, e.pool) < i+1 {
+		for !waitingFor(t, e.pool, el.BackendPID()) {
 			if time.Now().After(deadline) {
 				t.Fatalf("zombie %d never queued", i)
 			}
@@ -97,9 +108,9 @@ func TestBreakSilentWaitingCandidatesAccumulate(t *testing.T) {
 	}
 
 	// A live candidate queues behind them; the leader's backend is killed.
-	e.candidate(cfg(e.url, "d"), nil)
+	d := e.candidate(cfg(e.url, "d"), nil)
 	deadline := time.Now().Add(10 * time.Second)
-	for waitingAdvisory(t, e.pool) < zombies+1 && time.Now().Before(deadline) {
+	for !waitingFor(t, e.pool, d.BackendPID()) && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	killed := time.Now()
@@ -132,7 +143,11 @@ func TestBreakSilentWaitingCandidatesAccumulate(t *testing.T) {
 // terminate the backends in pg_blocking_pids() that hold the active_instance
 // row (or fenced transactions can set lock_timeout / statement_timeout to a
 // bound, retrying, and document it).
-func TestBreakVanishedLeaderFencedCallBlockedBehindWorkerHoldsElection(t *testing.T) {
+// Fixed: RecordLeader runs under lock_timeout = CheckInterval; on timeout the
+// new leader (holding the lock) ends the sessions whose transactions
+// share-lock active_instance (statemgmt_terminate_fenced_sessions, schema
+// 008) and retries.
+func TestVanishedLeaderBlockedFencedCallDoesNotHoldElection(t *testing.T) {
 	ctx := ctxTimeout(t, 2*time.Minute)
 	e := newElection(t)
 	const check, session = 100 * time.Millisecond, 500 * time.Millisecond
@@ -212,7 +227,10 @@ var _ = errors.Is
 // like maintain: context.WithoutCancel(ctx) bounded by CheckInterval, and
 // return ctx.Err() to the caller without touching the session; and clear
 // e.term whenever the elector drops its session.
-func TestBreakCancelledClaimByHolderDeposesIt(t *testing.T) {
+// Fixed: Claim and Abdicate check ctx on entry, then run on
+// context.WithoutCancel(ctx) bounded (connect timeout + 4 statement
+// bounds); dropping the session clears Claim's term.
+func TestCancelledClaimByHolderKeepsLeadership(t *testing.T) {
 	ctx := ctxTimeout(t, time.Minute)
 	e := newElection(t)
 	proxy, via := proxyFor(t, e.url)
@@ -263,7 +281,9 @@ func TestBreakCancelledClaimByHolderDeposesIt(t *testing.T) {
 // Suggested fix: add "AND statemgmt_holds_advisory_lock(pg_backend_pid(),
 // @lock_key) AND a.backend_pid = pg_backend_pid()" to the UPDATE's WHERE
 // (no row → not the holder).
-func TestBreakMaintainByNonHolderRefreshesLastSeen(t *testing.T) {
+// Fixed: LeaderHeartbeat updates last_seen only when this session holds the
+// lock and recorded the term (leader_term.backend_pid = pg_backend_pid()).
+func TestLeaderMaintainByNonHolderLeavesLastSeen(t *testing.T) {
 	ctx := ctxTimeout(t, time.Minute)
 	e := newElection(t)
 	cfg := statestore.ElectorConfig{ConnString: e.url, CheckInterval: 100 * time.Millisecond,
@@ -314,7 +334,9 @@ func TestBreakMaintainByNonHolderRefreshesLastSeen(t *testing.T) {
 // Suggested fix: serialise every use of the elector's connection: an
 // "in call" flag or mutex taken by Claim / Maintain / Abdicate for their
 // whole duration, with Run refusing (or waiting) while one is in flight.
-func TestBreakClaimConcurrentWithRunStartSharesConn(t *testing.T) {
+// Fixed: callMu is held by Claim / Maintain / Abdicate / Close for their
+// whole call and by Run while it takes over the connection.
+func TestClaimConcurrentWithRunStartIsSerialised(t *testing.T) {
 	ctx := ctxTimeout(t, time.Minute)
 	e := newElection(t)
 	proxy, via := proxyFor(t, e.url)
@@ -380,7 +402,17 @@ func TestBreakClaimConcurrentWithRunStartSharesConn(t *testing.T) {
 // term plus the leader's identity (AsLeader(term) → a token carrying both,
 // CheckLeader matching both), or a random per-term epoch — and say in the
 // doc that the guarantee needs it (or synchronous replication).
-func TestBreakTermReissuedAfterLostAsyncHistory(t *testing.T) {
+//
+// Fixed: by documentation, not by a token. The Elector doc comment and the
+// README's Leadership section now state that fencing across a database
+// failover is promised only with synchronous replication (synchronous_commit
+// = on with synchronous_standby_names, as the HA design runs it), where the
+// promoted standby has every committed election; with asynchronous
+// replication a term can be reissued and two leaders may write. This test
+// now proves what IS promised: with the full history on the promoted
+// primary (nothing deleted), its first election is a strictly higher term,
+// and the old leader's fenced writes and heartbeat fail there.
+func TestPromotedPrimaryWithSyncHistoryFencesOldTerm(t *testing.T) {
 	ctx := ctxTimeout(t, time.Minute)
 	e := newElection(t)
 	old := newClaimElector(t, e, 2001)
@@ -389,27 +421,26 @@ func TestBreakTermReissuedAfterLostAsyncHistory(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("old.Claim = %d, %v, %v", term, ok, err)
 	}
-	// The promoted standby never received the old leader's election.
-	if _, err := e.pool.Exec(ctx, `DELETE FROM leader_term WHERE term = $1;`, term); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.pool.Exec(ctx, `DELETE FROM active_instance`); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.pool.Exec(ctx, `UPDATE leadership_fence SET max_term = $1`, term-1); err != nil {
-		t.Fatal(err)
-	}
+	// Synchronous replication: the promoted primary has term's election.
+	// The lock is free there (locks are not replicated): modelled by key 2002.
 	newTerm, ok, err := promoted.Claim(ctx)
 	if err != nil || !ok {
 		t.Fatalf("promoted.Claim = %d, %v, %v", newTerm, ok, err)
 	}
-	t.Logf("old leader carries term %d; the promoted primary elected term %d", term, newTerm)
+	if newTerm <= term {
+		t.Fatalf("promoted primary elected term %d, not above the old leader's %d", newTerm, term)
+	}
 	if _, err := e.store.CreateTasks(ctx, statestore.NewTask{Action: "noop"}); err != nil {
 		t.Fatal(err)
 	}
-	// The old leader's fenced write reaches the new primary.
 	if err := fencedWrite(ctx, e.store, term); !errors.Is(err, statestore.ErrNotLeader) {
-		t.Errorf("old leader's fenced write on the promoted primary = %v, want ErrNotLeader (term %d was reissued to another leader)", err, term)
+		t.Errorf("old leader's fenced write on the promoted primary = %v, want ErrNotLeader", err)
+	}
+	if err := old.Maintain(ctx, term); err == nil {
+		t.Error("old leader's heartbeat succeeded on the promoted primary after a newer term was recorded")
+	}
+	if err := fencedWrite(ctx, e.store, newTerm); err != nil {
+		t.Errorf("new leader's fenced write: %v", err)
 	}
 }
 
@@ -427,7 +458,10 @@ func TestBreakTermReissuedAfterLostAsyncHistory(t *testing.T) {
 // open, and no higher term recorded) or leadership_fence, never
 // active_instance; and run migrations with a lock_timeout and retry so a
 // waiting DDL never blocks readers for long.
-func TestBreakHeartbeatQueuesBehindDDLBehindSlowFencedCall(t *testing.T) {
+// Fixed: the heartbeat reads only leader_term and leadership_fence (the term
+// open, recorded by this backend, no higher term granted), never
+// active_instance.
+func TestHeartbeatNotQueuedBehindDDLBehindSlowFencedCall(t *testing.T) {
 	ctx := ctxTimeout(t, time.Minute)
 	e := newElection(t)
 	const check = 300 * time.Millisecond
@@ -487,7 +521,9 @@ func TestBreakHeartbeatQueuesBehindDDLBehindSlowFencedCall(t *testing.T) {
 // leadership_fence already), or when NULL check whether the recorded backend
 // holds any advisory lock of the elector's shape, or have the heartbeat
 // re-record lock_key when it is NULL.
-func TestBreakLockHeldCustomKeyLostAcrossMigration(t *testing.T) {
+// Fixed: RecordLeader also keeps lock_key in leadership_fence (which no down
+// migration drops); 008 up restores active_instance.lock_key from it.
+func TestLeaderLockHeldCustomKeyKeptAcrossMigration(t *testing.T) {
 	ctx := ctxTimeout(t, time.Minute)
 	e := newElection(t)
 	leader := newClaimElector(t, e, 3003)
@@ -530,8 +566,11 @@ func TestBreakLockHeldCustomKeyLostAcrossMigration(t *testing.T) {
 // or statement_timeout ≈ SessionTimeout, or pg_try_advisory_lock polling)
 // with a client-side deadline a little longer than that, so a lost reply is
 // noticed, the session dropped and the campaign resumed; the same change
-// fixes TestBreakSilentWaitingCandidatesAccumulate.
-func TestBreakCandidateWedgedAfterGrantLostInPartition(t *testing.T) {
+// fixes TestElectorSilentWaitingCandidatesLeaveTheQueue.
+// Fixed: the same bounded wait: the client's deadline notices the lost
+// reply, drops the session and campaigns again (connect timeout
+// max(5 s, SessionTimeout) unless the connection string sets one).
+func TestElectorCandidateRecoversAfterGrantLostInPartition(t *testing.T) {
 	e := newElection(t)
 	const check, session = 100 * time.Millisecond, 500 * time.Millisecond
 	cfg := func(conn, host string) statestore.ElectorConfig {

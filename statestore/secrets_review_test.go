@@ -22,7 +22,9 @@ import (
 // Suggested fix: give ElectorConfig LogValue (slog.StringValue(c.String())),
 // MarshalJSON (or a `json:"-"` tag on ConnString) and a Format method that
 // prints String() for every verb.
-func TestBreakElectorConfigPasswordLeaks(t *testing.T) {
+// Fixed: ElectorConfig and *Elector have Format (String for every verb),
+// LogValue and MarshalJSON (String, as a JSON string).
+func TestElectorConfigPasswordNeverPrinted(t *testing.T) {
 	const password = "Pg-S3cret-Pw"
 	cfg := statestore.ElectorConfig{ConnString: "postgres://orch:" + password + "@127.0.0.1:5432/state"}
 

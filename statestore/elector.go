@@ -122,18 +122,26 @@ type LeaderFunc func(ctx context.Context, term int64) error
 //
 //	campaigning ──lock granted──▶ leading ──lost / resigned──▶ stepping down ──▶ campaigning
 //
-// Campaigning: the elector waits in pg_advisory_lock(key). PostgreSQL grants the
-// lock the moment the holder's session ends — its process died, its backend was
-// terminated, it resigned, or the server ended a silent session (below) — so
-// failover takes milliseconds, not a grace period. Having the lock, it records
-// the new leadership in one statement: term = one above every term ever granted
-// (terms only ever grow), identity, host, process, backend and lock key in
-// active_instance, a row in leader_term, and the term in leadership_fence.
+// Campaigning: the elector waits in pg_advisory_lock(key), never without a
+// bound: the session's lock_timeout is CheckInterval, and each wait has a
+// client-side deadline of CheckInterval + max(CheckInterval, 1 s); when the
+// server's lock_timeout ends a wait the elector waits again at once. PostgreSQL
+// grants the lock the moment the holder's session ends — its process died, its
+// backend was terminated, it resigned, or the server ended a silent session
+// (below) — so failover takes milliseconds, not a grace period. Having the
+// lock, it records the new leadership in one statement: term = one above every
+// term ever granted (terms only ever grow), identity, host, process, backend
+// and lock key in active_instance, a row in leader_term, and the term and key
+// in leadership_fence. Every statement of the campaign (connection set-up
+// included) has a client-side deadline; a reply that does not come in time
+// (lost in a partition) drops the session, and Run campaigns afresh.
 //
 // Leading: the elector calls the caller's function with a context and the term.
 // Every CheckInterval (default 500 ms) it runs a heartbeat on the held
 // connection that asks the server whether this session still holds the lock
-// and the term is still current, and refreshes leader_term.last_seen. Each
+// and the term is still current (its leader_term row open and recorded by this
+// backend, no higher term in leadership_fence) and only then refreshes
+// leader_term.last_seen; it never touches active_instance. Each
 // heartbeat must answer within one CheckInterval measured from when it
 // started. A failed or late heartbeat, a closed connection, or the caller's
 // context ending means: step down at once — the function's context is
@@ -167,14 +175,21 @@ type LeaderFunc func(ctx context.Context, term int64) error
 // whose client is gone before the lock can be granted to it. (Needs
 // PostgreSQL 14 or later.)
 //
-// Two things can stretch the bound. A waiting candidate that itself went
-// silent behind a middlebox may be granted the lock first; the server ends
-// its session the same way, SessionTimeout later, and the next candidate is
-// elected. And the election waits for the old term's fenced transactions
-// (below). A fenced transaction may run as long as its statements need, but
-// may not sit idle for longer than FencedIdleTimeout (1 s): a leader host
-// that vanishes in the middle of one holds up the election for at most the
-// rest of the statement then running plus FencedIdleTimeout.
+// Two things can stretch the bound, each by a bounded amount. A waiting
+// candidate that itself went silent behind a middlebox may be granted the
+// lock first; the server ends its session the same way, SessionTimeout
+// later, and the next candidate is elected. Silent candidates do not pile
+// up: because the wait goes in lock_timeout slices, a candidate whose client
+// stopped answering is idle between slices and is ended by
+// idle_session_timeout within CheckInterval + SessionTimeout, leaving the
+// queue. And the election waits for the old term's fenced transactions
+// (below), but at most CheckInterval per attempt: recording the term runs
+// under lock_timeout, and on timeout the new leader — which holds the lock,
+// so every fenced transaction still open belongs to a deposed term — ends
+// the sessions that share-lock active_instance (pg_terminate_backend: the
+// elector's role must be allowed to signal the store's sessions, e.g. the
+// same role or pg_signal_backend) and tries again. A fenced transaction that
+// waits on a worker's row lock therefore cannot hold up the election either.
 //
 // — Fencing —
 //
@@ -185,9 +200,11 @@ type LeaderFunc func(ctx context.Context, term int64) error
 // caller's own writes). A stale term finds no row and the call fails with
 // ErrNotLeader having written nothing; a new leader's election must wait for
 // the share lock, so a fenced write either commits before the new term begins
-// or is rejected after it. "Might have two leaders" becomes "the stale one can
-// write nothing". The heartbeat never writes that row (it writes
-// leader_term), so fenced work, however slow, never delays the heartbeat and
+// or is rejected after it (a fenced transaction still open when a new
+// leader has the lock is ended, so rolled back). "Might have two leaders"
+// becomes "the stale one can write nothing". The heartbeat never reads or
+// writes that row (it uses leader_term and leadership_fence), so fenced work,
+// however slow — or a DDL queued behind it — never delays the heartbeat and
 // never costs a healthy leader its leadership.
 //
 // — The term is the single truth —
@@ -206,15 +223,20 @@ type LeaderFunc func(ctx context.Context, term int64) error
 // Session advisory locks are not replicated. When a standby is promoted, the
 // lock is free on the new primary, a candidate connected there takes it and
 // records the next term, while the old leader may still hold "the lock" on an
-// old primary that is still alive. Fencing keeps that safe, because the term
-// rows are ordinary replicated data: with synchronous replication every term
-// committed on the old primary is on the promoted standby, so the new term is
-// strictly higher than any term the old leader carries. On the new primary,
-// the old leader's fenced writes find their term superseded and fail with
-// ErrNotLeader, and its heartbeat fails and cancels its context. On the old
-// primary, nothing it writes can commit (synchronous commit waits for a
-// standby that has left) or, with asynchronous replication, survive: the old
-// timeline is discarded when the old primary is rewound or rebuilt. Two
+// old primary that is still alive. Fencing keeps that safe ONLY WITH
+// SYNCHRONOUS REPLICATION (synchronous_commit = on with
+// synchronous_standby_names, as the HA design runs it), because the term
+// rows are ordinary replicated data: every term committed on the old primary
+// is then on the promoted standby, so the new term is strictly higher than
+// any term the old leader carries. With asynchronous replication the promoted
+// standby may lack the old leader's election and grant the same term number
+// again; the old leader's fenced writes, reaching the new primary, would then
+// pass: that setup is not supported. With synchronous replication, on the new
+// primary the old leader's fenced writes find their term superseded and fail
+// with ErrNotLeader, and its heartbeat fails and cancels its context
+// (TestPromotedPrimaryWithSyncHistoryFencesOldTerm). On the old primary,
+// nothing it writes can commit (synchronous commit waits for a standby that
+// has left). Two
 // sessions holding the lock at once is therefore harmless; only the newest
 // term writes (TestTwoLockHoldersOnlyNewestTermWrites models it with two lock
 // keys on one server).

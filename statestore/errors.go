@@ -132,6 +132,7 @@ var irregularConstraints = map[string]string{
 	"tasks_claim_pair":           "claimed_by",
 	"active_instance_single_row": "dummy_key",
 	"leader_term_end_pair":       "ended_at",
+	"leadership_fence_singleton": "singleton",
 }
 
 // constraintColumn derives the column from a constraint's name, or "".

@@ -39,9 +39,10 @@ current AS (
     RETURNING *
 ),
 fence AS (
-    INSERT INTO leadership_fence (max_term)
-    SELECT current.term FROM current
-    ON CONFLICT (singleton) DO UPDATE SET max_term = greatest(leadership_fence.max_term, excluded.max_term)
+    INSERT INTO leadership_fence (max_term, lock_key)
+    SELECT current.term, current.lock_key FROM current
+    ON CONFLICT (singleton) DO UPDATE SET max_term = greatest(leadership_fence.max_term, excluded.max_term),
+                                          lock_key = excluded.lock_key
 ),
 history AS (
     INSERT INTO leader_term (term, identity, hostname, pid, backend_pid, elected_at, last_seen)
@@ -52,15 +53,22 @@ history AS (
 SELECT * FROM current;
 
 -- name: LeaderHeartbeat :one
--- The leader's periodic check (the original's "maintain"): says whether this session still holds the
--- lock, and refreshes the term's last_seen in leader_term. It only reads active_instance, whose row
--- fenced transactions share-lock, so slow fenced work never delays it. No row: the term is not current.
-UPDATE leader_term t
-SET last_seen = now()
-WHERE t.term = @term AND t.ended_at IS NULL
-  AND EXISTS (SELECT 1 FROM active_instance a
-              WHERE a.dummy_key = 1 AND a.term = @term AND a.resigned_at IS NULL)
-RETURNING statemgmt_holds_advisory_lock(pg_backend_pid(), @lock_key::bigint)::boolean AS lock_held;
+-- The leader's periodic check (the original's "maintain"): whether this session holds the lock, and
+-- (current) whether term is still open, recorded by this very session and not superseded; only then is
+-- the term's last_seen refreshed. It never touches active_instance, whose row fenced transactions
+-- share-lock (nor anything a DDL on it could queue ahead of), so slow fenced work never delays it.
+WITH me AS (
+    SELECT statemgmt_holds_advisory_lock(pg_backend_pid(), @lock_key::bigint)::boolean AS held
+),
+beat AS (
+    UPDATE leader_term t
+    SET last_seen = now()
+    FROM me
+    WHERE me.held AND t.term = @term AND t.ended_at IS NULL AND t.backend_pid = pg_backend_pid()
+      AND NOT EXISTS (SELECT 1 FROM leadership_fence f WHERE f.singleton AND f.max_term > @term)
+    RETURNING t.term
+)
+SELECT me.held AS lock_held, (SELECT count(*) FROM beat) > 0 AS current FROM me;
 
 -- name: HeldLeaderTerm :one
 -- Claim's idempotency check: whether this session holds the lock, and the current unresigned term this
@@ -113,8 +121,16 @@ SELECT * FROM leader_term ORDER BY term DESC LIMIT @max_rows;
 SELECT pg_try_advisory_lock(@lock_key::bigint) AS acquired;
 
 -- name: WaitAdvisoryLock :exec
--- Waits for the session-level leadership lock (returns the moment the holder's session releases it).
+-- Waits for the session-level leadership lock (returns the moment the holder's session releases it), at
+-- most the session's lock_timeout (then fails with lock_not_available and the elector tries again).
 SELECT pg_advisory_lock(@lock_key::bigint);
+
+-- name: TerminateFencedTransactions :one
+-- Called by a new leader (holding the lock) whose election timed out waiting for fenced transactions:
+-- ends the other sessions whose transactions share-lock active_instance. They are fenced work of a
+-- deposed term (the lock has changed hands), which can no longer commit anyway; their rollback lets
+-- the election proceed. Returns how many sessions were signalled.
+SELECT statemgmt_terminate_fenced_sessions()::bigint AS terminated;
 
 -- name: ReleaseAdvisoryLock :one
 -- Releases the session-level leadership lock; false if this session did not hold it.
@@ -124,14 +140,16 @@ SELECT pg_advisory_unlock(@lock_key::bigint) AS released;
 -- Makes the server end a dead elector's session (and so release its lock) in bounded time: TCP
 -- keepalive idle/interval in seconds, probe count, TCP user timeout in ms; idle_session_timeout (ms)
 -- ends a session silent for longer than that even when a proxy keeps its socket open; and
--- client_connection_check_interval (ms) drops a waiting candidate whose client has gone.
+-- client_connection_check_interval (ms) drops a waiting candidate whose client has gone; lock_timeout
+-- (ms) bounds every lock wait of the session (the campaign's wait for the lock goes in slices).
 SELECT set_config('tcp_keepalives_idle', (@idle_seconds::integer)::text, false),
        set_config('tcp_keepalives_interval', (@interval_seconds::integer)::text, false),
        set_config('tcp_keepalives_count', (@probe_count::integer)::text, false),
        set_config('tcp_user_timeout', (@user_timeout_ms::integer)::text, false),
        set_config('idle_session_timeout', (@session_timeout_ms::integer)::text, false),
        set_config('idle_in_transaction_session_timeout', (@session_timeout_ms::integer)::text, false),
-       set_config('client_connection_check_interval', (@check_interval_ms::integer)::text, false);
+       set_config('client_connection_check_interval', (@check_interval_ms::integer)::text, false),
+       set_config('lock_timeout', (@lock_timeout_ms::integer)::text, false);
 
 -- name: BackendPID :one
 -- This session's server process id (for operators, and for tests that kill it).

@@ -8,8 +8,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -18,6 +20,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/drydock-go/statemgmt/gen/db"
 )
@@ -87,6 +90,18 @@ func (c ElectorConfig) String() string {
 // GoString is String, for %#v.
 func (c ElectorConfig) GoString() string { return c.String() }
 
+// Format prints String for every verb (%d, %x, %+v, …), so no verb prints
+// the connection string.
+func (c ElectorConfig) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, c.String()) }
+
+// LogValue logs String, for slog (whose JSON handler would otherwise marshal
+// every field).
+func (c ElectorConfig) LogValue() slog.Value { return slog.StringValue(c.String()) }
+
+// MarshalJSON encodes String, so a configuration dump never holds the
+// connection string.
+func (c ElectorConfig) MarshalJSON() ([]byte, error) { return json.Marshal(c.String()) }
+
 // LeaderFunc is what an elected instance runs. ctx is cancelled the moment
 // leadership is lost or given up (context.Cause says which); term is the
 // fencing token to pass to Store.AsLeader. Returning resigns leadership.
@@ -107,18 +122,26 @@ type LeaderFunc func(ctx context.Context, term int64) error
 //
 //	campaigning ──lock granted──▶ leading ──lost / resigned──▶ stepping down ──▶ campaigning
 //
-// Campaigning: the elector waits in pg_advisory_lock(key). PostgreSQL grants the
-// lock the moment the holder's session ends — its process died, its backend was
-// terminated, it resigned, or the server ended a silent session (below) — so
-// failover takes milliseconds, not a grace period. Having the lock, it records
-// the new leadership in one statement: term = one above every term ever granted
-// (terms only ever grow), identity, host, process, backend and lock key in
-// active_instance, a row in leader_term, and the term in leadership_fence.
+// Campaigning: the elector waits in pg_advisory_lock(key), never without a
+// bound: the session's lock_timeout is CheckInterval, and each wait has a
+// client-side deadline of CheckInterval + max(CheckInterval, 1 s); when the
+// server's lock_timeout ends a wait the elector waits again at once. PostgreSQL
+// grants the lock the moment the holder's session ends — its process died, its
+// backend was terminated, it resigned, or the server ended a silent session
+// (below) — so failover takes milliseconds, not a grace period. Having the
+// lock, it records the new leadership in one statement: term = one above every
+// term ever granted (terms only ever grow), identity, host, process, backend
+// and lock key in active_instance, a row in leader_term, and the term and key
+// in leadership_fence. Every statement of the campaign (connection set-up
+// included) has a client-side deadline; a reply that does not come in time
+// (lost in a partition) drops the session, and Run campaigns afresh.
 //
 // Leading: the elector calls the caller's function with a context and the term.
 // Every CheckInterval (default 500 ms) it runs a heartbeat on the held
 // connection that asks the server whether this session still holds the lock
-// and the term is still current, and refreshes leader_term.last_seen. Each
+// and the term is still current (its leader_term row open and recorded by this
+// backend, no higher term in leadership_fence) and only then refreshes
+// leader_term.last_seen; it never touches active_instance. Each
 // heartbeat must answer within one CheckInterval measured from when it
 // started. A failed or late heartbeat, a closed connection, or the caller's
 // context ending means: step down at once — the function's context is
@@ -152,14 +175,21 @@ type LeaderFunc func(ctx context.Context, term int64) error
 // whose client is gone before the lock can be granted to it. (Needs
 // PostgreSQL 14 or later.)
 //
-// Two things can stretch the bound. A waiting candidate that itself went
-// silent behind a middlebox may be granted the lock first; the server ends
-// its session the same way, SessionTimeout later, and the next candidate is
-// elected. And the election waits for the old term's fenced transactions
-// (below). A fenced transaction may run as long as its statements need, but
-// may not sit idle for longer than FencedIdleTimeout (1 s): a leader host
-// that vanishes in the middle of one holds up the election for at most the
-// rest of the statement then running plus FencedIdleTimeout.
+// Two things can stretch the bound, each by a bounded amount. A waiting
+// candidate that itself went silent behind a middlebox may be granted the
+// lock first; the server ends its session the same way, SessionTimeout
+// later, and the next candidate is elected. Silent candidates do not pile
+// up: because the wait goes in lock_timeout slices, a candidate whose client
+// stopped answering is idle between slices and is ended by
+// idle_session_timeout within CheckInterval + SessionTimeout, leaving the
+// queue. And the election waits for the old term's fenced transactions
+// (below), but at most CheckInterval per attempt: recording the term runs
+// under lock_timeout, and on timeout the new leader — which holds the lock,
+// so every fenced transaction still open belongs to a deposed term — ends
+// the sessions that share-lock active_instance (pg_terminate_backend: the
+// elector's role must be allowed to signal the store's sessions, e.g. the
+// same role or pg_signal_backend) and tries again. A fenced transaction that
+// waits on a worker's row lock therefore cannot hold up the election either.
 //
 // — Fencing —
 //
@@ -170,9 +200,11 @@ type LeaderFunc func(ctx context.Context, term int64) error
 // caller's own writes). A stale term finds no row and the call fails with
 // ErrNotLeader having written nothing; a new leader's election must wait for
 // the share lock, so a fenced write either commits before the new term begins
-// or is rejected after it. "Might have two leaders" becomes "the stale one can
-// write nothing". The heartbeat never writes that row (it writes
-// leader_term), so fenced work, however slow, never delays the heartbeat and
+// or is rejected after it (a fenced transaction still open when a new
+// leader has the lock is ended, so rolled back). "Might have two leaders"
+// becomes "the stale one can write nothing". The heartbeat never reads or
+// writes that row (it uses leader_term and leadership_fence), so fenced work,
+// however slow — or a DDL queued behind it — never delays the heartbeat and
 // never costs a healthy leader its leadership.
 //
 // — The term is the single truth —
@@ -191,15 +223,20 @@ type LeaderFunc func(ctx context.Context, term int64) error
 // Session advisory locks are not replicated. When a standby is promoted, the
 // lock is free on the new primary, a candidate connected there takes it and
 // records the next term, while the old leader may still hold "the lock" on an
-// old primary that is still alive. Fencing keeps that safe, because the term
-// rows are ordinary replicated data: with synchronous replication every term
-// committed on the old primary is on the promoted standby, so the new term is
-// strictly higher than any term the old leader carries. On the new primary,
-// the old leader's fenced writes find their term superseded and fail with
-// ErrNotLeader, and its heartbeat fails and cancels its context. On the old
-// primary, nothing it writes can commit (synchronous commit waits for a
-// standby that has left) or, with asynchronous replication, survive: the old
-// timeline is discarded when the old primary is rewound or rebuilt. Two
+// old primary that is still alive. Fencing keeps that safe ONLY WITH
+// SYNCHRONOUS REPLICATION (synchronous_commit = on with
+// synchronous_standby_names, as the HA design runs it), because the term
+// rows are ordinary replicated data: every term committed on the old primary
+// is then on the promoted standby, so the new term is strictly higher than
+// any term the old leader carries. With asynchronous replication the promoted
+// standby may lack the old leader's election and grant the same term number
+// again; the old leader's fenced writes, reaching the new primary, would then
+// pass: that setup is not supported. With synchronous replication, on the new
+// primary the old leader's fenced writes find their term superseded and fail
+// with ErrNotLeader, and its heartbeat fails and cancels its context
+// (TestPromotedPrimaryWithSyncHistoryFencesOldTerm). On the old primary,
+// nothing it writes can commit (synchronous commit waits for a standby that
+// has left). Two
 // sessions holding the lock at once is therefore harmless; only the newest
 // term writes (TestTwoLockHoldersOnlyNewestTermWrites models it with two lock
 // keys on one server).
@@ -207,6 +244,10 @@ type Elector struct {
 	cfg    ElectorConfig
 	logger *slog.Logger
 	q      *db.Queries
+
+	// callMu serialises Claim, Maintain, Abdicate and Close with each other
+	// and with Run's start: one goroutine at a time uses the connection.
+	callMu sync.Mutex
 
 	mu        sync.Mutex
 	conn      *pgx.Conn
@@ -282,6 +323,15 @@ func (e *Elector) String() string { return "Elector(" + e.cfg.Identity.String() 
 // GoString is String, for %#v.
 func (e *Elector) GoString() string { return e.String() }
 
+// Format prints String for every verb, so no verb prints the configuration.
+func (e *Elector) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, e.String()) }
+
+// LogValue logs String, for slog.
+func (e *Elector) LogValue() slog.Value { return slog.StringValue(e.String()) }
+
+// MarshalJSON encodes String.
+func (e *Elector) MarshalJSON() ([]byte, error) { return json.Marshal(e.String()) }
+
 // Identity returns the identity this elector campaigns under.
 func (e *Elector) Identity() uuid.UUID { return e.cfg.Identity }
 
@@ -319,17 +369,21 @@ func (e *Elector) Resign() {
 // refuses at once (an error) when it is already running, or while the
 // elector leads through Claim.
 func (e *Elector) Run(ctx context.Context, lead LeaderFunc) error {
+	e.callMu.Lock() // waits for a Claim / Maintain / Abdicate in flight
 	e.mu.Lock()
 	if e.running {
 		e.mu.Unlock()
+		e.callMu.Unlock()
 		return errors.New("statestore: Elector.Run is already running")
 	}
 	if e.term != 0 {
 		e.mu.Unlock()
+		e.callMu.Unlock()
 		return errors.New("statestore: Elector.Run called while leading through Claim; Abdicate first")
 	}
 	e.running = true
 	e.mu.Unlock()
+	e.callMu.Unlock()
 	defer func() {
 		e.closeConn()
 		e.mu.Lock()
@@ -437,13 +491,22 @@ func (e *Elector) hold(leaderCtx context.Context, term int64, done <-chan error,
 }
 
 // Claim tries once, without waiting, to become leader (the original's
-// claim). It returns the new term and true on success, 0 and false when
+// claim). ctx is checked when Claim starts; once it has started, Claim runs
+// to completion (bounded: at most the connect timeout plus a few
+// CheckIntervals) on a context that is not cancelled, because interrupting
+// a query on the elector's session closes it — and a holder's session
+// carries the lock. It returns the new term and true on success, 0 and false when
 // another instance holds the lock. Claim by the current leader changes
 // nothing: it returns the term it already leads (no second lock, no new
 // term). If recording the new term fails, the lock is given back. While
 // Run is running, Claim only reports: the current term and true if Run
 // leads, 0 and false if it is campaigning.
 func (e *Elector) Claim(ctx context.Context) (int64, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, false, fmt.Errorf("claim leadership: %w", err)
+	}
+	e.callMu.Lock()
+	defer e.callMu.Unlock()
 	e.mu.Lock()
 	if e.running {
 		term, ok := e.leadingLocked()
@@ -451,6 +514,8 @@ func (e *Elector) Claim(ctx context.Context) (int64, bool, error) {
 		return term, ok, nil
 	}
 	e.mu.Unlock()
+	ctx, cancel := e.detached(ctx)
+	defer cancel()
 	conn, err := e.connection(ctx)
 	if err != nil {
 		return 0, false, err
@@ -460,7 +525,7 @@ func (e *Elector) Claim(ctx context.Context) (int64, bool, error) {
 	if err != nil && conn.IsClosed() && ctx.Err() == nil {
 		// The session was gone (e.g. ended by the server after SessionTimeout
 		// without Maintain): whatever it held is released. Start afresh once.
-		e.Close()
+		e.closeConn()
 		if conn, err = e.connection(ctx); err != nil {
 			return 0, false, err
 		}
@@ -509,25 +574,83 @@ func (e *Elector) setTerm(term int64) {
 	e.mu.Unlock()
 }
 
-// campaign waits for the lock, then records the new term.
+// campaign waits for the lock, then records the new term. It never waits
+// without a bound: each wait lasts at most the session's lock_timeout
+// (CheckInterval) on the server and stmtBound on the client, then it waits
+// again. Between slices the session is idle, so a candidate whose client has
+// gone silent is ended by idle_session_timeout and leaves the queue; a reply
+// lost in a partition is noticed by the client's deadline (the connection is
+// dropped and Run campaigns afresh).
 func (e *Elector) campaign(ctx context.Context) (int64, error) {
 	conn, err := e.connection(ctx)
 	if err != nil {
 		return 0, err
 	}
-	if err := e.q.WaitAdvisoryLock(ctx, conn, e.cfg.LockKey); err != nil {
-		return 0, mapError("wait for leadership lock", err)
+	for {
+		wctx, cancel := context.WithTimeout(ctx, e.stmtBound())
+		err := e.q.WaitAdvisoryLock(wctx, conn, e.cfg.LockKey)
+		cancel()
+		if err == nil {
+			break
+		}
+		if !isLockTimeout(err) || ctx.Err() != nil {
+			return 0, mapError("wait for leadership lock", err)
+		}
 	}
 	return e.record(ctx, conn)
 }
 
+// maxRecordAttempts bounds how often a new leader retries recording its term
+// after ending the fenced transactions that held it up.
+const maxRecordAttempts = 10
+
+// record records a new term (call only while holding the lock). Its wait for
+// the deposed term's fenced transactions is bounded by lock_timeout: on
+// timeout it ends those transactions' sessions (they belong to a deposed
+// term and can no longer commit usefully) and tries again.
 func (e *Elector) record(ctx context.Context, conn *pgx.Conn) (int64, error) {
-	row, err := e.q.RecordLeader(ctx, conn, db.RecordLeaderParams{
-		Identity: e.cfg.Identity, Hostname: e.cfg.Hostname, Pid: int32(e.cfg.PID), LockKey: e.cfg.LockKey})
-	if err != nil {
-		return 0, mapError("record leadership", err)
+	for attempt := 1; ; attempt++ {
+		rctx, cancel := context.WithTimeout(ctx, e.stmtBound())
+		row, err := e.q.RecordLeader(rctx, conn, db.RecordLeaderParams{
+			Identity: e.cfg.Identity, Hostname: e.cfg.Hostname, Pid: int32(e.cfg.PID), LockKey: e.cfg.LockKey})
+		cancel()
+		if err == nil {
+			return row.Term, nil
+		}
+		if !isLockTimeout(err) || attempt >= maxRecordAttempts || ctx.Err() != nil {
+			return 0, mapError("record leadership", err)
+		}
+		tctx, cancel := context.WithTimeout(ctx, e.stmtBound())
+		n, terr := e.q.TerminateFencedTransactions(tctx, conn)
+		cancel()
+		if terr != nil {
+			return 0, mapError("record leadership: end the deposed term's fenced transactions", terr)
+		}
+		e.logger.WarnContext(ctx, "election held up by fenced transactions of the deposed term; ended their sessions",
+			"sessions", n, "attempt", attempt)
 	}
-	return row.Term, nil
+}
+
+// stmtBound is the client-side deadline of each statement on the elector's
+// session other than the heartbeat: the server's lock_timeout (CheckInterval)
+// plus a margin for the round trip. A reply that does not come by then is
+// taken as lost, and the session is dropped.
+func (e *Elector) stmtBound() time.Duration {
+	return e.cfg.CheckInterval + max(e.cfg.CheckInterval, time.Second)
+}
+
+// detached returns a context that is not cancelled with ctx but ends after
+// the bound of one Claim / Abdicate call.
+func (e *Elector) detached(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), e.connectTimeout()+4*e.stmtBound())
+}
+
+func (e *Elector) connectTimeout() time.Duration { return max(5*time.Second, e.cfg.SessionTimeout) }
+
+// isLockTimeout reports a lock_timeout (lock_not_available) error.
+func isLockTimeout(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "55P03"
 }
 
 // Maintain confirms, on the elector's connection, that this instance still
@@ -537,6 +660,8 @@ func (e *Elector) record(ctx context.Context, conn *pgx.Conn) (int64, error) {
 // call it more often than SessionTimeout, or the server ends the session.
 // While Run is running it only reports whether Run leads term.
 func (e *Elector) Maintain(ctx context.Context, term int64) error {
+	e.callMu.Lock()
+	defer e.callMu.Unlock()
 	e.mu.Lock()
 	conn, running := e.conn, e.running
 	e.mu.Unlock()
@@ -566,14 +691,14 @@ func (e *Elector) maintain(ctx context.Context, conn *pgx.Conn, term int64) erro
 	// needs it to resign cleanly.
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.CheckInterval)
 	defer cancel()
-	held, err := e.q.LeaderHeartbeat(cctx, conn, db.LeaderHeartbeatParams{Term: term, LockKey: e.cfg.LockKey})
+	r, err := e.q.LeaderHeartbeat(cctx, conn, db.LeaderHeartbeatParams{Term: term, LockKey: e.cfg.LockKey})
 	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return fmt.Errorf("term %d is no longer current", term)
 	case err != nil:
 		return fmt.Errorf("heartbeat failed: %w", err)
-	case !held:
+	case !r.LockHeld:
 		return errors.New("this session no longer holds the leadership lock")
+	case !r.Current:
+		return fmt.Errorf("term %d is no longer current", term)
 	}
 	return nil
 }
@@ -585,6 +710,11 @@ func (e *Elector) maintain(ctx context.Context, conn *pgx.Conn, term int64) erro
 // future term) Abdicate changes nothing and returns ErrNotLeader. While Run
 // is running and leads term, Abdicate is Resign.
 func (e *Elector) Abdicate(ctx context.Context, term int64) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("abdicate term %d: %w", term, err)
+	}
+	e.callMu.Lock()
+	defer e.callMu.Unlock()
 	e.mu.Lock()
 	running := e.running
 	e.mu.Unlock()
@@ -595,7 +725,9 @@ func (e *Elector) Abdicate(ctx context.Context, term int64) error {
 		e.Resign()
 		return nil
 	}
-	err := e.abdicate(ctx, term)
+	dctx, cancel := e.detached(ctx) // never interrupt the holder's session mid-query
+	defer cancel()
+	err := e.abdicate(dctx, term)
 	if err == nil {
 		e.mu.Lock()
 		e.term = 0
@@ -607,6 +739,8 @@ func (e *Elector) Abdicate(ctx context.Context, term int64) error {
 // Close drops the elector's connection (releasing any lock it holds). Run
 // closes it on return; Close is for electors used through Claim.
 func (e *Elector) Close() {
+	e.callMu.Lock()
+	defer e.callMu.Unlock()
 	e.closeConn()
 	e.mu.Lock()
 	if !e.running {
@@ -669,7 +803,7 @@ func (e *Elector) connection(ctx context.Context) (*pgx.Conn, error) {
 	// Advisory locks and LISTEN need a real session; prepared statements are
 	// fine on a direct connection.
 	if cfg.ConnectTimeout == 0 {
-		cfg.ConnectTimeout = 10 * time.Second // a blackholed path must not hang the campaign for ever
+		cfg.ConnectTimeout = e.connectTimeout() // a blackholed path must not hang the campaign for ever
 	}
 	conn, err = pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
@@ -680,7 +814,9 @@ func (e *Elector) connection(ctx context.Context) (*pgx.Conn, error) {
 	// A plain TCP proxy passes the server's through, and is fine. Checked
 	// first, with the simple protocol, so nothing is prepared on a pooled
 	// server session.
-	serverPID, err := e.q.BackendPID(ctx, simpleProtocol{conn})
+	sctx, cancel := context.WithTimeout(ctx, 2*e.stmtBound()) // the setup queries, bounded
+	defer cancel()
+	serverPID, err := e.q.BackendPID(sctx, simpleProtocol{conn})
 	if err != nil {
 		conn.Close(context.WithoutCancel(ctx))
 		return nil, mapError("elector backend pid", err)
@@ -689,13 +825,14 @@ func (e *Elector) connection(ctx context.Context) (*pgx.Conn, error) {
 		conn.Close(context.WithoutCancel(ctx))
 		return nil, ErrPooledConnection
 	}
-	if err := e.q.SetSessionKeepalives(ctx, conn, db.SetSessionKeepalivesParams{
+	if err := e.q.SetSessionKeepalives(sctx, conn, db.SetSessionKeepalivesParams{
 		IdleSeconds:      int32(max(1, e.cfg.KeepaliveIdle/time.Second)),
 		IntervalSeconds:  int32(max(1, e.cfg.KeepaliveInterval/time.Second)),
 		ProbeCount:       int32(e.cfg.KeepaliveCount),
 		UserTimeoutMs:    int32(e.cfg.UserTimeout / time.Millisecond),
 		SessionTimeoutMs: int32(e.cfg.SessionTimeout / time.Millisecond),
 		CheckIntervalMs:  int32(max(time.Second, e.cfg.CheckInterval) / time.Millisecond),
+		LockTimeoutMs:    int32(e.cfg.CheckInterval / time.Millisecond),
 	}); err != nil {
 		conn.Close(context.WithoutCancel(ctx))
 		return nil, mapError("elector session keepalives", err)
@@ -718,6 +855,9 @@ func (e *Elector) closeConn() {
 	e.mu.Lock()
 	conn := e.conn
 	e.conn, e.pid = nil, 0
+	if !e.running {
+		e.term = 0 // Claim's term ends with the session that held the lock
+	}
 	e.mu.Unlock()
 	if conn != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)

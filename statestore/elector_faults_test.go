@@ -354,7 +354,14 @@ func TestTwoLockHoldersOnlyNewestTermWrites(t *testing.T) {
 	ctx := ctxTimeout(t, time.Minute)
 	e := newElection(t)
 	old := newClaimElector(t, e, 1001)
-	promoted := newClaimElector(t, e, 1002)
+	// A long CheckInterval: the new leader waits that long for the old term's
+	// fenced transaction before ending it, and this test commits it first.
+	promoted, err := statestore.NewElector(statestore.ElectorConfig{ConnString: e.url, LockKey: 1002,
+		CheckInterval: 5 * time.Second, Logger: quietLogger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(promoted.Close)
 	term1, ok, err := old.Claim(ctx)
 	if err != nil || !ok {
 		t.Fatalf("old.Claim = %d, %v, %v", term1, ok, err)

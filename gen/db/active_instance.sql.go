@@ -94,27 +94,39 @@ func (q *Queries) HeldLeaderTerm(ctx context.Context, db DBTX, arg HeldLeaderTer
 }
 
 const leaderHeartbeat = `-- name: LeaderHeartbeat :one
-UPDATE leader_term t
-SET last_seen = now()
-WHERE t.term = $1 AND t.ended_at IS NULL
-  AND EXISTS (SELECT 1 FROM active_instance a
-              WHERE a.dummy_key = 1 AND a.term = $1 AND a.resigned_at IS NULL)
-RETURNING statemgmt_holds_advisory_lock(pg_backend_pid(), $2::bigint)::boolean AS lock_held
+WITH me AS (
+    SELECT statemgmt_holds_advisory_lock(pg_backend_pid(), $1::bigint)::boolean AS held
+),
+beat AS (
+    UPDATE leader_term t
+    SET last_seen = now()
+    FROM me
+    WHERE me.held AND t.term = $2 AND t.ended_at IS NULL AND t.backend_pid = pg_backend_pid()
+      AND NOT EXISTS (SELECT 1 FROM leadership_fence f WHERE f.singleton AND f.max_term > $2)
+    RETURNING t.term
+)
+SELECT me.held AS lock_held, (SELECT count(*) FROM beat) > 0 AS current FROM me
 `
 
 type LeaderHeartbeatParams struct {
-	Term    int64 `json:"term"`
 	LockKey int64 `json:"lock_key"`
+	Term    int64 `json:"term"`
 }
 
-// The leader's periodic check (the original's "maintain"): says whether this session still holds the
-// lock, and refreshes the term's last_seen in leader_term. It only reads active_instance, whose row
-// fenced transactions share-lock, so slow fenced work never delays it. No row: the term is not current.
-func (q *Queries) LeaderHeartbeat(ctx context.Context, db DBTX, arg LeaderHeartbeatParams) (bool, error) {
-	row := db.QueryRow(ctx, leaderHeartbeat, arg.Term, arg.LockKey)
-	var lock_held bool
-	err := row.Scan(&lock_held)
-	return lock_held, err
+type LeaderHeartbeatRow struct {
+	LockHeld bool `json:"lock_held"`
+	Current  bool `json:"current"`
+}
+
+// The leader's periodic check (the original's "maintain"): whether this session holds the lock, and
+// (current) whether term is still open, recorded by this very session and not superseded; only then is
+// the term's last_seen refreshed. It never touches active_instance, whose row fenced transactions
+// share-lock (nor anything a DDL on it could queue ahead of), so slow fenced work never delays it.
+func (q *Queries) LeaderHeartbeat(ctx context.Context, db DBTX, arg LeaderHeartbeatParams) (*LeaderHeartbeatRow, error) {
+	row := db.QueryRow(ctx, leaderHeartbeat, arg.LockKey, arg.Term)
+	var i LeaderHeartbeatRow
+	err := row.Scan(&i.LockHeld, &i.Current)
+	return &i, err
 }
 
 const listLeaderTerms = `-- name: ListLeaderTerms :many
@@ -207,9 +219,10 @@ current AS (
     RETURNING dummy_key, identity, term, elected_at, last_ping, resigned_at, hostname, pid, backend_pid, lock_key
 ),
 fence AS (
-    INSERT INTO leadership_fence (max_term)
-    SELECT current.term FROM current
-    ON CONFLICT (singleton) DO UPDATE SET max_term = greatest(leadership_fence.max_term, excluded.max_term)
+    INSERT INTO leadership_fence (max_term, lock_key)
+    SELECT current.term, current.lock_key FROM current
+    ON CONFLICT (singleton) DO UPDATE SET max_term = greatest(leadership_fence.max_term, excluded.max_term),
+                                          lock_key = excluded.lock_key
 ),
 history AS (
     INSERT INTO leader_term (term, identity, hostname, pid, backend_pid, elected_at, last_seen)
@@ -328,7 +341,8 @@ SELECT set_config('tcp_keepalives_idle', ($1::integer)::text, false),
        set_config('tcp_user_timeout', ($4::integer)::text, false),
        set_config('idle_session_timeout', ($5::integer)::text, false),
        set_config('idle_in_transaction_session_timeout', ($5::integer)::text, false),
-       set_config('client_connection_check_interval', ($6::integer)::text, false)
+       set_config('client_connection_check_interval', ($6::integer)::text, false),
+       set_config('lock_timeout', ($7::integer)::text, false)
 `
 
 type SetSessionKeepalivesParams struct {
@@ -338,12 +352,14 @@ type SetSessionKeepalivesParams struct {
 	UserTimeoutMs    int32 `json:"user_timeout_ms"`
 	SessionTimeoutMs int32 `json:"session_timeout_ms"`
 	CheckIntervalMs  int32 `json:"check_interval_ms"`
+	LockTimeoutMs    int32 `json:"lock_timeout_ms"`
 }
 
 // Makes the server end a dead elector's session (and so release its lock) in bounded time: TCP
 // keepalive idle/interval in seconds, probe count, TCP user timeout in ms; idle_session_timeout (ms)
 // ends a session silent for longer than that even when a proxy keeps its socket open; and
-// client_connection_check_interval (ms) drops a waiting candidate whose client has gone.
+// client_connection_check_interval (ms) drops a waiting candidate whose client has gone; lock_timeout
+// (ms) bounds every lock wait of the session (the campaign's wait for the lock goes in slices).
 func (q *Queries) SetSessionKeepalives(ctx context.Context, db DBTX, arg SetSessionKeepalivesParams) error {
 	_, err := db.Exec(ctx, setSessionKeepalives,
 		arg.IdleSeconds,
@@ -352,8 +368,24 @@ func (q *Queries) SetSessionKeepalives(ctx context.Context, db DBTX, arg SetSess
 		arg.UserTimeoutMs,
 		arg.SessionTimeoutMs,
 		arg.CheckIntervalMs,
+		arg.LockTimeoutMs,
 	)
 	return err
+}
+
+const terminateFencedTransactions = `-- name: TerminateFencedTransactions :one
+SELECT statemgmt_terminate_fenced_sessions()::bigint AS terminated
+`
+
+// Called by a new leader (holding the lock) whose election timed out waiting for fenced transactions:
+// ends the other sessions whose transactions share-lock active_instance. They are fenced work of a
+// deposed term (the lock has changed hands), which can no longer commit anyway; their rollback lets
+// the election proceed. Returns how many sessions were signalled.
+func (q *Queries) TerminateFencedTransactions(ctx context.Context, db DBTX) (int64, error) {
+	row := db.QueryRow(ctx, terminateFencedTransactions)
+	var terminated int64
+	err := row.Scan(&terminated)
+	return terminated, err
 }
 
 const tryAdvisoryLock = `-- name: TryAdvisoryLock :one
@@ -372,7 +404,8 @@ const waitAdvisoryLock = `-- name: WaitAdvisoryLock :exec
 SELECT pg_advisory_lock($1::bigint)
 `
 
-// Waits for the session-level leadership lock (returns the moment the holder's session releases it).
+// Waits for the session-level leadership lock (returns the moment the holder's session releases it), at
+// most the session's lock_timeout (then fails with lock_not_available and the elector tries again).
 func (q *Queries) WaitAdvisoryLock(ctx context.Context, db DBTX, lockKey int64) error {
 	_, err := db.Exec(ctx, waitAdvisoryLock, lockKey)
 	return err

@@ -78,8 +78,9 @@ type LeaderTerm struct {
 
 // Highest leadership term ever granted; deliberately kept by every down migration.
 type LeadershipFence struct {
-	Singleton bool  `json:"singleton"`
-	MaxTerm   int64 `json:"max_term"`
+	Singleton bool   `json:"singleton"`
+	MaxTerm   int64  `json:"max_term"`
+	LockKey   *int64 `json:"lock_key"`
 }
 
 // The ordered log of a task: sequence is 1, 2, 3 ... per task, without gaps.

@@ -77,8 +77,13 @@ func TestConnectionLostMidTransaction(t *testing.T) {
 			if _, err := s.CreateTask(ctx, statestore.NewTask{Action: "noop"}); err != nil {
 				t.Fatalf("call after the fault: %v", err)
 			}
-			if pool.Stat().AcquiredConns() != 0 {
-				t.Fatal("a connection leaked")
+			// pgxpool destroys a broken connection in a goroutine of its
+			// own, so under load it may still count as acquired for a
+			// moment: a leak is one that never comes back.
+			for deadline := time.Now().Add(10 * time.Second); pool.Stat().AcquiredConns() != 0; time.Sleep(10 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("a connection leaked: %d still acquired after 10 s", pool.Stat().AcquiredConns())
+				}
 			}
 		})
 	}

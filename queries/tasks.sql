@@ -158,7 +158,7 @@ RETURNING *, statemgmt_subtask_ids(task_id)::uuid[] AS subtask_ids;
 
 -- name: RequeueClaimedTasks :many
 -- The owner gives claimed tasks back to the queue (retry + 1), each only if still running under the
--- named attempt. Run in a transaction that rolls back unless every task came back.
+-- named attempt; the others are left alone.
 UPDATE tasks t
 SET status = 'queued', claimed_by = NULL, claimed_at = NULL, retry = t.retry + 1,
     version = t.version + 1, updated_at = now()
@@ -264,7 +264,7 @@ ORDER BY 1, 2;
 
 -- name: CompleteTasks :many
 -- Marks running tasks complete with a result status, each only if still running under the named
--- attempt. Run in a transaction that rolls back unless every task was completed.
+-- attempt; the others are left alone.
 UPDATE tasks t
 SET status = 'complete', result_status = @result_status::text,
     version = t.version + 1, updated_at = now()

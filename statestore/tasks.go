@@ -658,34 +658,24 @@ func (s *Store) RequeueStaleTasks(ctx context.Context, claimedBefore time.Time) 
 }
 
 // RequeueTasks is the owner giving claimed tasks back to the queue (retry +
-// 1), e.g. on shutdown. Every claim must still be live (the task running
-// under that attempt); otherwise nothing is written and the error is
-// ErrStaleAttempt (requeued or claimed again since), ErrConflict (no longer
-// running, e.g. terminating) or ErrNotFound.
+// 1), e.g. on shutdown, in one statement. Each claim applies only while it
+// is live (the task running under that attempt); the others write nothing.
+// It returns the tasks it requeued; if some claims were not live, the
+// error (returned with those tasks) wraps ErrStaleAttempt (requeued or
+// claimed again since), ErrConflict (no longer running, e.g. terminating)
+// or ErrNotFound for the first of them; see ClaimsNotLiveError.
 func (s *Store) RequeueTasks(ctx context.Context, claims ...Claim) ([]*Task, error) {
 	ids, attempts, err := claimArgs(claims)
 	if err != nil || len(ids) == 0 {
 		return []*Task{}, err
 	}
-	var rows []*db.RequeueClaimedTasksRow
-	err = s.InTx(ctx, func(ctx context.Context, tx *Store) (err error) {
-		rows, err = tx.q.RequeueClaimedTasks(ctx, tx.conn, db.RequeueClaimedTasksParams{TaskIds: ids, Attempts: attempts})
-		if err != nil {
-			return mapError("requeue tasks", err)
-		}
-		statementBoundary(ctx, "RequeueTasks: before checking every claim was live")
-		if len(rows) != len(ids) {
-			return errClaimNotLive // rolls back; claimError reads why after
-		}
-		return nil
-	})
-	if errors.Is(err, errClaimNotLive) {
-		return nil, s.claimError(ctx, "requeue tasks", claims)
-	}
+	rows, err := s.q.RequeueClaimedTasks(ctx, s.conn, db.RequeueClaimedTasksParams{TaskIds: ids, Attempts: attempts})
 	if err != nil {
-		return nil, err
+		return nil, mapError("requeue tasks", err)
 	}
-	return tasksFromRows(rows), nil
+	statementBoundary(ctx, "RequeueTasks: before checking every claim was live")
+	out := tasksFromRows(rows)
+	return out, s.claimsNotLive(ctx, "requeue tasks", claims, out)
 }
 
 // claimArgs validates claims and splits them into the query's arrays.
@@ -705,37 +695,67 @@ func claimArgs(claims []Claim) ([]uuid.UUID, []int64, error) {
 	return ids, attempts, nil
 }
 
-// errClaimNotLive makes InTx roll back a write that did not find every
-// claim live; it never leaves the package.
-var errClaimNotLive = errors.New("statestore: a claim is not live")
+// ClaimsNotLiveError reports the claims a batch call (CompleteTasks,
+// RequeueTasks) did not apply because they were not live; the call applied
+// the others. It wraps the reason for the first of them (ErrStaleAttempt,
+// ErrConflict or ErrNotFound), so errors.Is works on it.
+type ClaimsNotLiveError struct {
+	// Claims are the claims not applied, in the order given.
+	Claims []Claim
+	err    error
+}
 
-// claimError says why a write naming claims did not find every task live.
-func (s *Store) claimError(ctx context.Context, op string, claims []Claim) error {
-	ids := make([]uuid.UUID, len(claims))
-	for i, c := range claims {
-		ids[i] = c.TaskID
+// Error implements error.
+func (e *ClaimsNotLiveError) Error() string {
+	if len(e.Claims) == 1 {
+		return e.err.Error()
+	}
+	return fmt.Sprintf("%d claims not live, first: %v", len(e.Claims), e.err)
+}
+
+// Unwrap returns the reason for the first claim.
+func (e *ClaimsNotLiveError) Unwrap() error { return e.err }
+
+// claimsNotLive says why some claims were not applied (nil when all were):
+// it reads their current state after the write.
+func (s *Store) claimsNotLive(ctx context.Context, op string, claims []Claim, done []*Task) error {
+	if len(done) == len(claims) {
+		return nil
+	}
+	applied := make(map[uuid.UUID]bool, len(done))
+	for _, t := range done {
+		applied[t.ID] = true
+	}
+	var missing []Claim
+	ids := []uuid.UUID{}
+	for _, c := range claims {
+		if !applied[c.TaskID] {
+			missing = append(missing, c)
+			ids = append(ids, c.TaskID)
+		}
 	}
 	rows, err := s.q.GetClaimStates(ctx, s.conn, ids)
 	if err != nil {
-		return mapError(op, err)
+		return &ClaimsNotLiveError{Claims: missing, err: mapError(op, err)}
 	}
 	cur := make(map[uuid.UUID]*db.GetClaimStatesRow, len(rows))
 	for _, r := range rows {
 		cur[r.TaskID] = r
 	}
-	for _, c := range claims {
-		r := cur[c.TaskID]
-		switch {
-		case r == nil:
-			return fmt.Errorf("%s: task %s: %w", op, c.TaskID, ErrNotFound)
-		case r.Attempt != c.Attempt || r.ClaimedBy == nil:
-			return fmt.Errorf("%s: task %s: %w: attempt %d is not its live claim (attempt %d, status %s)",
-				op, c.TaskID, ErrStaleAttempt, c.Attempt, r.Attempt, r.Status)
-		case r.Status != string(StatusRunning):
-			return fmt.Errorf("%s: task %s: %w: it is %s, not running", op, c.TaskID, ErrConflict, r.Status)
-		}
+	c := missing[0]
+	r := cur[c.TaskID]
+	switch {
+	case r == nil:
+		err = fmt.Errorf("%s: task %s: %w", op, c.TaskID, ErrNotFound)
+	case r.Attempt != c.Attempt || r.ClaimedBy == nil:
+		err = fmt.Errorf("%s: task %s: %w: attempt %d is not its live claim (attempt %d, status %s)",
+			op, c.TaskID, ErrStaleAttempt, c.Attempt, r.Attempt, r.Status)
+	case r.Status != string(StatusRunning):
+		err = fmt.Errorf("%s: task %s: %w: it is %s, not running", op, c.TaskID, ErrConflict, r.Status)
+	default:
+		err = fmt.Errorf("%s: task %s: %w: it changed concurrently", op, c.TaskID, ErrConflict)
 	}
-	return fmt.Errorf("%s: %w: the tasks changed concurrently", op, ErrConflict)
+	return &ClaimsNotLiveError{Claims: missing, err: err}
 }
 
 // maxTerminateRounds bounds TerminateTask's lock-and-walk rounds; each
@@ -1008,13 +1028,14 @@ func utcPtr(t *time.Time) *time.Time {
 }
 
 // CompleteTasks marks claimed tasks complete with result status rs (use
-// ResultFailure to fail them), in one statement, each only while the
-// caller's claim is live: the task running under the named attempt. If any
-// claim is not, nothing is written and the error is ErrStaleAttempt (the
+// ResultFailure to fail them), in one statement. Each claim applies only
+// while it is live: the task running under the named attempt; the others
+// write nothing. It returns the tasks it completed; if some claims were not
+// live, the error (returned with those tasks) wraps ErrStaleAttempt (the
 // task was requeued, perhaps claimed again, since), ErrConflict (no longer
 // running, e.g. terminating: end it with UpdateTask to terminated) or
-// ErrNotFound. Use UpdateTask (with TaskUpdate.Attempt) to set more of the
-// result.
+// ErrNotFound for the first of them; see ClaimsNotLiveError. Use UpdateTask
+// (with TaskUpdate.Attempt) to set more of the result.
 func (s *Store) CompleteTasks(ctx context.Context, rs ResultStatus, claims ...Claim) ([]*Task, error) {
 	if err := validateResultStatus(rs, "result status"); err != nil {
 		return nil, err
@@ -1023,24 +1044,12 @@ func (s *Store) CompleteTasks(ctx context.Context, rs ResultStatus, claims ...Cl
 	if err != nil || len(ids) == 0 {
 		return []*Task{}, err
 	}
-	var rows []*db.CompleteTasksRow
-	err = s.InTx(ctx, func(ctx context.Context, tx *Store) (err error) {
-		rows, err = tx.q.CompleteTasks(ctx, tx.conn, db.CompleteTasksParams{
-			TaskIds: ids, Attempts: attempts, ResultStatus: string(rs)})
-		if err != nil {
-			return mapError("complete tasks", err)
-		}
-		statementBoundary(ctx, "CompleteTasks: before checking every claim was live")
-		if len(rows) != len(ids) {
-			return errClaimNotLive // rolls back; claimError reads why after
-		}
-		return nil
-	})
-	if errors.Is(err, errClaimNotLive) {
-		return nil, s.claimError(ctx, "complete tasks", claims)
-	}
+	rows, err := s.q.CompleteTasks(ctx, s.conn, db.CompleteTasksParams{
+		TaskIds: ids, Attempts: attempts, ResultStatus: string(rs)})
 	if err != nil {
-		return nil, err
+		return nil, mapError("complete tasks", err)
 	}
-	return tasksFromRows(rows), nil
+	statementBoundary(ctx, "CompleteTasks: before checking every claim was live")
+	out := tasksFromRows(rows)
+	return out, s.claimsNotLive(ctx, "complete tasks", claims, out)
 }

@@ -862,7 +862,7 @@ func TestRetentionDeletesOldTreesInBatches(t *testing.T) {
 	}
 }
 
-func TestCompleteTasksAllOrNothingPerAttempt(t *testing.T) {
+func TestCompleteTasksPerClaim(t *testing.T) {
 	ctx := context.Background()
 	s, _ := newStore(t, statestore.Options{})
 	if _, err := s.CreateTasks(ctx, statestore.NewTask{Action: "noop"}, statestore.NewTask{Action: "noop"}, statestore.NewTask{Action: "noop"}); err != nil {
@@ -876,26 +876,28 @@ func TestCompleteTasksAllOrNothingPerAttempt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// One claim in the batch is not live (wrong attempt): nothing is written.
+	// One claim in the batch is not live (wrong attempt): it writes nothing,
+	// the live ones complete, and the error says which and why.
 	wrong := statestore.Claim{TaskID: theirs[0].ID, Attempt: theirs[0].Attempt + 1}
-	_, err = s.CompleteTasks(ctx, statestore.ResultSuccess, mine[0].Claim(), mine[1].Claim(), wrong)
+	done, err := s.CompleteTasks(ctx, statestore.ResultSuccess, mine[0].Claim(), wrong, mine[1].Claim())
 	if !errors.Is(err, statestore.ErrStaleAttempt) || !errors.Is(err, statestore.ErrConflict) {
 		t.Fatalf("complete with a stale attempt: %v, want ErrStaleAttempt (and ErrConflict)", err)
 	}
-	for _, c := range append(mine, theirs...) {
-		got, err := s.GetTask(ctx, c.ID)
-		if err != nil || got.Status != statestore.StatusRunning || got.Version != c.Version {
-			t.Fatalf("task %s after a refused batch = %v v%d, %v; want running v%d", c.ID, got.Status, got.Version, err, c.Version)
-		}
+	var nl *statestore.ClaimsNotLiveError
+	if !errors.As(err, &nl) || len(nl.Claims) != 1 || nl.Claims[0] != wrong {
+		t.Fatalf("error = %#v, want a ClaimsNotLiveError listing the wrong claim", err)
 	}
-	done, err := s.CompleteTasks(ctx, statestore.ResultSuccess, mine[0].Claim(), mine[1].Claim())
-	if err != nil || len(done) != 2 {
-		t.Fatalf("complete = %d, %v", len(done), err)
+	if len(done) != 2 {
+		t.Fatalf("completed %d, want the 2 live claims", len(done))
 	}
 	for _, d := range done {
-		if d.Status != statestore.StatusComplete || d.Result.Status != statestore.ResultSuccess || d.Attempt != 1 {
+		if d.Status != statestore.StatusComplete || d.Result.Status != statestore.ResultSuccess || d.Attempt != 1 || d.ID == theirs[0].ID {
 			t.Fatalf("completed task = %+v", d)
 		}
+	}
+	got, err := s.GetTask(ctx, theirs[0].ID)
+	if err != nil || got.Status != statestore.StatusRunning || got.Version != theirs[0].Version {
+		t.Fatalf("b's task after a stale claim on it = %v v%d, %v; want running, untouched", got.Status, got.Version, err)
 	}
 	// Completing twice: no longer running.
 	_, err = s.CompleteTasks(ctx, statestore.ResultSuccess, mine[0].Claim())

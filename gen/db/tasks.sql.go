@@ -172,7 +172,7 @@ type CompleteTasksRow struct {
 }
 
 // Marks running tasks complete with a result status, each only if still running under the named
-// attempt. Run in a transaction that rolls back unless every task was completed.
+// attempt; the others are left alone.
 func (q *Queries) CompleteTasks(ctx context.Context, db DBTX, arg CompleteTasksParams) ([]*CompleteTasksRow, error) {
 	rows, err := db.Query(ctx, completeTasks, arg.ResultStatus, arg.TaskIds, arg.Attempts)
 	if err != nil {
@@ -992,7 +992,7 @@ type RequeueClaimedTasksRow struct {
 }
 
 // The owner gives claimed tasks back to the queue (retry + 1), each only if still running under the
-// named attempt. Run in a transaction that rolls back unless every task came back.
+// named attempt; the others are left alone.
 func (q *Queries) RequeueClaimedTasks(ctx context.Context, db DBTX, arg RequeueClaimedTasksParams) ([]*RequeueClaimedTasksRow, error) {
 	rows, err := db.Query(ctx, requeueClaimedTasks, arg.TaskIds, arg.Attempts)
 	if err != nil {

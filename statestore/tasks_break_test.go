@@ -1,0 +1,150 @@
+package statestore_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/drydock-go/statemgmt/statestore"
+)
+
+// Defect (hostile input): CreateTasks accepts a batch whose tasks name each
+// other as parents (A under B, B under A). Both parents are "in the batch",
+// so nothing checks them, and the FK is satisfied at the end of the
+// statement: a cycle with no root is stored. TerminateTask on either then
+// runs LockTaskTree, a WITH RECURSIVE ... UNION ALL walk over the cycle,
+// which never terminates (it spins until the context ends or the server
+// runs out of memory/temp space). Such a tree can also never be removed by
+// retention (it has no top-level task).
+// Suggested fix: reject cycles in CreateTasks (follow in-batch parent links;
+// every chain must end at an existing parent or none), and/or make the
+// tree walks cycle-safe (UNION instead of UNION ALL, or a CYCLE clause).
+func TestBreakCreateTasksAcceptsParentCycleAndTerminateNeverReturns(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t, statestore.Options{})
+	a, b := uuid.Must(uuid.NewV7()), uuid.Must(uuid.NewV7())
+	_, err := s.CreateTasks(ctx,
+		statestore.NewTask{ID: a, ParentID: &b, Action: "noop"},
+		statestore.NewTask{ID: b, ParentID: &a, Action: "noop"})
+	if err == nil {
+		t.Errorf("CreateTasks stored a parent cycle A->B->A; want an *InvalidInputError")
+	} else {
+		return
+	}
+	tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err = s.TerminateTask(tctx, a, "ops")
+	if took := time.Since(start); took > 4*time.Second {
+		t.Fatalf("TerminateTask on the cycle ran %v (until the context ended): %v", took.Round(time.Millisecond), err)
+	}
+}
+
+// Defect: README "Recovery: ... end terminating tasks as terminated ... The
+// gone worker's late writes are stale attempts." Recovery of a terminating
+// task keeps claimed_by (and the attempt is unchanged), and UpdateTask's
+// attempt rule is only `attempt = @attempt AND claimed_by IS NOT NULL` (no
+// status check), so the gone worker, re-reading the task for its fresh
+// version as the README says it may, still writes to the recovered task:
+// result message, result status, failures — on a task recovery declared
+// finished. TestRecoveryEndsOrphanedTerminatingTasks only tries version 0.
+// Suggested fix: a claim is live only while the task is running or
+// terminating (add the status to the attempt branch of UpdateTask's WHERE
+// and to the explanation), or clear/mark the claim when recovery ends it.
+func TestBreakGoneWorkerWritesToTaskRecoveryTerminated(t *testing.T) {
+	ctx := context.Background()
+	for _, how := range []string{"stale", "claimer"} {
+		t.Run(how, func(t *testing.T) {
+			s, _ := newStore(t, statestore.Options{})
+			if _, err := s.CreateTask(ctx, statestore.NewTask{Action: "noop"}); err != nil {
+				t.Fatal(err)
+			}
+			a := claimOne(t, s, "gone")
+			claim := a.Claim()
+			if _, err := s.TerminateTask(ctx, a.ID, "ops"); err != nil {
+				t.Fatal(err)
+			}
+			var err error
+			if how == "stale" {
+				_, err = s.RequeueStaleTasks(ctx, time.Now().Add(time.Hour))
+			} else {
+				_, err = s.RequeueTasksOfClaimer(ctx, "gone")
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			cur, err := s.GetTask(ctx, a.ID)
+			if err != nil || cur.Status != statestore.StatusTerminated {
+				t.Fatalf("after recovery: %v, %v", cur.Status, err)
+			}
+			msg, rs := "late result from the gone worker", statestore.ResultSuccess
+			term := statestore.StatusTerminated
+			got, err := s.UpdateTask(ctx, a.ID, cur.Version, statestore.TaskUpdate{
+				Status: &term, ResultMessage: &msg, ResultStatus: &rs, Attempt: claim.Attempt})
+			if !errors.Is(err, statestore.ErrStaleAttempt) {
+				res := ""
+				if got != nil {
+					res = string(got.Result.Status) + " / " + got.Result.Message
+				}
+				t.Fatalf("gone worker's late update (attempt %d, fresh version) after recovery: err=%v, task result now %q; want ErrStaleAttempt, nothing written",
+					claim.Attempt, err, res)
+			}
+		})
+	}
+}
+
+// Defect: "counts reported are true". With IncludeActive, retention lists
+// the tree from the statement's snapshot, but the DELETE cascades (ON DELETE
+// CASCADE) to rows the snapshot did not see: a subtask whose creation was
+// in flight (holding its share lock on the parent) and commits while the
+// DELETE waits for that lock is deleted too, but not counted (nor its
+// messages). Suggested fix: count what was really deleted (e.g. lock the
+// tree rows FOR UPDATE first and re-walk, or count rows via a statement-level
+// delete trigger / compare counts), or delete children explicitly and
+// refuse/retry when the cascade found more.
+func TestBreakRetentionIncludeActiveUndercountsConcurrentSubtask(t *testing.T) {
+	ctx := context.Background()
+	s, pool := newStore(t, statestore.Options{})
+	root, err := s.CreateTask(ctx, statestore.NewTask{Action: "deploy_nodes"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The root itself must not be locked (retention skips locked roots):
+	// the in-flight subtask goes one level down.
+	child, err := s.CreateSubtask(ctx, root.ID, statestore.NewTask{Action: "deploy_node"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := s.WithTx(tx).CreateSubtask(ctx, child.ID, statestore.NewTask{Action: "deploy_node"}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var res statestore.RetentionResult
+	var rerr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		res, rerr = s.DeleteTasksCreatedBefore(ctx, time.Now().Add(time.Hour), statestore.RetentionOptions{IncludeActive: true})
+	}()
+	waitForLockWait(t, pool)
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	left := count(t, pool, "SELECT count(*) FROM tasks")
+	if left != 0 || res.Tasks != 3 {
+		t.Fatalf("retention reported %d tasks deleted; %d tasks remain; 3 tasks existed (root, child, and a grandchild committed during the purge)", res.Tasks, left)
+	}
+}

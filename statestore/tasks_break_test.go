@@ -148,3 +148,63 @@ func TestBreakRetentionIncludeActiveUndercountsConcurrentSubtask(t *testing.T) {
 		t.Fatalf("retention reported %d tasks deleted; %d tasks remain; 3 tasks existed (root, child, and a grandchild committed during the purge)", res.Tasks, left)
 	}
 }
+
+// Defect: "retention never deletes a tree with any active task". The
+// retention statement walks subtasks in its statement snapshot, but locks
+// the roots FOR UPDATE, and in READ COMMITTED a row lock returns the row's
+// newest committed version (EvalPlanQual), not the snapshot's. A root that
+// was running at the snapshot, gained a subtask, and was completed before
+// its lock was taken is seen as complete with no children: the tree counts
+// as finished, the root is deleted and ON DELETE CASCADE takes the new,
+// queued subtask with it. The window is the time from the snapshot to the
+// root's lock (here widened by 99 999 older finished roots locked first).
+// Suggested fix: re-walk the trees after the roots are locked in a later
+// statement (a new snapshot that sees every child committed before the
+// lock), e.g. lock roots in one statement and check+delete in the next
+// within one transaction; or check `NOT EXISTS` of non-final rows in the
+// DELETE's own WHERE with a FOR UPDATE of all tree rows first.
+func TestBreakRetentionDeletesSubtaskCreatedAsRootCompletes(t *testing.T) {
+	ctx := context.Background()
+	for try := 0; try < 4; try++ {
+		s, pool := newStore(t, statestore.Options{})
+		if _, err := pool.Exec(ctx, `INSERT INTO tasks (status, action, created_at)
+			SELECT 'complete', 'noop', now() - interval '2 hours' + i * interval '1 microsecond'
+			FROM generate_series(1, 99999) i`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pool.Exec(ctx, "ANALYZE tasks"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.CreateTask(ctx, statestore.NewTask{Action: "deploy_nodes"}); err != nil {
+			t.Fatal(err)
+		}
+		root := claimOne(t, s, "orch-1")
+		var wg sync.WaitGroup
+		var res statestore.RetentionResult
+		var rerr error
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, rerr = s.DeleteTasksCreatedBefore(ctx, time.Now().Add(time.Hour), statestore.RetentionOptions{BatchSize: 100000})
+		}()
+		// As soon as the purge statement runs: the worker fans out and
+		// completes the root.
+		for count(t, pool, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+			AND state = 'active' AND query LIKE '%DeleteTaskTreesCreatedBefore%' AND pid <> pg_backend_pid()`) == 0 {
+		}
+		kid, err := s.CreateSubtask(ctx, root.ID, statestore.NewTask{Action: "deploy_node"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, cerr := s.CompleteTasks(ctx, statestore.ResultSuccess, root.Claim())
+		wg.Wait()
+		if rerr != nil {
+			t.Fatal(rerr)
+		}
+		_, gerr := s.GetTask(ctx, kid.ID)
+		t.Logf("try %d: completion err=%v, retention %+v, subtask: %v", try, cerr, res, gerr)
+		if cerr == nil && errors.Is(gerr, statestore.ErrNotFound) {
+			t.Fatalf("retention deleted queued subtask %s (created under a running root, which completed during the purge): an active tree was deleted", kid.ID)
+		}
+	}
+}

@@ -208,3 +208,74 @@ func TestBreakRetentionDeletesSubtaskCreatedAsRootCompletes(t *testing.T) {
 		}
 	}
 }
+
+// Defect: "A subtask under a parent that is terminating, terminated or
+// complete is refused". InsertTasks checks the parents it can see in its
+// statement snapshot (the `parents` CTE, FOR SHARE); the FK check that
+// finally accepts the row runs later with a fresh snapshot. A parent that
+// commits after the statement's snapshot is invisible to the CTE, so it is
+// neither locked nor checked, yet the FK check finds it. The window is
+// widened by a second connection holding a row lock on the batch's other
+// (visible) parent: while the insert waits for it, the new parent P
+// commits and is terminated by TerminateTask; then the insert goes on and
+// stores a queued subtask under the terminated P.
+// Suggested fix: check the parents in the same snapshot as the FK check,
+// e.g. lock every named parent with FOR SHARE in a separate statement first
+// (fresh snapshot after the waits) and fail with ErrNotFound for a missing
+// one; or re-check the parents' status after the insert (a constraint
+// trigger on tasks that reads the parent FOR SHARE).
+func TestBreakSubtaskUnderParentCommittedMidInsertEscapesClosedCheck(t *testing.T) {
+	ctx := context.Background()
+	s, pool := newStore(t, statestore.Options{})
+	q, err := s.CreateTask(ctx, statestore.NewTask{Action: "deploy_nodes"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A second connection holds a row lock on Q.
+	locker, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer locker.Rollback(ctx)
+	if _, err := locker.Exec(ctx, "SELECT 1 FROM tasks WHERE task_id = $1 FOR NO KEY UPDATE", q.ID); err != nil {
+		t.Fatal(err)
+	}
+	// P is being created (its creation not yet committed).
+	ptx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ptx.Rollback(ctx)
+	p, err := s.WithTx(ptx).CreateTask(ctx, statestore.NewTask{Action: "deploy_nodes"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var kids []*statestore.Task
+	var cerr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		kids, cerr = s.CreateTasks(ctx,
+			statestore.NewTask{ParentID: &q.ID, Action: "deploy_node"},
+			statestore.NewTask{ParentID: &p.ID, Action: "deploy_node"})
+	}()
+	waitForLockWait(t, pool)
+	if err := ptx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.TerminateTask(ctx, p.ID, "ops"); err != nil {
+		t.Fatal(err)
+	}
+	if err := locker.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	if cerr == nil {
+		got, _ := s.GetTask(ctx, kids[1].ID)
+		pp, _ := s.GetTask(ctx, p.ID)
+		t.Fatalf("CreateTasks stored subtask %s (%s) under parent %s, which TerminateTask had terminated (%s) before the insert went on; want ErrParentClosed (or ErrNotFound), nothing written",
+			got.ID, got.Status, p.ID, pp.Status)
+	}
+	t.Logf("refused: %v", cerr)
+}

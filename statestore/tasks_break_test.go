@@ -81,6 +81,17 @@ func TestBreakGoneWorkerWritesToTaskRecoveryTerminated(t *testing.T) {
 			if err != nil || cur.Status != statestore.StatusTerminated {
 				t.Fatalf("after recovery: %v, %v", cur.Status, err)
 			}
+			// Nothing is written here, but the reason given is not the
+			// documented one: the claim still looks live (same attempt,
+			// claimed_by kept), so it reads "terminated, not running"
+			// (ErrConflict) instead of ErrStaleAttempt.
+			if _, err := s.CompleteTasks(ctx, statestore.ResultSuccess, claim); !errors.Is(err, statestore.ErrStaleAttempt) {
+				t.Errorf("gone worker's late CompleteTasks after recovery: %v; want ErrStaleAttempt", err)
+			}
+			cur, err = s.GetTask(ctx, a.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
 			msg, rs := "late result from the gone worker", statestore.ResultSuccess
 			term := statestore.StatusTerminated
 			got, err := s.UpdateTask(ctx, a.ID, cur.Version, statestore.TaskUpdate{

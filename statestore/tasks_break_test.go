@@ -176,8 +176,13 @@ func TestBreakRetentionIncludeActiveUndercountsConcurrentSubtask(t *testing.T) {
 // DELETE's own WHERE with a FOR UPDATE of all tree rows first.
 func TestBreakRetentionDeletesSubtaskCreatedAsRootCompletes(t *testing.T) {
 	ctx := context.Background()
-	for try := 0; try < 4; try++ {
-		s, pool := newStore(t, statestore.Options{})
+	// A race: each try hits the window with some chance (about 1 in 4 on
+	// this VM), so it tries up to 20 times.
+	s, pool := newStore(t, statestore.Options{})
+	for try := 0; try < 20; try++ {
+		if _, err := pool.Exec(ctx, `DELETE FROM tasks`); err != nil {
+			t.Fatal(err)
+		}
 		if _, err := pool.Exec(ctx, `INSERT INTO tasks (status, action, created_at)
 			SELECT 'complete', 'noop', now() - interval '2 hours' + i * interval '1 microsecond'
 			FROM generate_series(1, 99999) i`); err != nil {
@@ -190,6 +195,19 @@ func TestBreakRetentionDeletesSubtaskCreatedAsRootCompletes(t *testing.T) {
 			t.Fatal(err)
 		}
 		root := claimOne(t, s, "orch-1")
+		// The worker's fan-out and completion, ready to commit in one
+		// round trip (while open, it row-locks the root).
+		wtx, err := pool.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kid, err := s.WithTx(wtx).CreateSubtask(ctx, root.ID, statestore.NewTask{Action: "deploy_node"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.WithTx(wtx).CompleteTasks(ctx, statestore.ResultSuccess, root.Claim()); err != nil {
+			t.Fatal(err)
+		}
 		var wg sync.WaitGroup
 		var res statestore.RetentionResult
 		var rerr error
@@ -198,16 +216,11 @@ func TestBreakRetentionDeletesSubtaskCreatedAsRootCompletes(t *testing.T) {
 			defer wg.Done()
 			res, rerr = s.DeleteTasksCreatedBefore(ctx, time.Now().Add(time.Hour), statestore.RetentionOptions{BatchSize: 100000})
 		}()
-		// As soon as the purge statement runs: the worker fans out and
-		// completes the root.
+		// As soon as the purge statement runs, the worker commits.
 		for count(t, pool, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
 			AND state = 'active' AND query LIKE '%DeleteTaskTreesCreatedBefore%' AND pid <> pg_backend_pid()`) == 0 {
 		}
-		kid, err := s.CreateSubtask(ctx, root.ID, statestore.NewTask{Action: "deploy_node"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, cerr := s.CompleteTasks(ctx, statestore.ResultSuccess, root.Claim())
+		cerr := wtx.Commit(ctx)
 		wg.Wait()
 		if rerr != nil {
 			t.Fatal(rerr)

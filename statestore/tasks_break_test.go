@@ -343,3 +343,36 @@ func TestBreakRetentionSilentlySkipsLockedFinishedTree(t *testing.T) {
 		t.Fatalf("retention returned %+v without error, but %d finished old tree(s) remain, neither deleted nor reported kept", res, left)
 	}
 }
+
+// Defect: the README's worker loop is
+//
+//	_, err := store.UpdateTask(ctx, t.ID, t.Version, TaskUpdate{..., Attempt: claim.Attempt})
+//	if errors.Is(err, statestore.ErrStaleAttempt) { /* requeued meanwhile: drop the work */ }
+//
+// but every requeue and re-claim bumps the version, so a worker whose claim
+// was requeued always passes a stale version too — and UpdateTask explains
+// a missed update by checking the version first: it returns a plain
+// ErrConflict ("version is 3, not 2"), never ErrStaleAttempt. The documented
+// check is false exactly when it matters; a worker that treats ErrConflict
+// as "re-read and retry" only learns on the second try.
+// Suggested fix: in UpdateTask's explanation, test the attempt before the
+// version (a stale attempt is the more specific reason and also wraps
+// ErrConflict).
+func TestBreakReadmeWorkerLoopNeverSeesStaleAttempt(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t, statestore.Options{})
+	if _, err := s.CreateTask(ctx, statestore.NewTask{Action: "deploy_node"}); err != nil {
+		t.Fatal(err)
+	}
+	mine := claimOne(t, s, "orch-1")
+	if _, err := s.RequeueStaleTasks(ctx, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	claimOne(t, s, "orch-2")
+	done, ok := statestore.StatusComplete, statestore.ResultSuccess
+	_, err := s.UpdateTask(ctx, mine.ID, mine.Version, statestore.TaskUpdate{
+		Status: &done, ResultStatus: &ok, Failures: []string{}, Attempt: mine.Claim().Attempt})
+	if !errors.Is(err, statestore.ErrStaleAttempt) {
+		t.Fatalf("README worker loop, claim requeued and re-claimed meanwhile: UpdateTask(t.Version, Attempt) = %v; errors.Is(err, ErrStaleAttempt) is false", err)
+	}
+}

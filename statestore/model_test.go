@@ -682,7 +682,9 @@ func modelStep(s mTask, in mIn, out mOut) (bool, mTask) {
 		case errNotFound:
 			return !s.Exists, s
 		case errStale:
-			return s.Exists && s.Version == in.Version && !attemptOK, s
+			// The attempt is checked before the version: a requeued
+			// worker's stale version does not hide its stale attempt.
+			return s.Exists && !attemptOK, s
 		case errInvalidStatus:
 			return s.Exists && s.Version == in.Version && attemptOK && !statusOK, s
 		}

@@ -542,9 +542,9 @@ func (s *Store) UpdateTask(ctx context.Context, id uuid.UUID, expectedVersion in
 	if gerr != nil {
 		return nil, mapError("update task "+id.String(), gerr)
 	}
-	if cur.Version != expectedVersion {
-		return nil, fmt.Errorf("update task %s: %w: version is %d, not %d", id, ErrConflict, cur.Version, expectedVersion)
-	}
+	// The attempt first: a worker whose claim was requeued always holds a
+	// stale version too (requeueing bumps it), and ErrStaleAttempt is the
+	// reason it must act on (drop the work); it wraps ErrConflict as well.
 	claimed := cur.ClaimedBy != nil
 	live := claimed && (cur.Status == string(StatusRunning) || cur.Status == string(StatusTerminating))
 	switch {
@@ -554,6 +554,8 @@ func (s *Store) UpdateTask(ctx context.Context, id uuid.UUID, expectedVersion in
 	case u.Attempt != 0 && (!claimed || cur.Attempt != u.Attempt):
 		return nil, fmt.Errorf("update task %s: %w: attempt %d is not the task's live claim (attempt %d, claimed: %t)",
 			id, ErrStaleAttempt, u.Attempt, cur.Attempt, claimed)
+	case cur.Version != expectedVersion:
+		return nil, fmt.Errorf("update task %s: %w: version is %d, not %d", id, ErrConflict, cur.Version, expectedVersion)
 	case u.Status != nil && !CanChange(TaskStatus(cur.Status), *u.Status):
 		if *u.Status == StatusRunning {
 			return nil, fmt.Errorf("update task %s: %w", id,

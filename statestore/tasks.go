@@ -269,6 +269,9 @@ func (s *Store) CreateTasks(ctx context.Context, tasks ...NewTask) ([]*Task, err
 		p.DesignRefs[i], p.NodeFilters[i], p.RequestContexts[i], p.CreatedBys[i] =
 			nt.DesignRef, nt.NodeFilter, nt.RequestContext, nt.CreatedBy
 	}
+	if err := batchParentCycle(p.TaskIds, p.ParentTaskIds, len(tasks)); err != nil {
+		return nil, err
+	}
 	inBatch := make(map[uuid.UUID][]uuid.UUID)
 	p.ExistingParentIds = []uuid.UUID{}
 	for _, parent := range p.ParentTaskIds {
@@ -313,6 +316,59 @@ func (s *Store) CreateTasks(ctx context.Context, tasks ...NewTask) ([]*Task, err
 		}
 	}
 	return out, nil
+}
+
+// batchParentCycle refuses tasks of one batch that name each other as
+// parents in a loop: the foreign key accepts such a batch (every parent
+// exists at the end of the statement), but the tree would have no root and
+// every walk of it (TerminateTask) would never end.
+func batchParentCycle(ids, parents []uuid.UUID, n int) error {
+	parentOf := make(map[uuid.UUID]uuid.UUID, len(ids))
+	index := make(map[uuid.UUID]int, len(ids))
+	for i, id := range ids {
+		if parents[i] != uuid.Nil {
+			parentOf[id] = parents[i]
+		}
+		index[id] = i
+	}
+	const (
+		unseen = iota
+		onPath
+		done
+	)
+	state := make(map[uuid.UUID]int, len(ids))
+	for _, start := range ids {
+		var path []uuid.UUID
+		id, cycle := start, false
+		for {
+			if state[id] != unseen {
+				cycle = state[id] == onPath
+				break
+			}
+			if _, ok := index[id]; !ok {
+				break // an existing task: the chain leaves the batch
+			}
+			state[id] = onPath
+			path = append(path, id)
+			p, ok := parentOf[id]
+			if !ok {
+				break // a top-level task
+			}
+			id = p
+		}
+		if cycle {
+			i := index[id]
+			field := fmt.Sprintf("tasks[%d].ParentID", i)
+			if n == 1 {
+				field = "task.ParentID"
+			}
+			return invalid(field, "forms a cycle with other tasks of the batch")
+		}
+		for _, v := range path {
+			state[v] = done
+		}
+	}
+	return nil
 }
 
 // getTaskRowFromModel adds an empty subtask list to a bare task row.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/drydock-go/statemgmt/statestore"
 )
@@ -374,5 +375,53 @@ func TestBreakReadmeWorkerLoopNeverSeesStaleAttempt(t *testing.T) {
 		Status: &done, ResultStatus: &ok, Failures: []string{}, Attempt: mine.Claim().Attempt})
 	if !errors.Is(err, statestore.ErrStaleAttempt) {
 		t.Fatalf("README worker loop, claim requeued and re-claimed meanwhile: UpdateTask(t.Version, Attempt) = %v; errors.Is(err, ErrStaleAttempt) is false", err)
+	}
+}
+
+// Defect: TerminateTask's guarantee rests on each lock-and-walk round taking
+// a fresh snapshot (READ COMMITTED). Through WithTx it runs in the caller's
+// transaction, whatever its isolation: in a REPEATABLE READ transaction
+// every round walks the transaction's first snapshot. A subtask committed
+// after that snapshot (its insert only share-locked the parent, which does
+// not make the parent's later lock a serialization failure) is never seen:
+// the rounds agree with each other, TerminateTask returns, and the subtask
+// stays queued under a terminated parent.
+// Suggested fix: refuse (InvalidInputError / documented error) to terminate
+// inside a transaction that is not READ COMMITTED (check
+// current_setting('transaction_isolation')), or take the locks with
+// FOR NO KEY UPDATE on the children via parent_task_id in a way that errors
+// under RR; at least document it on WithTx.
+func TestBreakTerminateInRepeatableReadTxMissesSubtask(t *testing.T) {
+	ctx := context.Background()
+	s, pool := newStore(t, statestore.Options{})
+	parent, err := s.CreateTask(ctx, statestore.NewTask{Action: "deploy_nodes"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	// The caller's transaction has read something already (its snapshot).
+	if _, err := s.WithTx(tx).GetTask(ctx, parent.ID); err != nil {
+		t.Fatal(err)
+	}
+	kid, err := s.CreateSubtask(ctx, parent.ID, statestore.NewTask{Action: "deploy_node"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.WithTx(tx).TerminateTask(ctx, parent.ID, "ops"); err != nil {
+		t.Logf("TerminateTask in a REPEATABLE READ transaction refused: %v", err)
+		return
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Logf("commit refused: %v", err)
+		return
+	}
+	p, _ := s.GetTask(ctx, parent.ID)
+	k, _ := s.GetTask(ctx, kid.ID)
+	if p.Status == statestore.StatusTerminated && k.Status != statestore.StatusTerminated {
+		t.Fatalf("TerminateTask (WithTx, REPEATABLE READ) returned and committed: parent %s, subtask %s; want the subtask terminated", p.Status, k.Status)
 	}
 }

@@ -16,34 +16,24 @@ RETURNING *;
 
 -- name: InsertTasks :many
 -- Inserts a batch of tasks in one statement: one unnest of all the columns (linear in the batch). The
--- existing parents named by the batch are share-locked first (in id order) and read under that lock:
--- if any is terminating, terminated or complete nothing is inserted (no row comes back), and a
--- concurrent TerminateTask, which row-locks the tree, either waits for this insert or is waited for.
-WITH parents AS (
-    SELECT p.task_id, p.status FROM tasks p
-    WHERE p.task_id = ANY(@existing_parent_ids::uuid[])
-    ORDER BY p.task_id
-    FOR SHARE
-),
-inserted AS (
-    INSERT INTO tasks (task_id, parent_task_id, status, action, design_ref,
-                       node_filter, request_context, created_by)
-    SELECT x.task_id, nullif(x.parent_task_id, '00000000-0000-0000-0000-000000000000'), -- nil uuid: no parent
-           x.status, x.action, x.design_ref, x.node_filter, x.request_context, x.created_by
-    -- Several set-returning functions in one select list run in lockstep: one row per task.
-    FROM (SELECT unnest(@task_ids::uuid[]) AS task_id, unnest(@parent_task_ids::uuid[]) AS parent_task_id,
-                 unnest(@statuses::text[]) AS status, unnest(@actions::text[]) AS action,
-                 unnest(@design_refs::text[]) AS design_ref, unnest(@node_filters::jsonb[]) AS node_filter,
-                 unnest(@request_contexts::jsonb[]) AS request_context,
-                 unnest(@created_bys::text[]) AS created_by) AS x
-    WHERE NOT EXISTS (SELECT 1 FROM parents WHERE parents.status IN ('terminating', 'terminated', 'complete'))
-    RETURNING *
-)
-SELECT * FROM inserted;
+-- existing parents it names must be locked and checked first, in the same transaction (LockParents).
+INSERT INTO tasks (task_id, parent_task_id, status, action, design_ref,
+                   node_filter, request_context, created_by)
+SELECT x.task_id, nullif(x.parent_task_id, '00000000-0000-0000-0000-000000000000'), -- nil uuid: no parent
+       x.status, x.action, x.design_ref, x.node_filter, x.request_context, x.created_by
+-- Several set-returning functions in one select list run in lockstep: one row per task.
+FROM (SELECT unnest(@task_ids::uuid[]) AS task_id, unnest(@parent_task_ids::uuid[]) AS parent_task_id,
+             unnest(@statuses::text[]) AS status, unnest(@actions::text[]) AS action,
+             unnest(@design_refs::text[]) AS design_ref, unnest(@node_filters::jsonb[]) AS node_filter,
+             unnest(@request_contexts::jsonb[]) AS request_context,
+             unnest(@created_bys::text[]) AS created_by) AS x
+RETURNING *;
 
--- name: GetParentStatuses :many
--- Reads the status of the given tasks: why InsertTasks refused a batch.
-SELECT task_id, status FROM tasks WHERE task_id = ANY(@task_ids::uuid[]);
+-- name: LockParents :many
+-- Subtask creation, step 1: share-locks the existing parents a batch names, in id order, and reads
+-- their status under that lock (a concurrent TerminateTask, which row-locks the tree, waits for the
+-- insert or is waited for).
+SELECT task_id, status FROM tasks WHERE task_id = ANY(@task_ids::uuid[]) ORDER BY task_id FOR SHARE;
 
 -- name: GetTask :one
 -- Reads one task by id, with its subtask ids.

@@ -214,8 +214,9 @@ func (s *Store) CreateTask(ctx context.Context, nt NewTask) (*Task, error) {
 
 // CreateSubtask creates a task under parent. A parent that is terminating,
 // terminated or complete refuses it with ErrParentClosed, and nothing is
-// written; the check reads the parent under a share lock in the insert
-// statement, so it cannot race TerminateTask (see there).
+// written; the check reads the parent under a share lock taken in a
+// statement before the insert, in the same transaction, so it cannot race
+// TerminateTask (see there).
 func (s *Store) CreateSubtask(ctx context.Context, parent uuid.UUID, nt NewTask) (*Task, error) {
 	nt.ParentID = &parent
 	return s.CreateTask(ctx, nt)
@@ -226,7 +227,9 @@ func (s *Store) CreateSubtask(ctx context.Context, parent uuid.UUID, nt NewTask)
 // task or one in the same batch. A missing parent fails the whole batch
 // with ErrNotFound; a taken id with ErrConflict; a parent that is
 // terminating, terminated or complete with ErrParentClosed; nothing is
-// written. The cost per task does not grow with the batch.
+// written. The cost per task does not grow with the batch. A batch naming
+// existing parents runs in a transaction of two statements (lock and check
+// the parents, then insert); one without runs one statement.
 func (s *Store) CreateTasks(ctx context.Context, tasks ...NewTask) ([]*Task, error) {
 	if len(tasks) == 0 {
 		return []*Task{}, nil
@@ -273,7 +276,7 @@ func (s *Store) CreateTasks(ctx context.Context, tasks ...NewTask) ([]*Task, err
 		return nil, err
 	}
 	inBatch := make(map[uuid.UUID][]uuid.UUID)
-	p.ExistingParentIds = []uuid.UUID{}
+	existing := []uuid.UUID{}
 	for _, parent := range p.ParentTaskIds {
 		if parent == uuid.Nil {
 			continue
@@ -281,21 +284,31 @@ func (s *Store) CreateTasks(ctx context.Context, tasks ...NewTask) ([]*Task, err
 		if _, ok := inBatch[parent]; !ok {
 			inBatch[parent] = nil
 			if !seen[parent] {
-				p.ExistingParentIds = append(p.ExistingParentIds, parent)
+				existing = append(existing, parent)
 			}
 		}
 	}
-	rows, err := s.q.InsertTasks(ctx, s.conn, p)
-	if err != nil {
-		return nil, mapError("create tasks", err)
+	var rows []*db.Tasks
+	var err error
+	if len(existing) == 0 {
+		rows, err = s.q.InsertTasks(ctx, s.conn, p)
+		err = mapError("create tasks", err)
+	} else {
+		err = s.InTx(ctx, func(ctx context.Context, tx *Store) (err error) {
+			if err := tx.lockParents(ctx, existing); err != nil {
+				return err
+			}
+			statementBoundary(ctx, "CreateTasks: parents locked, before the insert")
+			rows, err = tx.q.InsertTasks(ctx, tx.conn, p)
+			return mapError("create tasks", err)
+		})
 	}
-	if len(rows) == 0 {
-		return nil, s.parentClosedError(ctx, p.ExistingParentIds)
+	if err != nil {
+		return nil, err
 	}
 	byID := make(map[uuid.UUID]*Task, len(rows))
 	for _, r := range rows {
-		tr := db.Tasks(*r)
-		row := getTaskRowFromModel(&tr)
+		row := getTaskRowFromModel(r)
 		byID[r.TaskID] = taskFromRow(&row)
 	}
 	out := make([]*Task, len(tasks))
@@ -385,20 +398,39 @@ func getTaskRowFromModel(r *db.Tasks) db.GetTaskRow {
 	}
 }
 
-// parentClosedError explains an insert that wrote nothing: a parent was
-// closed (InsertTasks inserts no row then).
-func (s *Store) parentClosedError(ctx context.Context, parents []uuid.UUID) error {
-	rows, err := s.q.GetParentStatuses(ctx, s.conn, parents)
-	if err != nil {
-		return fmt.Errorf("create tasks: %w (reading why: %w)", ErrParentClosed, mapError("read parents", err))
+// lockParents share-locks the existing parents a batch names and checks
+// them under that lock, in a statement of its own before the insert: the
+// insert's foreign key check sees parents committed after its snapshot, so
+// a check in the insert's own snapshot could miss a parent committed (and
+// then terminated) while the insert waited for a lock. A parent the lock
+// statement does not see is looked for once more in a fresh statement (it
+// may have been committed while the first one waited); still missing, it
+// is ErrNotFound, so the insert only ever runs under parents locked here.
+func (s *Store) lockParents(ctx context.Context, parents []uuid.UUID) error {
+	var rows []*db.LockParentsRow
+	for try := 0; try < 2; try++ {
+		var err error
+		if rows, err = s.q.LockParents(ctx, s.conn, parents); err != nil {
+			return mapError("create tasks: lock parents", err)
+		}
+		if len(rows) == len(parents) {
+			break
+		}
 	}
+	found := make(map[uuid.UUID]bool, len(rows))
 	for _, r := range rows {
+		found[r.TaskID] = true
 		switch TaskStatus(r.Status) {
 		case StatusTerminating, StatusTerminated, StatusComplete:
 			return fmt.Errorf("create tasks: parent %s is %s: %w", r.TaskID, r.Status, ErrParentClosed)
 		}
 	}
-	return fmt.Errorf("create tasks: %w", ErrParentClosed)
+	for _, id := range parents {
+		if !found[id] {
+			return fmt.Errorf("create tasks: parent %s: %w", id, ErrNotFound)
+		}
+	}
+	return nil
 }
 
 // GetTask reads one task with all its messages in order (two queries).

@@ -249,7 +249,11 @@ func TestBreakRetentionDeletesSubtaskCreatedAsRootCompletes(t *testing.T) {
 // (fresh snapshot after the waits) and fail with ErrNotFound for a missing
 // one; or re-check the parents' status after the insert (a constraint
 // trigger on tasks that reads the parent FOR SHARE).
-func TestBreakSubtaskUnderParentCommittedMidInsertEscapesClosedCheck(t *testing.T) {
+// Fixed: CreateTasks share-locks and checks the existing parents in a
+// statement of its own (LockParents, looked for again once in a fresh
+// statement if one is missing, else ErrNotFound) before the insert, in one
+// transaction, so the insert only runs under parents it has locked.
+func TestSubtaskUnderParentCommittedMidInsertIsRefused(t *testing.T) {
 	ctx := context.Background()
 	s, pool := newStore(t, statestore.Options{})
 	q, err := s.CreateTask(ctx, statestore.NewTask{Action: "deploy_nodes"})
@@ -302,7 +306,12 @@ func TestBreakSubtaskUnderParentCommittedMidInsertEscapesClosedCheck(t *testing.
 		t.Fatalf("CreateTasks stored subtask %s (%s) under parent %s, which TerminateTask had terminated (%s) before the insert went on; want ErrParentClosed (or ErrNotFound), nothing written",
 			got.ID, got.Status, p.ID, pp.Status)
 	}
-	t.Logf("refused: %v", cerr)
+	if !errors.Is(cerr, statestore.ErrParentClosed) && !errors.Is(cerr, statestore.ErrNotFound) {
+		t.Fatalf("CreateTasks: %v; want ErrParentClosed or ErrNotFound", cerr)
+	}
+	if page, err := s.ListTasks(ctx, statestore.TaskFilter{ParentID: &q.ID}); err != nil || len(page.Tasks) != 0 {
+		t.Fatalf("refused batch left subtasks under Q: %v, %v", page, err)
+	}
 }
 
 // Defect: "counts reported are true" / retention "returning the counts and

@@ -67,7 +67,8 @@ ORDER BY t.created_at, t.task_id;
 -- name: UpdateTask :one
 -- Compare-and-swap update: changes only the given fields, only if the version matches, the current
 -- status is one the new status may follow, and the attempt rule holds (a task under a live claim only
--- for that claim's attempt; attempt 0: only a task under no live claim); bumps the version.
+-- for that claim's attempt; attempt 0: only a task under no live claim; a claim is live while the task
+-- is running or terminating under it); bumps the version.
 -- No row: not found, stale version, stale attempt, or invalid change.
 UPDATE tasks
 SET status          = coalesce(sqlc.narg('status')::text, status),
@@ -95,7 +96,7 @@ WHERE task_id = @task_id
        OR status = ANY(@allowed_from::text[]))
   AND CASE WHEN @attempt::bigint = 0
            THEN NOT (claimed_by IS NOT NULL AND status IN ('running', 'terminating'))
-           ELSE attempt = @attempt::bigint AND claimed_by IS NOT NULL END
+           ELSE attempt = @attempt::bigint AND claimed_by IS NOT NULL AND status IN ('running', 'terminating') END
 RETURNING *, statemgmt_subtask_ids(task_id)::uuid[] AS subtask_ids;
 
 -- name: ClaimTasks :many

@@ -604,7 +604,7 @@ func modelStep(s mTask, in mIn, out mOut) (bool, mTask) {
 		return true, s
 	}
 	live := s.Claimed && (s.Status == statestore.StatusRunning || s.Status == statestore.StatusTerminating)
-	claimLive := func(attempt int64) bool { return s.Claimed && s.Attempt == attempt }
+	claimLive := func(attempt int64) bool { return live && s.Attempt == attempt }
 	next := s
 	next.Version++
 	switch in.Kind {

@@ -116,8 +116,10 @@ type Task struct {
 
 // Claim names one claim of a task: the task and its attempt. The worker
 // that claimed a task passes it to CompleteTasks, RequeueTasks and (as
-// TaskUpdate.Attempt) UpdateTask; once the task is requeued, every write
-// naming the old attempt fails with ErrStaleAttempt and writes nothing.
+// TaskUpdate.Attempt) UpdateTask. The claim is live only while the task is
+// running or terminating under it: once the task is requeued, complete or
+// terminated (by its worker or by recovery), every write naming the old
+// attempt fails with ErrStaleAttempt and writes nothing.
 type Claim struct {
 	TaskID  uuid.UUID
 	Attempt int64
@@ -569,7 +571,8 @@ type TaskUpdate struct {
 	// Attempt is the attempt the caller acts for. The worker that claimed
 	// the task passes the Attempt of its claim (Task.Claim): the update
 	// then applies only while that claim is the task's live claim (not
-	// requeued since). Zero acts for nobody's claim: the update applies
+	// requeued since, nor ended: a claim is live only while the task is
+	// running or terminating under it). Zero acts for nobody's claim: the update applies
 	// only to a task under no live claim (not running or terminating with
 	// a claimer). Otherwise ErrStaleAttempt, nothing written.
 	Attempt int64
@@ -639,9 +642,9 @@ func (s *Store) UpdateTask(ctx context.Context, id uuid.UUID, expectedVersion in
 	case u.Attempt == 0 && live:
 		return nil, fmt.Errorf("update task %s: %w: the task is claimed (attempt %d); only that claim may update it",
 			id, ErrStaleAttempt, cur.Attempt)
-	case u.Attempt != 0 && (!claimed || cur.Attempt != u.Attempt):
-		return nil, fmt.Errorf("update task %s: %w: attempt %d is not the task's live claim (attempt %d, claimed: %t)",
-			id, ErrStaleAttempt, u.Attempt, cur.Attempt, claimed)
+	case u.Attempt != 0 && (!live || cur.Attempt != u.Attempt):
+		return nil, fmt.Errorf("update task %s: %w: attempt %d is not the task's live claim (attempt %d, claimed: %t, status %s)",
+			id, ErrStaleAttempt, u.Attempt, cur.Attempt, claimed, cur.Status)
 	case cur.Version != expectedVersion:
 		return nil, fmt.Errorf("update task %s: %w: version is %d, not %d", id, ErrConflict, cur.Version, expectedVersion)
 	case u.Status != nil && !CanChange(TaskStatus(cur.Status), *u.Status):
@@ -837,7 +840,8 @@ func (s *Store) claimsNotLive(ctx context.Context, op string, claims []Claim, do
 	switch {
 	case r == nil:
 		err = fmt.Errorf("%s: task %s: %w", op, c.TaskID, ErrNotFound)
-	case r.Attempt != c.Attempt || r.ClaimedBy == nil:
+	case r.Attempt != c.Attempt || r.ClaimedBy == nil ||
+		(r.Status != string(StatusRunning) && r.Status != string(StatusTerminating)):
 		err = fmt.Errorf("%s: task %s: %w: attempt %d is not its live claim (attempt %d, status %s)",
 			op, c.TaskID, ErrStaleAttempt, c.Attempt, r.Attempt, r.Status)
 	case r.Status != string(StatusRunning):

@@ -56,7 +56,10 @@ func TestBreakCreateTasksAcceptsParentCycleAndTerminateNeverReturns(t *testing.T
 // Suggested fix: a claim is live only while the task is running or
 // terminating (add the status to the attempt branch of UpdateTask's WHERE
 // and to the explanation), or clear/mark the claim when recovery ends it.
-func TestBreakGoneWorkerWritesToTaskRecoveryTerminated(t *testing.T) {
+// Fixed: a claim is live only while its task is running or terminating
+// under it (UpdateTask's attempt rule, CompleteTasks/RequeueTasks
+// explanations): a task recovery ended makes the old claim stale.
+func TestGoneWorkerCannotWriteToTaskRecoveryTerminated(t *testing.T) {
 	ctx := context.Background()
 	for _, how := range []string{"stale", "claimer"} {
 		t.Run(how, func(t *testing.T) {
@@ -82,10 +85,8 @@ func TestBreakGoneWorkerWritesToTaskRecoveryTerminated(t *testing.T) {
 			if err != nil || cur.Status != statestore.StatusTerminated {
 				t.Fatalf("after recovery: %v, %v", cur.Status, err)
 			}
-			// Nothing is written here, but the reason given is not the
-			// documented one: the claim still looks live (same attempt,
-			// claimed_by kept), so it reads "terminated, not running"
-			// (ErrConflict) instead of ErrStaleAttempt.
+			// Nothing is written, and the reason is the documented one:
+			// the claim ended with the task.
 			if _, err := s.CompleteTasks(ctx, statestore.ResultSuccess, claim); !errors.Is(err, statestore.ErrStaleAttempt) {
 				t.Errorf("gone worker's late CompleteTasks after recovery: %v; want ErrStaleAttempt", err)
 			}

@@ -1312,7 +1312,7 @@ WHERE task_id = $14
        OR status = ANY($16::text[]))
   AND CASE WHEN $17::bigint = 0
            THEN NOT (claimed_by IS NOT NULL AND status IN ('running', 'terminating'))
-           ELSE attempt = $17::bigint AND claimed_by IS NOT NULL END
+           ELSE attempt = $17::bigint AND claimed_by IS NOT NULL AND status IN ('running', 'terminating') END
 RETURNING task_id, parent_task_id, status, action, design_ref, node_filter, request_context, retry, created_at, created_by, updated_at, terminated_at, terminated_by, terminate, result_status, result_message, result_reason, result_error_count, result_successes, result_failures, result_links, version, last_message_seq, claimed_by, claimed_at, attempt, statemgmt_subtask_ids(task_id)::uuid[] AS subtask_ids
 `
 
@@ -1368,7 +1368,8 @@ type UpdateTaskRow struct {
 
 // Compare-and-swap update: changes only the given fields, only if the version matches, the current
 // status is one the new status may follow, and the attempt rule holds (a task under a live claim only
-// for that claim's attempt; attempt 0: only a task under no live claim); bumps the version.
+// for that claim's attempt; attempt 0: only a task under no live claim; a claim is live while the task
+// is running or terminating under it); bumps the version.
 // No row: not found, stale version, stale attempt, or invalid change.
 func (q *Queries) UpdateTask(ctx context.Context, db DBTX, arg UpdateTaskParams) (*UpdateTaskRow, error) {
 	row := db.QueryRow(ctx, updateTask,

@@ -22,7 +22,10 @@ import (
 // queued, retry + 1) and terminate terminating ones without a claim (or give
 // them a synthetic claim so recovery finds them); optionally a CHECK that
 // running/terminating implies claimed_by IS NOT NULL.
-func TestBreakMigrationLeavesUnclaimedRunningTasksUnrecoverable(t *testing.T) {
+// Fixed: the attempts migration requeues running tasks without a claimer
+// (retry + 1) and terminates terminating ones, as recovery would. (No CHECK
+// constraint: tools and tests insert running tasks without a claim.)
+func TestMigrationRecoversUnclaimedRunningTasks(t *testing.T) {
 	ctx := context.Background()
 	db := statetest.NewEmpty(t)
 	conn := connect(t, db.URL)
@@ -45,6 +48,14 @@ func TestBreakMigrationLeavesUnclaimedRunningTasksUnrecoverable(t *testing.T) {
 	var stuck int
 	if err := conn.QueryRow(ctx, `SELECT count(*) FROM tasks WHERE status IN ('running', 'terminating') AND claimed_by IS NULL`).Scan(&stuck); err != nil {
 		t.Fatal(err)
+	}
+	var queued, terminated int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FILTER (WHERE status = 'queued' AND retry = 1),
+		count(*) FILTER (WHERE status = 'terminated' AND terminated_at IS NOT NULL) FROM tasks`).Scan(&queued, &terminated); err != nil {
+		t.Fatal(err)
+	}
+	if queued != 1 || terminated != 1 {
+		t.Errorf("after migrating: %d requeued (retry 1), %d terminated; want 1 and 1", queued, terminated)
 	}
 	if stuck != 0 {
 		t.Fatalf("after migrating to %d and RequeueStaleTasks (recovered %d): %d running/terminating tasks have no claimer and can never be recovered",

@@ -262,3 +262,7 @@ SET status = 'complete', result_status = @result_status::text,
 FROM (SELECT unnest(@task_ids::uuid[]) AS task_id, unnest(@attempts::bigint[]) AS attempt) AS w
 WHERE t.task_id = ANY(@task_ids::uuid[]) AND t.task_id = w.task_id AND t.attempt = w.attempt AND t.status = 'running'
 RETURNING t.*, statemgmt_subtask_ids(t.task_id)::uuid[] AS subtask_ids;
+
+-- name: TransactionIsolation :one
+-- Reads the current transaction's isolation level: TerminateTask needs READ COMMITTED.
+SELECT current_setting('transaction_isolation')::text AS isolation;

@@ -869,9 +869,24 @@ const maxTerminateRounds = 100
 // one transaction. CreateSubtask share-locks the parent and refuses a closed
 // one, so a subtask either commits before a walk sees the tree (and is
 // marked) or is refused.
+//
+// Each walk must see the subtasks committed before it, so TerminateTask
+// needs READ COMMITTED: on a Store bound by WithTx to a REPEATABLE READ or
+// SERIALIZABLE transaction (whose snapshot would hide them) it is refused
+// with an *InvalidInputError on "transaction", nothing written.
 func (s *Store) TerminateTask(ctx context.Context, id uuid.UUID, by string) ([]*Task, error) {
 	if err := validateText(by, "by", 256); err != nil {
 		return nil, err
+	}
+	if s.tx != nil {
+		iso, err := s.q.TransactionIsolation(ctx, s.conn)
+		if err != nil {
+			return nil, mapError("terminate task "+id.String()+": read isolation level", err)
+		}
+		if iso != "read committed" {
+			return nil, fmt.Errorf("terminate task %s: %w", id, invalid("transaction",
+				"isolation level is %s; TerminateTask needs READ COMMITTED (its snapshot would hide subtasks committed meanwhile)", iso))
+		}
 	}
 	var rows []*db.TerminateTasksRow
 	var err error

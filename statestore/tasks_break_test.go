@@ -401,7 +401,9 @@ func TestBreakReadmeWorkerLoopNeverSeesStaleAttempt(t *testing.T) {
 // current_setting('transaction_isolation')), or take the locks with
 // FOR NO KEY UPDATE on the children via parent_task_id in a way that errors
 // under RR; at least document it on WithTx.
-func TestBreakTerminateInRepeatableReadTxMissesSubtask(t *testing.T) {
+// Fixed: TerminateTask on a Store bound to a transaction that is not READ
+// COMMITTED is refused (*InvalidInputError on "transaction"), nothing written.
+func TestTerminateRefusedInRepeatableReadTx(t *testing.T) {
 	ctx := context.Background()
 	s, pool := newStore(t, statestore.Options{})
 	parent, err := s.CreateTask(ctx, statestore.NewTask{Action: "deploy_nodes"})
@@ -422,7 +424,13 @@ func TestBreakTerminateInRepeatableReadTxMissesSubtask(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := s.WithTx(tx).TerminateTask(ctx, parent.ID, "ops"); err != nil {
-		t.Logf("TerminateTask in a REPEATABLE READ transaction refused: %v", err)
+		var inv *statestore.InvalidInputError
+		if !errors.As(err, &inv) || inv.Field != "transaction" {
+			t.Fatalf("TerminateTask in a REPEATABLE READ transaction: %v; want an *InvalidInputError on transaction", err)
+		}
+		if p, err := s.GetTask(ctx, parent.ID); err != nil || p.Status != statestore.StatusQueued {
+			t.Fatalf("after the refusal the parent is %v, %v; want queued, untouched", p, err)
+		}
 		return
 	}
 	if err := tx.Commit(ctx); err != nil {

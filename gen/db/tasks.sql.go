@@ -1285,6 +1285,18 @@ func (q *Queries) TerminateTasks(ctx context.Context, db DBTX, arg TerminateTask
 	return items, nil
 }
 
+const transactionIsolation = `-- name: TransactionIsolation :one
+SELECT current_setting('transaction_isolation')::text AS isolation
+`
+
+// Reads the current transaction's isolation level: TerminateTask needs READ COMMITTED.
+func (q *Queries) TransactionIsolation(ctx context.Context, db DBTX) (string, error) {
+	row := db.QueryRow(ctx, transactionIsolation)
+	var isolation string
+	err := row.Scan(&isolation)
+	return isolation, err
+}
+
 const updateTask = `-- name: UpdateTask :one
 UPDATE tasks
 SET status          = coalesce($1::text, status),

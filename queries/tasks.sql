@@ -176,7 +176,7 @@ FOR NO KEY UPDATE;
 
 -- name: TerminateTasks :many
 -- Termination, step 2: marks the locked tasks: not yet running → terminated, running → terminating;
--- final ones are left alone.
+-- final and already terminating ones are left alone (their terminated_by stays).
 UPDATE tasks t
 SET status = CASE WHEN t.status IN ('requested', 'queued') THEN 'terminated'
                   WHEN t.status = 'running' THEN 'terminating'
@@ -188,7 +188,7 @@ SET status = CASE WHEN t.status IN ('requested', 'queued') THEN 'terminated'
     claimed_at = CASE WHEN t.status IN ('requested', 'queued') THEN NULL ELSE t.claimed_at END,
     version = t.version + 1,
     updated_at = now()
-WHERE t.task_id = ANY(@task_ids::uuid[]) AND t.status NOT IN ('complete', 'terminated')
+WHERE t.task_id = ANY(@task_ids::uuid[]) AND t.status NOT IN ('complete', 'terminated', 'terminating')
 RETURNING t.*, statemgmt_subtask_ids(t.task_id)::uuid[] AS subtask_ids;
 
 -- name: DeleteTaskTreesCreatedBefore :one

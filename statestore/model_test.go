@@ -654,7 +654,7 @@ func modelStep(s mTask, in mIn, out mOut) (bool, mTask) {
 		switch s.Status {
 		case statestore.StatusRequested, statestore.StatusQueued:
 			next.Status, next.Claimed = statestore.StatusTerminated, false
-		case statestore.StatusRunning, statestore.StatusTerminating:
+		case statestore.StatusRunning:
 			next.Status = statestore.StatusTerminating
 		default:
 			return false, s
@@ -663,7 +663,8 @@ func modelStep(s mTask, in mIn, out mOut) (bool, mTask) {
 	case opRootUnmarked:
 		switch out.Err {
 		case errNone:
-			return s.Exists && (s.Status == statestore.StatusComplete || s.Status == statestore.StatusTerminated), s
+			return s.Exists && (s.Status == statestore.StatusComplete || s.Status == statestore.StatusTerminated ||
+				s.Status == statestore.StatusTerminating), s
 		case errNotFound:
 			return !s.Exists, s
 		}

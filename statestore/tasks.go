@@ -754,9 +754,11 @@ func (s *Store) RequeueStaleTasks(ctx context.Context, claimedBefore time.Time) 
 // 1), e.g. on shutdown, in one statement. Each claim applies only while it
 // is live (the task running under that attempt); the others write nothing.
 // It returns the tasks it requeued; if some claims were not live, the
-// error (returned with those tasks) wraps ErrStaleAttempt (requeued or
-// claimed again since), ErrConflict (no longer running, e.g. terminating)
-// or ErrNotFound for the first of them; see ClaimsNotLiveError.
+// error (returned with those tasks) wraps ErrStaleAttempt (requeued,
+// complete or terminated since), ErrConflict (no longer running, e.g.
+// terminating) or ErrNotFound for the first of them; see
+// ClaimsNotLiveError. A task named twice is invalid input
+// (*InvalidInputError on claims[i].TaskID), nothing written.
 func (s *Store) RequeueTasks(ctx context.Context, claims ...Claim) ([]*Task, error) {
 	ids, attempts, err := claimArgs(claims)
 	if err != nil || len(ids) == 0 {
@@ -858,8 +860,9 @@ const maxTerminateRounds = 100
 
 // TerminateTask marks task id and all its descendants: tasks not yet
 // running become terminated, running ones terminating (their workers finish
-// the job, or recovery ends them), final ones are left alone. by is recorded
-// as terminated_by. It returns the tasks it changed; a missing task is
+// the job, or recovery ends them); final and already terminating ones are
+// left alone (not reported, their terminated_by kept). by is recorded as
+// terminated_by. It returns the tasks it changed; a missing task is
 // ErrNotFound.
 //
 // When it returns, no descendant is left requested, queued or running
@@ -1141,10 +1144,12 @@ func utcPtr(t *time.Time) *time.Time {
 // while it is live: the task running under the named attempt; the others
 // write nothing. It returns the tasks it completed; if some claims were not
 // live, the error (returned with those tasks) wraps ErrStaleAttempt (the
-// task was requeued, perhaps claimed again, since), ErrConflict (no longer
+// task was requeued, perhaps claimed again, or ended since), ErrConflict (no longer
 // running, e.g. terminating: end it with UpdateTask to terminated) or
 // ErrNotFound for the first of them; see ClaimsNotLiveError. Use UpdateTask
-// (with TaskUpdate.Attempt) to set more of the result.
+// (with TaskUpdate.Attempt) to set more of the result. A task named twice
+// is invalid input (*InvalidInputError on claims[i].TaskID), nothing
+// written.
 func (s *Store) CompleteTasks(ctx context.Context, rs ResultStatus, claims ...Claim) ([]*Task, error) {
 	if err := validateResultStatus(rs, "result status"); err != nil {
 		return nil, err

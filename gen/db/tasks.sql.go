@@ -1196,7 +1196,7 @@ SET status = CASE WHEN t.status IN ('requested', 'queued') THEN 'terminated'
     claimed_at = CASE WHEN t.status IN ('requested', 'queued') THEN NULL ELSE t.claimed_at END,
     version = t.version + 1,
     updated_at = now()
-WHERE t.task_id = ANY($2::uuid[]) AND t.status NOT IN ('complete', 'terminated')
+WHERE t.task_id = ANY($2::uuid[]) AND t.status NOT IN ('complete', 'terminated', 'terminating')
 RETURNING t.task_id, t.parent_task_id, t.status, t.action, t.design_ref, t.node_filter, t.request_context, t.retry, t.created_at, t.created_by, t.updated_at, t.terminated_at, t.terminated_by, t.terminate, t.result_status, t.result_message, t.result_reason, t.result_error_count, t.result_successes, t.result_failures, t.result_links, t.version, t.last_message_seq, t.claimed_by, t.claimed_at, t.attempt, statemgmt_subtask_ids(t.task_id)::uuid[] AS subtask_ids
 `
 
@@ -1236,7 +1236,7 @@ type TerminateTasksRow struct {
 }
 
 // Termination, step 2: marks the locked tasks: not yet running → terminated, running → terminating;
-// final ones are left alone.
+// final and already terminating ones are left alone (their terminated_by stays).
 func (q *Queries) TerminateTasks(ctx context.Context, db DBTX, arg TerminateTasksParams) ([]*TerminateTasksRow, error) {
 	rows, err := db.Query(ctx, terminateTasks, arg.TerminatedBy, arg.TaskIds)
 	if err != nil {

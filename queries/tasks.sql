@@ -16,34 +16,24 @@ RETURNING *;
 
 -- name: InsertTasks :many
 -- Inserts a batch of tasks in one statement: one unnest of all the columns (linear in the batch). The
--- existing parents named by the batch are share-locked first (in id order) and read under that lock:
--- if any is terminating, terminated or complete nothing is inserted (no row comes back), and a
--- concurrent TerminateTask, which row-locks the tree, either waits for this insert or is waited for.
-WITH parents AS (
-    SELECT p.task_id, p.status FROM tasks p
-    WHERE p.task_id = ANY(@existing_parent_ids::uuid[])
-    ORDER BY p.task_id
-    FOR SHARE
-),
-inserted AS (
-    INSERT INTO tasks (task_id, parent_task_id, status, action, design_ref,
-                       node_filter, request_context, created_by)
-    SELECT x.task_id, nullif(x.parent_task_id, '00000000-0000-0000-0000-000000000000'), -- nil uuid: no parent
-           x.status, x.action, x.design_ref, x.node_filter, x.request_context, x.created_by
-    -- Several set-returning functions in one select list run in lockstep: one row per task.
-    FROM (SELECT unnest(@task_ids::uuid[]) AS task_id, unnest(@parent_task_ids::uuid[]) AS parent_task_id,
-                 unnest(@statuses::text[]) AS status, unnest(@actions::text[]) AS action,
-                 unnest(@design_refs::text[]) AS design_ref, unnest(@node_filters::jsonb[]) AS node_filter,
-                 unnest(@request_contexts::jsonb[]) AS request_context,
-                 unnest(@created_bys::text[]) AS created_by) AS x
-    WHERE NOT EXISTS (SELECT 1 FROM parents WHERE parents.status IN ('terminating', 'terminated', 'complete'))
-    RETURNING *
-)
-SELECT * FROM inserted;
+-- existing parents it names must be locked and checked first, in the same transaction (LockParents).
+INSERT INTO tasks (task_id, parent_task_id, status, action, design_ref,
+                   node_filter, request_context, created_by)
+SELECT x.task_id, nullif(x.parent_task_id, '00000000-0000-0000-0000-000000000000'), -- nil uuid: no parent
+       x.status, x.action, x.design_ref, x.node_filter, x.request_context, x.created_by
+-- Several set-returning functions in one select list run in lockstep: one row per task.
+FROM (SELECT unnest(@task_ids::uuid[]) AS task_id, unnest(@parent_task_ids::uuid[]) AS parent_task_id,
+             unnest(@statuses::text[]) AS status, unnest(@actions::text[]) AS action,
+             unnest(@design_refs::text[]) AS design_ref, unnest(@node_filters::jsonb[]) AS node_filter,
+             unnest(@request_contexts::jsonb[]) AS request_context,
+             unnest(@created_bys::text[]) AS created_by) AS x
+RETURNING *;
 
--- name: GetParentStatuses :many
--- Reads the status of the given tasks: why InsertTasks refused a batch.
-SELECT task_id, status FROM tasks WHERE task_id = ANY(@task_ids::uuid[]);
+-- name: LockParents :many
+-- Subtask creation, step 1: share-locks the existing parents a batch names, in id order, and reads
+-- their status under that lock (a concurrent TerminateTask, which row-locks the tree, waits for the
+-- insert or is waited for).
+SELECT task_id, status FROM tasks WHERE task_id = ANY(@task_ids::uuid[]) ORDER BY task_id FOR SHARE;
 
 -- name: GetTask :one
 -- Reads one task by id, with its subtask ids.
@@ -77,7 +67,8 @@ ORDER BY t.created_at, t.task_id;
 -- name: UpdateTask :one
 -- Compare-and-swap update: changes only the given fields, only if the version matches, the current
 -- status is one the new status may follow, and the attempt rule holds (a task under a live claim only
--- for that claim's attempt; attempt 0: only a task under no live claim); bumps the version.
+-- for that claim's attempt; attempt 0: only a task under no live claim; a claim is live while the task
+-- is running or terminating under it); bumps the version.
 -- No row: not found, stale version, stale attempt, or invalid change.
 UPDATE tasks
 SET status          = coalesce(sqlc.narg('status')::text, status),
@@ -105,7 +96,7 @@ WHERE task_id = @task_id
        OR status = ANY(@allowed_from::text[]))
   AND CASE WHEN @attempt::bigint = 0
            THEN NOT (claimed_by IS NOT NULL AND status IN ('running', 'terminating'))
-           ELSE attempt = @attempt::bigint AND claimed_by IS NOT NULL END
+           ELSE attempt = @attempt::bigint AND claimed_by IS NOT NULL AND status IN ('running', 'terminating') END
 RETURNING *, statemgmt_subtask_ids(task_id)::uuid[] AS subtask_ids;
 
 -- name: ClaimTasks :many
@@ -185,7 +176,7 @@ FOR NO KEY UPDATE;
 
 -- name: TerminateTasks :many
 -- Termination, step 2: marks the locked tasks: not yet running → terminated, running → terminating;
--- final ones are left alone.
+-- final and already terminating ones are left alone (their terminated_by stays).
 UPDATE tasks t
 SET status = CASE WHEN t.status IN ('requested', 'queued') THEN 'terminated'
                   WHEN t.status = 'running' THEN 'terminating'
@@ -197,7 +188,7 @@ SET status = CASE WHEN t.status IN ('requested', 'queued') THEN 'terminated'
     claimed_at = CASE WHEN t.status IN ('requested', 'queued') THEN NULL ELSE t.claimed_at END,
     version = t.version + 1,
     updated_at = now()
-WHERE t.task_id = ANY(@task_ids::uuid[]) AND t.status NOT IN ('complete', 'terminated')
+WHERE t.task_id = ANY(@task_ids::uuid[]) AND t.status NOT IN ('complete', 'terminated', 'terminating')
 RETURNING t.*, statemgmt_subtask_ids(t.task_id)::uuid[] AS subtask_ids;
 
 -- name: DeleteTaskTreesCreatedBefore :one
@@ -271,3 +262,7 @@ SET status = 'complete', result_status = @result_status::text,
 FROM (SELECT unnest(@task_ids::uuid[]) AS task_id, unnest(@attempts::bigint[]) AS attempt) AS w
 WHERE t.task_id = ANY(@task_ids::uuid[]) AND t.task_id = w.task_id AND t.attempt = w.attempt AND t.status = 'running'
 RETURNING t.*, statemgmt_subtask_ids(t.task_id)::uuid[] AS subtask_ids;
+
+-- name: TransactionIsolation :one
+-- Reads the current transaction's isolation level: TerminateTask needs READ COMMITTED.
+SELECT current_setting('transaction_isolation')::text AS isolation;

@@ -8,8 +8,20 @@
 --     subtask made fan-out quadratic in WAL and table size. The list is read
 --     from the children themselves (tasks_parent_idx) by
 --     statemgmt_subtask_ids, oldest first (created_at, then id).
+--   * running/terminating tasks without a claimer are requeued/terminated.
 --   * the recovery index covers terminating tasks as well as running ones:
 --     both are held by a claimer, and recovery finds both.
+
+-- Running or terminating tasks without a claimer (the old UpdateTask could
+-- make them from queued) are found by no recovery call: recover them here,
+-- as recovery would have, running ones back to the queue (retry + 1) and
+-- terminating ones terminated. (claimed_at is NULL with claimed_by:
+-- tasks_claim_pair.)
+UPDATE tasks SET status = 'queued', retry = retry + 1, version = version + 1, updated_at = now()
+WHERE status = 'running' AND claimed_by IS NULL;
+UPDATE tasks SET status = 'terminated', terminated_at = coalesce(terminated_at, now()),
+                 version = version + 1, updated_at = now()
+WHERE status = 'terminating' AND claimed_by IS NULL;
 
 ALTER TABLE tasks ADD COLUMN attempt bigint NOT NULL DEFAULT 0;
 ALTER TABLE tasks ADD CONSTRAINT tasks_attempt_nonnegative CHECK (attempt >= 0);

@@ -604,7 +604,7 @@ func modelStep(s mTask, in mIn, out mOut) (bool, mTask) {
 		return true, s
 	}
 	live := s.Claimed && (s.Status == statestore.StatusRunning || s.Status == statestore.StatusTerminating)
-	claimLive := func(attempt int64) bool { return s.Claimed && s.Attempt == attempt }
+	claimLive := func(attempt int64) bool { return live && s.Attempt == attempt }
 	next := s
 	next.Version++
 	switch in.Kind {
@@ -654,7 +654,7 @@ func modelStep(s mTask, in mIn, out mOut) (bool, mTask) {
 		switch s.Status {
 		case statestore.StatusRequested, statestore.StatusQueued:
 			next.Status, next.Claimed = statestore.StatusTerminated, false
-		case statestore.StatusRunning, statestore.StatusTerminating:
+		case statestore.StatusRunning:
 			next.Status = statestore.StatusTerminating
 		default:
 			return false, s
@@ -663,7 +663,8 @@ func modelStep(s mTask, in mIn, out mOut) (bool, mTask) {
 	case opRootUnmarked:
 		switch out.Err {
 		case errNone:
-			return s.Exists && (s.Status == statestore.StatusComplete || s.Status == statestore.StatusTerminated), s
+			return s.Exists && (s.Status == statestore.StatusComplete || s.Status == statestore.StatusTerminated ||
+				s.Status == statestore.StatusTerminating), s
 		case errNotFound:
 			return !s.Exists, s
 		}
@@ -682,7 +683,9 @@ func modelStep(s mTask, in mIn, out mOut) (bool, mTask) {
 		case errNotFound:
 			return !s.Exists, s
 		case errStale:
-			return s.Exists && s.Version == in.Version && !attemptOK, s
+			// The attempt is checked before the version: a requeued
+			// worker's stale version does not hide its stale attempt.
+			return s.Exists && !attemptOK, s
 		case errInvalidStatus:
 			return s.Exists && s.Version == in.Version && attemptOK && !statusOK, s
 		}

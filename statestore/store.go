@@ -98,6 +98,10 @@ func (s *Store) Close() {
 // WithTx returns a Store whose calls all run inside tx, the caller's own
 // transaction: the caller's writes and the store's commit or roll back
 // together. Calls that need several statements use savepoints inside tx.
+// tx should be READ COMMITTED (PostgreSQL's default): TerminateTask refuses
+// any other isolation level, and under REPEATABLE READ or SERIALIZABLE the
+// fresh snapshots other calls rely on between statements (CreateTasks'
+// second look for a parent) are not taken.
 func (s *Store) WithTx(tx pgx.Tx) *Store {
 	c := *s
 	c.conn, c.tx, c.derived, c.pending = tx, tx, true, nil

@@ -116,8 +116,10 @@ type Task struct {
 
 // Claim names one claim of a task: the task and its attempt. The worker
 // that claimed a task passes it to CompleteTasks, RequeueTasks and (as
-// TaskUpdate.Attempt) UpdateTask; once the task is requeued, every write
-// naming the old attempt fails with ErrStaleAttempt and writes nothing.
+// TaskUpdate.Attempt) UpdateTask. The claim is live only while the task is
+// running or terminating under it: once the task is requeued, complete or
+// terminated (by its worker or by recovery), every write naming the old
+// attempt fails with ErrStaleAttempt and writes nothing.
 type Claim struct {
 	TaskID  uuid.UUID
 	Attempt int64
@@ -214,8 +216,9 @@ func (s *Store) CreateTask(ctx context.Context, nt NewTask) (*Task, error) {
 
 // CreateSubtask creates a task under parent. A parent that is terminating,
 // terminated or complete refuses it with ErrParentClosed, and nothing is
-// written; the check reads the parent under a share lock in the insert
-// statement, so it cannot race TerminateTask (see there).
+// written; the check reads the parent under a share lock taken in a
+// statement before the insert, in the same transaction, so it cannot race
+// TerminateTask (see there).
 func (s *Store) CreateSubtask(ctx context.Context, parent uuid.UUID, nt NewTask) (*Task, error) {
 	nt.ParentID = &parent
 	return s.CreateTask(ctx, nt)
@@ -226,7 +229,9 @@ func (s *Store) CreateSubtask(ctx context.Context, parent uuid.UUID, nt NewTask)
 // task or one in the same batch. A missing parent fails the whole batch
 // with ErrNotFound; a taken id with ErrConflict; a parent that is
 // terminating, terminated or complete with ErrParentClosed; nothing is
-// written. The cost per task does not grow with the batch.
+// written. The cost per task does not grow with the batch. A batch naming
+// existing parents runs in a transaction of two statements (lock and check
+// the parents, then insert); one without runs one statement.
 func (s *Store) CreateTasks(ctx context.Context, tasks ...NewTask) ([]*Task, error) {
 	if len(tasks) == 0 {
 		return []*Task{}, nil
@@ -269,8 +274,11 @@ func (s *Store) CreateTasks(ctx context.Context, tasks ...NewTask) ([]*Task, err
 		p.DesignRefs[i], p.NodeFilters[i], p.RequestContexts[i], p.CreatedBys[i] =
 			nt.DesignRef, nt.NodeFilter, nt.RequestContext, nt.CreatedBy
 	}
+	if err := batchParentCycle(p.TaskIds, p.ParentTaskIds, len(tasks)); err != nil {
+		return nil, err
+	}
 	inBatch := make(map[uuid.UUID][]uuid.UUID)
-	p.ExistingParentIds = []uuid.UUID{}
+	existing := []uuid.UUID{}
 	for _, parent := range p.ParentTaskIds {
 		if parent == uuid.Nil {
 			continue
@@ -278,21 +286,31 @@ func (s *Store) CreateTasks(ctx context.Context, tasks ...NewTask) ([]*Task, err
 		if _, ok := inBatch[parent]; !ok {
 			inBatch[parent] = nil
 			if !seen[parent] {
-				p.ExistingParentIds = append(p.ExistingParentIds, parent)
+				existing = append(existing, parent)
 			}
 		}
 	}
-	rows, err := s.q.InsertTasks(ctx, s.conn, p)
-	if err != nil {
-		return nil, mapError("create tasks", err)
+	var rows []*db.Tasks
+	var err error
+	if len(existing) == 0 {
+		rows, err = s.q.InsertTasks(ctx, s.conn, p)
+		err = mapError("create tasks", err)
+	} else {
+		err = s.InTx(ctx, func(ctx context.Context, tx *Store) (err error) {
+			if err := tx.lockParents(ctx, existing); err != nil {
+				return err
+			}
+			statementBoundary(ctx, "CreateTasks: parents locked, before the insert")
+			rows, err = tx.q.InsertTasks(ctx, tx.conn, p)
+			return mapError("create tasks", err)
+		})
 	}
-	if len(rows) == 0 {
-		return nil, s.parentClosedError(ctx, p.ExistingParentIds)
+	if err != nil {
+		return nil, err
 	}
 	byID := make(map[uuid.UUID]*Task, len(rows))
 	for _, r := range rows {
-		tr := db.Tasks(*r)
-		row := getTaskRowFromModel(&tr)
+		row := getTaskRowFromModel(r)
 		byID[r.TaskID] = taskFromRow(&row)
 	}
 	out := make([]*Task, len(tasks))
@@ -315,6 +333,59 @@ func (s *Store) CreateTasks(ctx context.Context, tasks ...NewTask) ([]*Task, err
 	return out, nil
 }
 
+// batchParentCycle refuses tasks of one batch that name each other as
+// parents in a loop: the foreign key accepts such a batch (every parent
+// exists at the end of the statement), but the tree would have no root and
+// every walk of it (TerminateTask) would never end.
+func batchParentCycle(ids, parents []uuid.UUID, n int) error {
+	parentOf := make(map[uuid.UUID]uuid.UUID, len(ids))
+	index := make(map[uuid.UUID]int, len(ids))
+	for i, id := range ids {
+		if parents[i] != uuid.Nil {
+			parentOf[id] = parents[i]
+		}
+		index[id] = i
+	}
+	const (
+		unseen = iota
+		onPath
+		done
+	)
+	state := make(map[uuid.UUID]int, len(ids))
+	for _, start := range ids {
+		var path []uuid.UUID
+		id, cycle := start, false
+		for {
+			if state[id] != unseen {
+				cycle = state[id] == onPath
+				break
+			}
+			if _, ok := index[id]; !ok {
+				break // an existing task: the chain leaves the batch
+			}
+			state[id] = onPath
+			path = append(path, id)
+			p, ok := parentOf[id]
+			if !ok {
+				break // a top-level task
+			}
+			id = p
+		}
+		if cycle {
+			i := index[id]
+			field := fmt.Sprintf("tasks[%d].ParentID", i)
+			if n == 1 {
+				field = "task.ParentID"
+			}
+			return invalid(field, "forms a cycle with other tasks of the batch")
+		}
+		for _, v := range path {
+			state[v] = done
+		}
+	}
+	return nil
+}
+
 // getTaskRowFromModel adds an empty subtask list to a bare task row.
 func getTaskRowFromModel(r *db.Tasks) db.GetTaskRow {
 	return db.GetTaskRow{
@@ -329,20 +400,39 @@ func getTaskRowFromModel(r *db.Tasks) db.GetTaskRow {
 	}
 }
 
-// parentClosedError explains an insert that wrote nothing: a parent was
-// closed (InsertTasks inserts no row then).
-func (s *Store) parentClosedError(ctx context.Context, parents []uuid.UUID) error {
-	rows, err := s.q.GetParentStatuses(ctx, s.conn, parents)
-	if err != nil {
-		return fmt.Errorf("create tasks: %w (reading why: %w)", ErrParentClosed, mapError("read parents", err))
+// lockParents share-locks the existing parents a batch names and checks
+// them under that lock, in a statement of its own before the insert: the
+// insert's foreign key check sees parents committed after its snapshot, so
+// a check in the insert's own snapshot could miss a parent committed (and
+// then terminated) while the insert waited for a lock. A parent the lock
+// statement does not see is looked for once more in a fresh statement (it
+// may have been committed while the first one waited); still missing, it
+// is ErrNotFound, so the insert only ever runs under parents locked here.
+func (s *Store) lockParents(ctx context.Context, parents []uuid.UUID) error {
+	var rows []*db.LockParentsRow
+	for try := 0; try < 2; try++ {
+		var err error
+		if rows, err = s.q.LockParents(ctx, s.conn, parents); err != nil {
+			return mapError("create tasks: lock parents", err)
+		}
+		if len(rows) == len(parents) {
+			break
+		}
 	}
+	found := make(map[uuid.UUID]bool, len(rows))
 	for _, r := range rows {
+		found[r.TaskID] = true
 		switch TaskStatus(r.Status) {
 		case StatusTerminating, StatusTerminated, StatusComplete:
 			return fmt.Errorf("create tasks: parent %s is %s: %w", r.TaskID, r.Status, ErrParentClosed)
 		}
 	}
-	return fmt.Errorf("create tasks: %w", ErrParentClosed)
+	for _, id := range parents {
+		if !found[id] {
+			return fmt.Errorf("create tasks: parent %s: %w", id, ErrNotFound)
+		}
+	}
+	return nil
 }
 
 // GetTask reads one task with all its messages in order (two queries).
@@ -481,7 +571,8 @@ type TaskUpdate struct {
 	// Attempt is the attempt the caller acts for. The worker that claimed
 	// the task passes the Attempt of its claim (Task.Claim): the update
 	// then applies only while that claim is the task's live claim (not
-	// requeued since). Zero acts for nobody's claim: the update applies
+	// requeued since, nor ended: a claim is live only while the task is
+	// running or terminating under it). Zero acts for nobody's claim: the update applies
 	// only to a task under no live claim (not running or terminating with
 	// a claimer). Otherwise ErrStaleAttempt, nothing written.
 	Attempt int64
@@ -542,18 +633,20 @@ func (s *Store) UpdateTask(ctx context.Context, id uuid.UUID, expectedVersion in
 	if gerr != nil {
 		return nil, mapError("update task "+id.String(), gerr)
 	}
-	if cur.Version != expectedVersion {
-		return nil, fmt.Errorf("update task %s: %w: version is %d, not %d", id, ErrConflict, cur.Version, expectedVersion)
-	}
+	// The attempt first: a worker whose claim was requeued always holds a
+	// stale version too (requeueing bumps it), and ErrStaleAttempt is the
+	// reason it must act on (drop the work); it wraps ErrConflict as well.
 	claimed := cur.ClaimedBy != nil
 	live := claimed && (cur.Status == string(StatusRunning) || cur.Status == string(StatusTerminating))
 	switch {
 	case u.Attempt == 0 && live:
 		return nil, fmt.Errorf("update task %s: %w: the task is claimed (attempt %d); only that claim may update it",
 			id, ErrStaleAttempt, cur.Attempt)
-	case u.Attempt != 0 && (!claimed || cur.Attempt != u.Attempt):
-		return nil, fmt.Errorf("update task %s: %w: attempt %d is not the task's live claim (attempt %d, claimed: %t)",
-			id, ErrStaleAttempt, u.Attempt, cur.Attempt, claimed)
+	case u.Attempt != 0 && (!live || cur.Attempt != u.Attempt):
+		return nil, fmt.Errorf("update task %s: %w: attempt %d is not the task's live claim (attempt %d, claimed: %t, status %s)",
+			id, ErrStaleAttempt, u.Attempt, cur.Attempt, claimed, cur.Status)
+	case cur.Version != expectedVersion:
+		return nil, fmt.Errorf("update task %s: %w: version is %d, not %d", id, ErrConflict, cur.Version, expectedVersion)
 	case u.Status != nil && !CanChange(TaskStatus(cur.Status), *u.Status):
 		if *u.Status == StatusRunning {
 			return nil, fmt.Errorf("update task %s: %w", id,
@@ -695,9 +788,11 @@ func (s *Store) RequeueStaleTasks(ctx context.Context, claimedBefore time.Time) 
 // 1), e.g. on shutdown, in one statement. Each claim applies only while it
 // is live (the task running under that attempt); the others write nothing.
 // It returns the tasks it requeued; if some claims were not live, the
-// error (returned with those tasks) wraps ErrStaleAttempt (requeued or
-// claimed again since), ErrConflict (no longer running, e.g. terminating)
-// or ErrNotFound for the first of them; see ClaimsNotLiveError.
+// error (returned with those tasks) wraps ErrStaleAttempt (requeued,
+// complete or terminated since), ErrConflict (no longer running, e.g.
+// terminating) or ErrNotFound for the first of them; see
+// ClaimsNotLiveError. A task named twice is invalid input
+// (*InvalidInputError on claims[i].TaskID), nothing written.
 func (s *Store) RequeueTasks(ctx context.Context, claims ...Claim) ([]*Task, error) {
 	ids, attempts, err := claimArgs(claims)
 	if err != nil || len(ids) == 0 {
@@ -781,7 +876,8 @@ func (s *Store) claimsNotLive(ctx context.Context, op string, claims []Claim, do
 	switch {
 	case r == nil:
 		err = fmt.Errorf("%s: task %s: %w", op, c.TaskID, ErrNotFound)
-	case r.Attempt != c.Attempt || r.ClaimedBy == nil:
+	case r.Attempt != c.Attempt || r.ClaimedBy == nil ||
+		(r.Status != string(StatusRunning) && r.Status != string(StatusTerminating)):
 		err = fmt.Errorf("%s: task %s: %w: attempt %d is not its live claim (attempt %d, status %s)",
 			op, c.TaskID, ErrStaleAttempt, c.Attempt, r.Attempt, r.Status)
 	case r.Status != string(StatusRunning):
@@ -798,8 +894,9 @@ const maxTerminateRounds = 100
 
 // TerminateTask marks task id and all its descendants: tasks not yet
 // running become terminated, running ones terminating (their workers finish
-// the job, or recovery ends them), final ones are left alone. by is recorded
-// as terminated_by. It returns the tasks it changed; a missing task is
+// the job, or recovery ends them); final and already terminating ones are
+// left alone (not reported, their terminated_by kept). by is recorded as
+// terminated_by. It returns the tasks it changed; a missing task is
 // ErrNotFound.
 //
 // When it returns, no descendant is left requested, queued or running
@@ -809,9 +906,24 @@ const maxTerminateRounds = 100
 // one transaction. CreateSubtask share-locks the parent and refuses a closed
 // one, so a subtask either commits before a walk sees the tree (and is
 // marked) or is refused.
+//
+// Each walk must see the subtasks committed before it, so TerminateTask
+// needs READ COMMITTED: on a Store bound by WithTx to a REPEATABLE READ or
+// SERIALIZABLE transaction (whose snapshot would hide them) it is refused
+// with an *InvalidInputError on "transaction", nothing written.
 func (s *Store) TerminateTask(ctx context.Context, id uuid.UUID, by string) ([]*Task, error) {
 	if err := validateText(by, "by", 256); err != nil {
 		return nil, err
+	}
+	if s.tx != nil {
+		iso, err := s.q.TransactionIsolation(ctx, s.conn)
+		if err != nil {
+			return nil, mapError("terminate task "+id.String()+": read isolation level", err)
+		}
+		if iso != "read committed" {
+			return nil, fmt.Errorf("terminate task %s: %w", id, invalid("transaction",
+				"isolation level is %s; TerminateTask needs READ COMMITTED (its snapshot would hide subtasks committed meanwhile)", iso))
+		}
 	}
 	var rows []*db.TerminateTasksRow
 	var err error
@@ -1066,10 +1178,12 @@ func utcPtr(t *time.Time) *time.Time {
 // while it is live: the task running under the named attempt; the others
 // write nothing. It returns the tasks it completed; if some claims were not
 // live, the error (returned with those tasks) wraps ErrStaleAttempt (the
-// task was requeued, perhaps claimed again, since), ErrConflict (no longer
+// task was requeued, perhaps claimed again, or ended since), ErrConflict (no longer
 // running, e.g. terminating: end it with UpdateTask to terminated) or
 // ErrNotFound for the first of them; see ClaimsNotLiveError. Use UpdateTask
-// (with TaskUpdate.Attempt) to set more of the result.
+// (with TaskUpdate.Attempt) to set more of the result. A task named twice
+// is invalid input (*InvalidInputError on claims[i].TaskID), nothing
+// written.
 func (s *Store) CompleteTasks(ctx context.Context, rs ResultStatus, claims ...Claim) ([]*Task, error) {
 	if err := validateResultStatus(rs, "result status"); err != nil {
 		return nil, err

@@ -899,10 +899,11 @@ func TestCompleteTasksPerClaim(t *testing.T) {
 	if err != nil || got.Status != statestore.StatusRunning || got.Version != theirs[0].Version {
 		t.Fatalf("b's task after a stale claim on it = %v v%d, %v; want running, untouched", got.Status, got.Version, err)
 	}
-	// Completing twice: no longer running.
+	// Completing twice: the claim ended with the first (a claim is live
+	// only while its task is running or terminating).
 	_, err = s.CompleteTasks(ctx, statestore.ResultSuccess, mine[0].Claim())
-	if !errors.Is(err, statestore.ErrConflict) || errors.Is(err, statestore.ErrStaleAttempt) {
-		t.Fatalf("complete twice: %v, want ErrConflict (not stale: same attempt)", err)
+	if !errors.Is(err, statestore.ErrStaleAttempt) {
+		t.Fatalf("complete twice: %v, want ErrStaleAttempt (the claim ended with the task)", err)
 	}
 	_, err = s.CompleteTasks(ctx, statestore.ResultSuccess, statestore.Claim{TaskID: uuid.New(), Attempt: 1})
 	if !errors.Is(err, statestore.ErrNotFound) {

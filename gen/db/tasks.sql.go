@@ -385,36 +385,6 @@ func (q *Queries) GetClaimStates(ctx context.Context, db DBTX, taskIds []uuid.UU
 	return items, nil
 }
 
-const getParentStatuses = `-- name: GetParentStatuses :many
-SELECT task_id, status FROM tasks WHERE task_id = ANY($1::uuid[])
-`
-
-type GetParentStatusesRow struct {
-	TaskID uuid.UUID `json:"task_id"`
-	Status string    `json:"status"`
-}
-
-// Reads the status of the given tasks: why InsertTasks refused a batch.
-func (q *Queries) GetParentStatuses(ctx context.Context, db DBTX, taskIds []uuid.UUID) ([]*GetParentStatusesRow, error) {
-	rows, err := db.Query(ctx, getParentStatuses, taskIds)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []*GetParentStatusesRow{}
-	for rows.Next() {
-		var i GetParentStatusesRow
-		if err := rows.Scan(&i.TaskID, &i.Status); err != nil {
-			return nil, err
-		}
-		items = append(items, &i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const getTask = `-- name: GetTask :one
 SELECT t.task_id, t.parent_task_id, t.status, t.action, t.design_ref, t.node_filter, t.request_context, t.retry, t.created_at, t.created_by, t.updated_at, t.terminated_at, t.terminated_by, t.terminate, t.result_status, t.result_message, t.result_reason, t.result_error_count, t.result_successes, t.result_failures, t.result_links, t.version, t.last_message_seq, t.claimed_by, t.claimed_at, t.attempt, statemgmt_subtask_ids(t.task_id)::uuid[] AS subtask_ids FROM tasks t WHERE t.task_id = $1
 `
@@ -575,77 +545,34 @@ func (q *Queries) InsertTask(ctx context.Context, db DBTX, arg InsertTaskParams)
 }
 
 const insertTasks = `-- name: InsertTasks :many
-WITH parents AS (
-    SELECT p.task_id, p.status FROM tasks p
-    WHERE p.task_id = ANY($1::uuid[])
-    ORDER BY p.task_id
-    FOR SHARE
-),
-inserted AS (
-    INSERT INTO tasks (task_id, parent_task_id, status, action, design_ref,
-                       node_filter, request_context, created_by)
-    SELECT x.task_id, nullif(x.parent_task_id, '00000000-0000-0000-0000-000000000000'), -- nil uuid: no parent
-           x.status, x.action, x.design_ref, x.node_filter, x.request_context, x.created_by
-    -- Several set-returning functions in one select list run in lockstep: one row per task.
-    FROM (SELECT unnest($2::uuid[]) AS task_id, unnest($3::uuid[]) AS parent_task_id,
-                 unnest($4::text[]) AS status, unnest($5::text[]) AS action,
-                 unnest($6::text[]) AS design_ref, unnest($7::jsonb[]) AS node_filter,
-                 unnest($8::jsonb[]) AS request_context,
-                 unnest($9::text[]) AS created_by) AS x
-    WHERE NOT EXISTS (SELECT 1 FROM parents WHERE parents.status IN ('terminating', 'terminated', 'complete'))
-    RETURNING task_id, parent_task_id, status, action, design_ref, node_filter, request_context, retry, created_at, created_by, updated_at, terminated_at, terminated_by, terminate, result_status, result_message, result_reason, result_error_count, result_successes, result_failures, result_links, version, last_message_seq, claimed_by, claimed_at, attempt
-)
-SELECT task_id, parent_task_id, status, action, design_ref, node_filter, request_context, retry, created_at, created_by, updated_at, terminated_at, terminated_by, terminate, result_status, result_message, result_reason, result_error_count, result_successes, result_failures, result_links, version, last_message_seq, claimed_by, claimed_at, attempt FROM inserted
+INSERT INTO tasks (task_id, parent_task_id, status, action, design_ref,
+                   node_filter, request_context, created_by)
+SELECT x.task_id, nullif(x.parent_task_id, '00000000-0000-0000-0000-000000000000'), -- nil uuid: no parent
+       x.status, x.action, x.design_ref, x.node_filter, x.request_context, x.created_by
+FROM (SELECT unnest($1::uuid[]) AS task_id, unnest($2::uuid[]) AS parent_task_id,
+             unnest($3::text[]) AS status, unnest($4::text[]) AS action,
+             unnest($5::text[]) AS design_ref, unnest($6::jsonb[]) AS node_filter,
+             unnest($7::jsonb[]) AS request_context,
+             unnest($8::text[]) AS created_by) AS x
+RETURNING task_id, parent_task_id, status, action, design_ref, node_filter, request_context, retry, created_at, created_by, updated_at, terminated_at, terminated_by, terminate, result_status, result_message, result_reason, result_error_count, result_successes, result_failures, result_links, version, last_message_seq, claimed_by, claimed_at, attempt
 `
 
 type InsertTasksParams struct {
-	ExistingParentIds []uuid.UUID       `json:"existing_parent_ids"`
-	TaskIds           []uuid.UUID       `json:"task_ids"`
-	ParentTaskIds     []uuid.UUID       `json:"parent_task_ids"`
-	Statuses          []string          `json:"statuses"`
-	Actions           []string          `json:"actions"`
-	DesignRefs        []string          `json:"design_refs"`
-	NodeFilters       []json.RawMessage `json:"node_filters"`
-	RequestContexts   []json.RawMessage `json:"request_contexts"`
-	CreatedBys        []string          `json:"created_bys"`
-}
-
-type InsertTasksRow struct {
-	TaskID           uuid.UUID       `json:"task_id"`
-	ParentTaskID     *uuid.UUID      `json:"parent_task_id"`
-	Status           string          `json:"status"`
-	Action           string          `json:"action"`
-	DesignRef        string          `json:"design_ref"`
-	NodeFilter       json.RawMessage `json:"node_filter"`
-	RequestContext   json.RawMessage `json:"request_context"`
-	Retry            int32           `json:"retry"`
-	CreatedAt        time.Time       `json:"created_at"`
-	CreatedBy        string          `json:"created_by"`
-	UpdatedAt        time.Time       `json:"updated_at"`
-	TerminatedAt     *time.Time      `json:"terminated_at"`
-	TerminatedBy     *string         `json:"terminated_by"`
-	Terminate        bool            `json:"terminate"`
-	ResultStatus     string          `json:"result_status"`
-	ResultMessage    string          `json:"result_message"`
-	ResultReason     string          `json:"result_reason"`
-	ResultErrorCount int32           `json:"result_error_count"`
-	ResultSuccesses  []string        `json:"result_successes"`
-	ResultFailures   []string        `json:"result_failures"`
-	ResultLinks      json.RawMessage `json:"result_links"`
-	Version          int64           `json:"version"`
-	LastMessageSeq   int64           `json:"last_message_seq"`
-	ClaimedBy        *string         `json:"claimed_by"`
-	ClaimedAt        *time.Time      `json:"claimed_at"`
-	Attempt          int64           `json:"attempt"`
+	TaskIds         []uuid.UUID       `json:"task_ids"`
+	ParentTaskIds   []uuid.UUID       `json:"parent_task_ids"`
+	Statuses        []string          `json:"statuses"`
+	Actions         []string          `json:"actions"`
+	DesignRefs      []string          `json:"design_refs"`
+	NodeFilters     []json.RawMessage `json:"node_filters"`
+	RequestContexts []json.RawMessage `json:"request_contexts"`
+	CreatedBys      []string          `json:"created_bys"`
 }
 
 // Inserts a batch of tasks in one statement: one unnest of all the columns (linear in the batch). The
-// existing parents named by the batch are share-locked first (in id order) and read under that lock:
-// if any is terminating, terminated or complete nothing is inserted (no row comes back), and a
-// concurrent TerminateTask, which row-locks the tree, either waits for this insert or is waited for.
-func (q *Queries) InsertTasks(ctx context.Context, db DBTX, arg InsertTasksParams) ([]*InsertTasksRow, error) {
+// existing parents it names must be locked and checked first, in the same transaction (LockParents).
+// Several set-returning functions in one select list run in lockstep: one row per task.
+func (q *Queries) InsertTasks(ctx context.Context, db DBTX, arg InsertTasksParams) ([]*Tasks, error) {
 	rows, err := db.Query(ctx, insertTasks,
-		arg.ExistingParentIds,
 		arg.TaskIds,
 		arg.ParentTaskIds,
 		arg.Statuses,
@@ -659,9 +586,9 @@ func (q *Queries) InsertTasks(ctx context.Context, db DBTX, arg InsertTasksParam
 		return nil, err
 	}
 	defer rows.Close()
-	items := []*InsertTasksRow{}
+	items := []*Tasks{}
 	for rows.Next() {
-		var i InsertTasksRow
+		var i Tasks
 		if err := rows.Scan(
 			&i.TaskID,
 			&i.ParentTaskID,
@@ -894,6 +821,38 @@ func (q *Queries) ListTasks(ctx context.Context, db DBTX, arg ListTasksParams) (
 			&i.Attempt,
 			&i.SubtaskIds,
 		); err != nil {
+			return nil, err
+		}
+		items = append(items, &i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const lockParents = `-- name: LockParents :many
+SELECT task_id, status FROM tasks WHERE task_id = ANY($1::uuid[]) ORDER BY task_id FOR SHARE
+`
+
+type LockParentsRow struct {
+	TaskID uuid.UUID `json:"task_id"`
+	Status string    `json:"status"`
+}
+
+// Subtask creation, step 1: share-locks the existing parents a batch names, in id order, and reads
+// their status under that lock (a concurrent TerminateTask, which row-locks the tree, waits for the
+// insert or is waited for).
+func (q *Queries) LockParents(ctx context.Context, db DBTX, taskIds []uuid.UUID) ([]*LockParentsRow, error) {
+	rows, err := db.Query(ctx, lockParents, taskIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []*LockParentsRow{}
+	for rows.Next() {
+		var i LockParentsRow
+		if err := rows.Scan(&i.TaskID, &i.Status); err != nil {
 			return nil, err
 		}
 		items = append(items, &i)
@@ -1237,7 +1196,7 @@ SET status = CASE WHEN t.status IN ('requested', 'queued') THEN 'terminated'
     claimed_at = CASE WHEN t.status IN ('requested', 'queued') THEN NULL ELSE t.claimed_at END,
     version = t.version + 1,
     updated_at = now()
-WHERE t.task_id = ANY($2::uuid[]) AND t.status NOT IN ('complete', 'terminated')
+WHERE t.task_id = ANY($2::uuid[]) AND t.status NOT IN ('complete', 'terminated', 'terminating')
 RETURNING t.task_id, t.parent_task_id, t.status, t.action, t.design_ref, t.node_filter, t.request_context, t.retry, t.created_at, t.created_by, t.updated_at, t.terminated_at, t.terminated_by, t.terminate, t.result_status, t.result_message, t.result_reason, t.result_error_count, t.result_successes, t.result_failures, t.result_links, t.version, t.last_message_seq, t.claimed_by, t.claimed_at, t.attempt, statemgmt_subtask_ids(t.task_id)::uuid[] AS subtask_ids
 `
 
@@ -1277,7 +1236,7 @@ type TerminateTasksRow struct {
 }
 
 // Termination, step 2: marks the locked tasks: not yet running → terminated, running → terminating;
-// final ones are left alone.
+// final and already terminating ones are left alone (their terminated_by stays).
 func (q *Queries) TerminateTasks(ctx context.Context, db DBTX, arg TerminateTasksParams) ([]*TerminateTasksRow, error) {
 	rows, err := db.Query(ctx, terminateTasks, arg.TerminatedBy, arg.TaskIds)
 	if err != nil {
@@ -1326,6 +1285,18 @@ func (q *Queries) TerminateTasks(ctx context.Context, db DBTX, arg TerminateTask
 	return items, nil
 }
 
+const transactionIsolation = `-- name: TransactionIsolation :one
+SELECT current_setting('transaction_isolation')::text AS isolation
+`
+
+// Reads the current transaction's isolation level: TerminateTask needs READ COMMITTED.
+func (q *Queries) TransactionIsolation(ctx context.Context, db DBTX) (string, error) {
+	row := db.QueryRow(ctx, transactionIsolation)
+	var isolation string
+	err := row.Scan(&isolation)
+	return isolation, err
+}
+
 const updateTask = `-- name: UpdateTask :one
 UPDATE tasks
 SET status          = coalesce($1::text, status),
@@ -1353,7 +1324,7 @@ WHERE task_id = $14
        OR status = ANY($16::text[]))
   AND CASE WHEN $17::bigint = 0
            THEN NOT (claimed_by IS NOT NULL AND status IN ('running', 'terminating'))
-           ELSE attempt = $17::bigint AND claimed_by IS NOT NULL END
+           ELSE attempt = $17::bigint AND claimed_by IS NOT NULL AND status IN ('running', 'terminating') END
 RETURNING task_id, parent_task_id, status, action, design_ref, node_filter, request_context, retry, created_at, created_by, updated_at, terminated_at, terminated_by, terminate, result_status, result_message, result_reason, result_error_count, result_successes, result_failures, result_links, version, last_message_seq, claimed_by, claimed_at, attempt, statemgmt_subtask_ids(task_id)::uuid[] AS subtask_ids
 `
 
@@ -1409,7 +1380,8 @@ type UpdateTaskRow struct {
 
 // Compare-and-swap update: changes only the given fields, only if the version matches, the current
 // status is one the new status may follow, and the attempt rule holds (a task under a live claim only
-// for that claim's attempt; attempt 0: only a task under no live claim); bumps the version.
+// for that claim's attempt; attempt 0: only a task under no live claim; a claim is live while the task
+// is running or terminating under it); bumps the version.
 // No row: not found, stale version, stale attempt, or invalid change.
 func (q *Queries) UpdateTask(ctx context.Context, db DBTX, arg UpdateTaskParams) (*UpdateTaskRow, error) {
 	row := db.QueryRow(ctx, updateTask,

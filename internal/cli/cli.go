@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/signal"
 	"strings"
@@ -209,7 +210,10 @@ func ago(t time.Time) string {
 func parseAge(s string) (time.Duration, error) {
 	if n, ok := strings.CutSuffix(s, "d"); ok {
 		var days int
-		if _, err := fmt.Sscanf(n, "%d", &days); err != nil || days < 0 || fmt.Sprint(days) != n {
+		// At most what a time.Duration holds (~292 years): more would wrap
+		// around to a negative age, a cutoff in the future.
+		const maxDays = int(math.MaxInt64 / int64(24*time.Hour))
+		if _, err := fmt.Sscanf(n, "%d", &days); err != nil || days < 0 || days > maxDays || fmt.Sprint(days) != n {
 			return 0, usagef("--older-than %q: want a number of days like 30d, or a duration like 12h", s)
 		}
 		return time.Duration(days) * 24 * time.Hour, nil

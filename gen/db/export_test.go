@@ -10,7 +10,9 @@ var (
 	ListResultMessagesOfTasksSQL = listResultMessagesOfTasks
 	RequeueTasksOfClaimerSQL     = requeueTasksOfClaimer
 	RequeueStaleTasksSQL         = requeueStaleTasks
-	DeleteTaskTreesSQL           = deleteTaskTreesCreatedBefore
+	LockRetentionRootsSQL        = lockRetentionRoots
+	LockRetentionTreesSQL        = lockRetentionTrees
+	DeleteTasksByIDSQL           = deleteTasksByID
 	LockTaskTreeSQL              = lockTaskTree
 	TerminateTasksSQL            = terminateTasks
 	RequeueClaimedTasksSQL       = requeueClaimedTasks

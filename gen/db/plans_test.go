@@ -71,7 +71,9 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 		{"messages of tasks", db.ListResultMessagesOfTasksSQL, "ARRAY[" + id + "]", "result_message_pkey"},
 		{"requeue by claimer", db.RequeueTasksOfClaimerSQL, "'w'::text", "tasks_claimed_idx"},
 		{"requeue stale", db.RequeueStaleTasksSQL, "now() - interval '1 hour'", "tasks_claimed_idx"},
-		{"retention", db.DeleteTaskTreesSQL, "false, '-infinity'::timestamptz, '00000000-0000-0000-0000-000000000000'::uuid, now() - interval '1 day', 500", "tasks_created_idx"},
+		{"retention: lock roots", db.LockRetentionRootsSQL, "now() - interval '1 day', '-infinity'::timestamptz, '00000000-0000-0000-0000-000000000000'::uuid, 500", "tasks_created_idx"},
+		{"retention: lock trees", db.LockRetentionTreesSQL, "ARRAY[" + id + "]", "tasks_parent_idx"},
+		{"retention: delete", db.DeleteTasksByIDSQL, "ARRAY[" + id + "]", "tasks_pkey"},
 		// Not here: CountTaskTreesCreatedBefore, the purge prompt's preview, reads every old tree by design.
 		{"terminate: lock tree", db.LockTaskTreeSQL, id, "tasks_parent_idx"},
 		{"terminate: mark", db.TerminateTasksSQL, "'ops'::text, ARRAY[" + id + "]", "tasks_pkey"},

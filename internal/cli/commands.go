@@ -420,11 +420,12 @@ func (e *env) taskCommand() *cobra.Command {
 				total.Tasks += n.Tasks
 				total.Messages += n.Messages
 				total.TreesKept += n.TreesKept
+				total.TreesBusy += n.TreesBusy
 				total.Batches++
 				fmt.Fprintf(e.stderr, "purged %d tasks, %d messages so far\n", total.Tasks, total.Messages)
 			}
-			fmt.Fprintf(e.stdout, "purged %d tasks and %d messages in %d batches; kept %d active trees\n",
-				total.Tasks, total.Messages, total.Batches, total.TreesKept)
+			fmt.Fprintf(e.stdout, "purged %d tasks and %d messages in %d batches; kept %d active trees; skipped %d busy trees (held by another transaction; run purge again)\n",
+				total.Tasks, total.Messages, total.Batches, total.TreesKept, total.TreesBusy)
 			return nil
 		}}
 	purge.Flags().StringVar(&olderThan, "older-than", "", "age, e.g. 30d or 12h (required)")

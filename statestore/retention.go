@@ -111,21 +111,13 @@ func (r *Retention) Next(ctx context.Context) (RetentionResult, error) {
 	}
 	var res RetentionResult
 	var last *db.LockRetentionRootsRow
-	var err error
-	for try := 0; ; try++ {
-		err = r.s.leaderOnly(ctx, func(ctx context.Context, s *Store) error {
-			return s.InTx(ctx, func(ctx context.Context, tx *Store) (err error) {
-				res, last, err = tx.retentionBatch(ctx, r)
-				return err
-			})
-		})
-		// Trees are locked root first, then level by level, so a
-		// transaction locking a subtask and then its parent can deadlock
-		// with a batch: PostgreSQL aborts one; retry the batch.
-		if err == nil || try == 3 || !isDeadlock(err) {
-			break
-		}
-	}
+	// Trees are locked root first, then level by level, so a transaction
+	// locking a subtask and then its parent can deadlock with a batch:
+	// PostgreSQL aborts one; the batch is retried.
+	err := r.s.leaderTxRetryingDeadlocks(ctx, func(ctx context.Context, tx *Store) (err error) {
+		res, last, err = tx.retentionBatch(ctx, r)
+		return err
+	})
 	if err != nil {
 		return RetentionResult{}, err
 	}

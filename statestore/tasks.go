@@ -926,20 +926,12 @@ func (s *Store) TerminateTask(ctx context.Context, id uuid.UUID, by string) ([]*
 		}
 	}
 	var rows []*db.TerminateTasksRow
-	var err error
-	for try := 0; ; try++ {
-		err = s.leaderOnly(ctx, func(ctx context.Context, s *Store) error {
-			return s.InTx(ctx, func(ctx context.Context, tx *Store) (err error) {
-				rows, err = tx.terminateTree(ctx, id, by)
-				return err
-			})
-		})
-		// Rounds lock new rows after old ones, so two terminations of
-		// overlapping trees can deadlock: PostgreSQL aborts one; retry it.
-		if err == nil || try == 3 || !isDeadlock(err) {
-			break
-		}
-	}
+	// Rounds lock new rows after old ones, so two terminations of
+	// overlapping trees can deadlock: PostgreSQL aborts one; it is retried.
+	err := s.leaderTxRetryingDeadlocks(ctx, func(ctx context.Context, tx *Store) (err error) {
+		rows, err = tx.terminateTree(ctx, id, by)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -993,6 +985,25 @@ var statementHook atomic.Pointer[func(ctx context.Context, where string)]
 func statementBoundary(ctx context.Context, where string) {
 	if h := statementHook.Load(); h != nil {
 		(*h)(ctx, where)
+	}
+}
+
+// deadlockRetries is how often a transaction aborted to break a deadlock is
+// run again before its error is returned.
+const deadlockRetries = 3
+
+// leaderTxRetryingDeadlocks runs fn in a transaction (fenced when s is a
+// leader's store), and runs it again, up to deadlockRetries times, when
+// PostgreSQL aborted it to break a deadlock. For calls that lock a tree in
+// rounds (termination, retention), whose lock order cannot be global.
+func (s *Store) leaderTxRetryingDeadlocks(ctx context.Context, fn func(ctx context.Context, tx *Store) error) error {
+	for try := 0; ; try++ {
+		err := s.leaderOnly(ctx, func(ctx context.Context, s *Store) error {
+			return s.InTx(ctx, fn)
+		})
+		if err == nil || try == deadlockRetries || !isDeadlock(err) {
+			return err
+		}
 	}
 }
 

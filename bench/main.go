@@ -18,20 +18,11 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"os/signal"
-	"sort"
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
-	"github.com/riverqueue/river/rivermigrate"
-
-	"github.com/drydock-go/statemgmt/statestore"
 	"github.com/drydock-go/statemgmt/statestore/statetest"
 )
 
@@ -56,8 +47,6 @@ type record struct {
 	Unit     string         `json:"unit"`
 	Params   map[string]any `json:"params,omitempty"`
 }
-
-var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 func main() {
 	var cfg config
@@ -100,122 +89,4 @@ func main() {
 			os.Exit(1)
 		}
 	}
-}
-
-type bench struct{ out *json.Encoder }
-
-func (b *bench) emit(r record) {
-	_ = b.out.Encode(r)
-	fmt.Fprintf(os.Stderr, "  %-10s %-22s %12.2f %s\n", r.System, r.Metric, r.Value, r.Unit)
-}
-
-// ratio emits ours/theirs for a metric.
-func (b *bench) ratio(scenario, metric string, ours, theirs float64, note string) {
-	if theirs == 0 {
-		return
-	}
-	b.emit(record{Scenario: scenario, System: "ratio", Metric: metric + " ours/theirs", Value: ours / theirs, Unit: note})
-}
-
-// database gives a scenario empty tables of both systems: a fresh database
-// from the test-database provider, or the given one truncated.
-func database(ctx context.Context, cfg *config) (string, func(), error) {
-	url, cleanup := cfg.databaseURL, func() {}
-	if url == "" {
-		srv, err := statetest.DefaultServer(ctx)
-		if err != nil {
-			return "", nil, err
-		}
-		db, err := srv.CreateDatabase(ctx)
-		if err != nil {
-			return "", nil, err
-		}
-		url = db.URL
-		cleanup = func() { _ = srv.DropDatabase(context.Background(), db.Name) }
-	}
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		return "", nil, err
-	}
-	defer conn.Close(ctx)
-	if _, err := statestore.Migrate(ctx, conn, quiet); err != nil {
-		return "", nil, err
-	}
-	pool, err := pgxpool.New(ctx, url)
-	if err != nil {
-		return "", nil, err
-	}
-	defer pool.Close()
-	migrator, err := rivermigrate.New(riverpgxv5.New(pool), nil)
-	if err != nil {
-		return "", nil, err
-	}
-	if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
-		return "", nil, fmt.Errorf("river migrations: %w", err)
-	}
-	if cfg.databaseURL != "" {
-		if _, err := conn.Exec(ctx, `TRUNCATE tasks, result_message, build_data, boot_action, boot_action_status,
-			active_instance, leader_term, river_job, river_leader, river_queue`); err != nil {
-			return "", nil, fmt.Errorf("reset tables: %w", err)
-		}
-	}
-	return url, cleanup, nil
-}
-
-func newPool(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error) {
-	cfg, err := pgxpool.ParseConfig(url)
-	if err != nil {
-		return nil, err
-	}
-	cfg.MaxConns = maxConns
-	return pgxpool.NewWithConfig(ctx, cfg)
-}
-
-// progress prints f() every 2 s until the returned stop is called.
-func progress(label string, f func() string) func() {
-	done := make(chan struct{})
-	go func() {
-		t := time.NewTicker(2 * time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				fmt.Fprintf(os.Stderr, "  … %s: %s\n", label, f())
-			}
-		}
-	}()
-	return func() { close(done) }
-}
-
-func percentile(ds []time.Duration, p float64) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := append([]time.Duration(nil), ds...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	return s[int(float64(len(s)-1)*p)]
-}
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-// pgxTx is the transaction type of River's pgx driver.
-type pgxTx = pgx.Tx
-
-// quietStore opens a store on a fresh database of the scenario's own (see
-// database) over a pool of 4 connections; closeAll closes the store and the
-// pool and drops the database.
-func quietStore(ctx context.Context, cfg *config, opts statestore.Options) (*statestore.Store, *pgxpool.Pool, func(), error) {
-	url, cleanup, err := database(ctx, cfg)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	pool, err := newPool(ctx, url, 4)
-	if err != nil {
-		cleanup()
-		return nil, nil, nil, err
-	}
-	s := statestore.New(pool, opts)
-	return s, pool, func() { s.Close(); pool.Close(); cleanup() }, nil
 }

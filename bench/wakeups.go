@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,8 +13,6 @@ import (
 
 	"github.com/drydock-go/statemgmt/statestore"
 )
-
-// ---- wakeups ----
 
 // oldMessageTrigger is migration 005's wake-up: pg_notify from the appending
 // transaction itself. The wakeups scenario puts it back for one variant to
@@ -150,61 +147,5 @@ func wakeups(ctx context.Context, cfg *config, b *bench) error {
 	b.emit(record{Scenario: "wakeups", System: "old", Metric: "appends, 005 trigger", Value: median(olds), Unit: "messages/s", Params: params})
 	b.ratio("wakeups", "wake-ups on vs off", median(ons), median(offs), "higher is better; target ≥ 0.9")
 	b.ratio("wakeups", "005 trigger vs off", median(olds), median(offs), "the old design's cost, for the record")
-	return nil
-}
-
-func median(vs []float64) float64 {
-	s := append([]float64(nil), vs...)
-	sort.Float64s(s)
-	if len(s) == 0 {
-		return 0
-	}
-	if len(s)%2 == 0 {
-		return (s[len(s)/2-1] + s[len(s)/2]) / 2
-	}
-	return s[len(s)/2]
-}
-
-// ---- appendbatch ----
-
-// appendBatch measures AppendMessages' cost per message by batch size (one
-// writer, one statement per batch, a fresh task per batch): the per-message
-// cost at 10 000 should stay within 1.5× of that at 500.
-func appendBatch(ctx context.Context, cfg *config, b *bench) error {
-	s, _, closeAll, err := quietStore(ctx, cfg, statestore.Options{Logger: quiet, DisableListen: true, DisableNotify: true})
-	if err != nil {
-		return err
-	}
-	defer closeAll()
-	sizes := []int{500, 2000, 10000}
-	total := 100000
-	if cfg.small {
-		total = 20000
-	}
-	perMsg := map[int]float64{}
-	for _, size := range sizes {
-		msgs := make([]statestore.NewMessage, size)
-		for i := range msgs {
-			msgs[i] = statestore.NewMessage{Message: fmt.Sprintf("progress %d", i), Context: "node01", ContextType: "node"}
-		}
-		rounds := max(3, total/size)
-		var ds []time.Duration
-		for range rounds {
-			task, err := s.CreateTask(ctx, statestore.NewTask{Action: "noop"})
-			if err != nil {
-				return err
-			}
-			start := time.Now()
-			if _, err := s.AppendMessages(ctx, task.ID, msgs...); err != nil {
-				return fmt.Errorf("batch of %d: %w", size, err)
-			}
-			ds = append(ds, time.Since(start))
-		}
-		us := float64(percentile(ds, .5).Microseconds()) / float64(size)
-		perMsg[size] = us
-		b.emit(record{Scenario: "appendbatch", System: "statemgmt", Metric: fmt.Sprintf("batch of %d", size),
-			Value: us, Unit: "µs/message (median batch)", Params: map[string]any{"batches": rounds}})
-	}
-	b.ratio("appendbatch", "per-message cost 10000 vs 500", perMsg[10000], perMsg[500], "lower is better; target ≤ 1.5")
 	return nil
 }

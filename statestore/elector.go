@@ -108,10 +108,10 @@ func (c ElectorConfig) MarshalJSON() ([]byte, error) { return json.Marshal(c.Str
 type LeaderFunc func(ctx context.Context, term int64) error
 
 // Elector campaigns for leadership on its own connection. Use one per
-// instance, either through Run or through Claim / Maintain / Abdicate (the
-// original's calls). Resign, Leading and BackendPID are safe from any
-// goroutine. While Run is running, Claim, Maintain and Abdicate do not touch
-// the connection: they report (and Abdicate resigns) Run's leadership.
+// instance and call Run: it claims leadership, keeps it (the original's
+// claim and maintain) and gives it up when the leader function returns or
+// Resign is called (the original's abdicate). Resign, Leading and
+// BackendPID are safe from any goroutine.
 //
 // — How it works —
 //
@@ -490,7 +490,7 @@ func (e *Elector) hold(leaderCtx context.Context, term int64, done <-chan error,
 	}
 }
 
-// Claim tries once, without waiting, to become leader (the original's
+// claimOnce tries once, without waiting, to become leader (the original's
 // claim). ctx is checked when Claim starts; once it has started, Claim runs
 // to completion (bounded: at most the connect timeout plus a few
 // CheckIntervals) on a context that is not cancelled, because interrupting
@@ -501,7 +501,7 @@ func (e *Elector) hold(leaderCtx context.Context, term int64, done <-chan error,
 // term). If recording the new term fails, the lock is given back. While
 // Run is running, Claim only reports: the current term and true if Run
 // leads, 0 and false if it is campaigning.
-func (e *Elector) Claim(ctx context.Context) (int64, bool, error) {
+func (e *Elector) claimOnce(ctx context.Context) (int64, bool, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, false, fmt.Errorf("claim leadership: %w", err)
 	}
@@ -653,13 +653,13 @@ func isLockTimeout(err error) bool {
 	return errors.As(err, &pgErr) && pgErr.Code == "55P03"
 }
 
-// Maintain confirms, on the elector's connection, that this instance still
+// maintainTerm confirms, on the elector's connection, that this instance still
 // leads under term and refreshes the term's last_seen (the original's
 // maintain). It must answer within CheckInterval; any failure means
 // leadership is not assured, and Leading turns false. Callers of Claim must
 // call it more often than SessionTimeout, or the server ends the session.
 // While Run is running it only reports whether Run leads term.
-func (e *Elector) Maintain(ctx context.Context, term int64) error {
+func (e *Elector) maintainTerm(ctx context.Context, term int64) error {
 	e.callMu.Lock()
 	defer e.callMu.Unlock()
 	e.mu.Lock()
@@ -703,13 +703,13 @@ func (e *Elector) maintain(ctx context.Context, conn *pgx.Conn, term int64) erro
 	return nil
 }
 
-// Abdicate gives up leadership of term (the original's abdicate): the term is
+// abdicateTerm gives up leadership of term (the original's abdicate): the term is
 // marked resigned and the lock released, which wakes the next candidate. Run
 // does this itself when its leader function returns. Only the holder of the
 // current term can end it: for anyone else (another elector, a past or
 // future term) Abdicate changes nothing and returns ErrNotLeader. While Run
 // is running and leads term, Abdicate is Resign.
-func (e *Elector) Abdicate(ctx context.Context, term int64) error {
+func (e *Elector) abdicateTerm(ctx context.Context, term int64) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("abdicate term %d: %w", term, err)
 	}
@@ -737,7 +737,7 @@ func (e *Elector) Abdicate(ctx context.Context, term int64) error {
 }
 
 // Close drops the elector's connection (releasing any lock it holds). Run
-// closes it on return; Close is for electors used through Claim.
+// closes it on return; Close releases any lock the elector holds.
 func (e *Elector) Close() {
 	e.callMu.Lock()
 	defer e.callMu.Unlock()

@@ -35,3 +35,23 @@ const DataFormatPatternForTest = dataFormatPattern
 func SetListenRetriedForTest(s *Store, f func(time.Duration)) {
 	s.wake.retried = f
 }
+
+// WaitForQueued blocks until a task of one of actions may have been queued,
+// the poll interval passes, or ctx ends: the wait inside ClaimTasksWait,
+// for tests of the wake-up path.
+func (s *Store) WaitForQueued(ctx context.Context, actions ...string) error {
+	sub := s.wake.subscribe(channelTaskQueued, actions...)
+	defer s.wake.unsubscribe(sub)
+	return wait(ctx, sub.ch, s.poll)
+}
+
+// Claim, Maintain and Abdicate drive the elector step by step (the
+// original's claim, maintain and abdicate), for tests of the election's
+// edges; callers use Run and Resign.
+func (e *Elector) Claim(ctx context.Context) (int64, bool, error) { return e.claimOnce(ctx) }
+
+// Maintain: see Claim.
+func (e *Elector) Maintain(ctx context.Context, term int64) error { return e.maintainTerm(ctx, term) }
+
+// Abdicate: see Claim.
+func (e *Elector) Abdicate(ctx context.Context, term int64) error { return e.abdicateTerm(ctx, term) }

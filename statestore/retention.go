@@ -47,6 +47,9 @@ type RetentionOptions struct {
 	// Off by default: only trees whose every task is complete or
 	// terminated go.
 	IncludeActive bool
+	// OnBatch, when set, is called after each batch (each committed
+	// transaction) with the totals so far: progress for a large purge.
+	OnBatch func(soFar RetentionResult)
 }
 
 // DeleteTasksCreatedBefore deletes every top-level task created before
@@ -63,9 +66,9 @@ type RetentionOptions struct {
 // transaction holds are skipped and counted in TreesBusy.
 func (s *Store) DeleteTasksCreatedBefore(ctx context.Context, cutoff time.Time, opts RetentionOptions) (RetentionResult, error) {
 	var res RetentionResult
-	it := s.NewRetention(cutoff, opts)
+	it := s.newRetention(cutoff, opts)
 	for {
-		n, err := it.Next(ctx)
+		n, err := it.next(ctx)
 		if err != nil {
 			return res, err
 		}
@@ -73,14 +76,17 @@ func (s *Store) DeleteTasksCreatedBefore(ctx context.Context, cutoff time.Time, 
 			return res, nil
 		}
 		res.add(n)
+		if opts.OnBatch != nil {
+			opts.OnBatch(res)
+		}
 		s.logger.DebugContext(ctx, "statestore: retention batch", "tasks", n.Tasks, "messages", n.Messages,
 			"trees_kept", n.TreesKept, "trees_busy", n.TreesBusy)
 	}
 }
 
-// Retention deletes old task trees one batch at a time (see
-// DeleteTasksCreatedBefore); use it to report progress of a large purge.
-type Retention struct {
+// retention deletes old task trees one batch at a time (see
+// DeleteTasksCreatedBefore).
+type retention struct {
 	s       *Store
 	cutoff  time.Time
 	opts    RetentionOptions
@@ -89,10 +95,10 @@ type Retention struct {
 	err     error
 }
 
-// NewRetention starts a batch-by-batch purge of the trees created before
-// cutoff. Call Next until it returns a result with no batch.
-func (s *Store) NewRetention(cutoff time.Time, opts RetentionOptions) *Retention {
-	r := &Retention{s: s, cutoff: cutoff, opts: opts, after: time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)}
+// newRetention starts a batch-by-batch purge of the trees created before
+// cutoff. Call next until it returns a result with no batch.
+func (s *Store) newRetention(cutoff time.Time, opts RetentionOptions) *retention {
+	r := &retention{s: s, cutoff: cutoff, opts: opts, after: time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)}
 	if opts.BatchSize == 0 {
 		r.opts.BatchSize = 500
 	}
@@ -102,10 +108,10 @@ func (s *Store) NewRetention(cutoff time.Time, opts RetentionOptions) *Retention
 	return r
 }
 
-// Next runs one batch, in one transaction: up to BatchSize trees older than
+// next runs one batch, in one transaction: up to BatchSize trees older than
 // the cutoff, after those of earlier batches. Batches is 0 when no tree was
 // left to look at.
-func (r *Retention) Next(ctx context.Context) (RetentionResult, error) {
+func (r *retention) next(ctx context.Context) (RetentionResult, error) {
 	if r.err != nil {
 		return RetentionResult{}, r.err
 	}
@@ -131,7 +137,7 @@ func (r *Retention) Next(ctx context.Context) (RetentionResult, error) {
 
 // retentionBatch is one batch of r, run in the transaction of s. It
 // returns the last root scanned (nil when none was left).
-func (s *Store) retentionBatch(ctx context.Context, r *Retention) (RetentionResult, *db.LockRetentionRootsRow, error) {
+func (s *Store) retentionBatch(ctx context.Context, r *retention) (RetentionResult, *db.LockRetentionRootsRow, error) {
 	const op = "delete old tasks"
 	var res RetentionResult
 	roots, err := s.q.LockRetentionRoots(ctx, s.conn, db.LockRetentionRootsParams{

@@ -22,7 +22,7 @@ const DefaultPollInterval = 2 * time.Second
 type Options struct {
 	// Logger receives the store's events; slog.Default() when nil.
 	Logger *slog.Logger
-	// PollInterval bounds how long WaitForQueued and TailMessages sleep
+	// PollInterval bounds how long ClaimTasksWait and TailMessages sleep
 	// without a notification; DefaultPollInterval when zero.
 	PollInterval time.Duration
 	// DisableListen stops the store listening for wake-ups, so its waiting

@@ -664,7 +664,7 @@ func (s *Store) UpdateTask(ctx context.Context, id uuid.UUID, expectedVersion in
 // more than before): keep t.Claim() and name it in CompleteTasks,
 // RequeueTasks and UpdateTask. Concurrent claimers never get the same task (rows
 // another claimer holds are skipped, not waited for). An empty result means
-// no work: see WaitForQueued.
+// no work; ClaimTasksWait waits for work instead.
 func (s *Store) ClaimTasks(ctx context.Context, claimer string, max int, actions ...string) ([]*Task, error) {
 	if err := validateClaimer(claimer); err != nil {
 		return nil, err
@@ -688,16 +688,6 @@ func (s *Store) ClaimTasks(ctx context.Context, claimer string, max int, actions
 		return nil, err
 	}
 	return tasksFromRows(rows), nil
-}
-
-// WaitForQueued blocks until a task of one of actions (of any action when
-// none are given) may have been queued (a notification), the poll interval
-// passes, or ctx ends (then it returns ctx's error). Pair it with
-// ClaimTasks, or use ClaimTasksWait.
-func (s *Store) WaitForQueued(ctx context.Context, actions ...string) error {
-	sub := s.wake.subscribe(channelTaskQueued, actions...)
-	defer s.wake.unsubscribe(sub)
-	return wait(ctx, sub.ch, s.poll)
 }
 
 // claimRetryMin is how soon ClaimTasksWait tries again when queued tasks

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -231,9 +232,23 @@ func TestMessagesBuildDataBootActionsLeader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer el.Close()
-	if _, ok, err := el.Claim(ctx); err != nil || !ok {
-		t.Fatalf("claim: %v %v", ok, err)
+	runCtx, stopRun := context.WithCancel(ctx)
+	ran := make(chan error, 1)
+	leading := make(chan struct{})
+	go func() {
+		ran <- el.Run(runCtx, func(ctx context.Context, _ int64) error {
+			close(leading)
+			<-ctx.Done()
+			return nil
+		})
+	}()
+	defer func() { stopRun(); <-ran }()
+	select {
+	case <-leading:
+	case err := <-ran:
+		t.Fatalf("elector stopped before leading: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("elector did not lead within 30 s")
 	}
 	run(t, url, "", "leader", "show").want(t, 0, "term:", "1", "orch-a", "leading")
 	run(t, url, "", "leader", "show", "-o", "json").want(t, 0, `"term": 1`)

@@ -226,22 +226,13 @@ func (e *env) taskCommand() *cobra.Command {
 					return errors.New("purge cancelled")
 				}
 			}
-			var total statestore.RetentionResult
-			it := s.NewRetention(cutoff, statestore.RetentionOptions{BatchSize: batch, IncludeActive: includeActive})
-			for {
-				n, err := it.Next(c.Context())
-				if err != nil {
-					return fmt.Errorf("after deleting %d tasks: %w", total.Tasks, err)
-				}
-				if n.Batches == 0 {
-					break
-				}
-				total.Tasks += n.Tasks
-				total.Messages += n.Messages
-				total.TreesKept += n.TreesKept
-				total.TreesBusy += n.TreesBusy
-				total.Batches++
-				fmt.Fprintf(e.stderr, "purged %d tasks, %d messages so far\n", total.Tasks, total.Messages)
+			total, err := s.DeleteTasksCreatedBefore(c.Context(), cutoff, statestore.RetentionOptions{
+				BatchSize: batch, IncludeActive: includeActive,
+				OnBatch: func(soFar statestore.RetentionResult) {
+					fmt.Fprintf(e.stderr, "purged %d tasks, %d messages so far\n", soFar.Tasks, soFar.Messages)
+				}})
+			if err != nil {
+				return fmt.Errorf("after deleting %d tasks: %w", total.Tasks, err)
 			}
 			fmt.Fprintf(e.stdout, "purged %d tasks and %d messages in %d batches; kept %d active trees; skipped %d busy trees (held by another transaction; run purge again)\n",
 				total.Tasks, total.Messages, total.Batches, total.TreesKept, total.TreesBusy)

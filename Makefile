@@ -32,13 +32,15 @@ test:
 		if [ -n "$$CI" ]; then exit 1; fi; \
 	fi
 
-## lint: gofmt, go vet and staticcheck must be clean
+## lint: gofmt, go vet and staticcheck must be clean; squawk on the migrations
+## and sqlc vet on the queries (docs/sql.md)
 lint:
 	@unformatted="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet $(PKGS)
 	$(GO) run honnef.co/go/tools/cmd/staticcheck $(PKGS)
 	cd bench && $(GO) vet ./...
+	tools/squawk/lint.sh
 
 ## bench: every Go benchmark briefly, then every scenario of the comparison
 ## program (bench/, its own module) at a small size: a smoke test, not a measurement

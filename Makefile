@@ -41,6 +41,7 @@ lint:
 	$(GO) run honnef.co/go/tools/cmd/staticcheck $(PKGS)
 	cd bench && $(GO) vet ./...
 	tools/squawk/lint.sh
+	$(SQLC) vet
 
 ## bench: every Go benchmark briefly, then every scenario of the comparison
 ## program (bench/, its own module) at a small size: a smoke test, not a measurement

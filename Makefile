@@ -12,9 +12,11 @@ all: check-generated lint test
 demo:
 	$(GO) run ./cmd/statectl demo
 
-## generate: regenerate gen/db from schema/, queries/ and sqlc.yaml
+## generate: regenerate gen/db from schema/, queries/ and sqlc.yaml; then the
+## reviewable schema dump and query plans (schema/dump, queries/plans; docs/sql.md)
 generate:
 	$(SQLC) generate
+	$(GO) test -count=1 -run '^(TestSchemaFile|TestPlansFiles)$$' ./gen/db -update
 
 ## check-generated: fail when gen/db differs from what sqlc would write
 check-generated:

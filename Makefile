@@ -12,9 +12,11 @@ all: check-generated lint test
 demo:
 	$(GO) run ./cmd/statectl demo
 
-## generate: regenerate gen/db from schema/, queries/ and sqlc.yaml
+## generate: regenerate gen/db from schema/, queries/ and sqlc.yaml; then the
+## reviewable schema dump and query plans (schema/dump, queries/plans; docs/sql.md)
 generate:
 	$(SQLC) generate
+	$(GO) test -count=1 -run '^(TestSchemaFile|TestPlansFiles)$$' ./gen/db -update
 
 ## check-generated: fail when gen/db differs from what sqlc would write
 check-generated:
@@ -32,13 +34,16 @@ test:
 		if [ -n "$$CI" ]; then exit 1; fi; \
 	fi
 
-## lint: gofmt, go vet and staticcheck must be clean
+## lint: gofmt, go vet and staticcheck must be clean; squawk on the migrations
+## and sqlc vet on the queries (docs/sql.md)
 lint:
 	@unformatted="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet $(PKGS)
 	$(GO) run honnef.co/go/tools/cmd/staticcheck $(PKGS)
 	cd bench && $(GO) vet ./...
+	tools/squawk/lint.sh
+	$(SQLC) vet
 
 ## bench: every Go benchmark briefly, then every scenario of the comparison
 ## program (bench/, its own module) at a small size: a smoke test, not a measurement

@@ -20,6 +20,7 @@ CREATE TABLE tasks (
     design_ref         text        NOT NULL DEFAULT '',
     node_filter        jsonb,
     request_context    jsonb,
+    -- squawk-ignore prefer-bigint-over-int -- a retry counter, far below 2^31
     retry              integer     NOT NULL DEFAULT 0,
     created_at         timestamptz NOT NULL DEFAULT now(),
     created_by         text        NOT NULL DEFAULT '',
@@ -30,6 +31,7 @@ CREATE TABLE tasks (
     result_status      text        NOT NULL DEFAULT 'incomplete',
     result_message     text        NOT NULL DEFAULT '',
     result_reason      text        NOT NULL DEFAULT '',
+    -- squawk-ignore prefer-bigint-over-int -- errors in one result, far below 2^31
     result_error_count integer     NOT NULL DEFAULT 0,
     result_successes   text[]      NOT NULL DEFAULT '{}',
     result_failures    text[]      NOT NULL DEFAULT '{}',
@@ -93,5 +95,7 @@ COMMENT ON TABLE result_message IS 'The ordered log of a task: sequence is 1, 2,
 
 ---- create above / drop below ----
 
+-- squawk-ignore ban-drop-table -- down section: undoes what the up section created
 DROP TABLE result_message;
+-- squawk-ignore ban-drop-table -- down section: undoes what the up section created
 DROP TABLE tasks;

@@ -30,4 +30,5 @@ CREATE INDEX build_data_node_generator_idx ON build_data (node_name, generator, 
 
 ---- create above / drop below ----
 
+-- squawk-ignore ban-drop-table -- down section: undoes what the up section created
 DROP TABLE build_data;

@@ -46,5 +46,7 @@ CREATE INDEX boot_action_status_node_idx ON boot_action_status (node_name, actio
 
 ---- create above / drop below ----
 
+-- squawk-ignore ban-drop-table -- down section: undoes what the up section created
 DROP TABLE boot_action_status;
+-- squawk-ignore ban-drop-table -- down section: undoes what the up section created
 DROP TABLE boot_action;

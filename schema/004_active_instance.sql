@@ -5,6 +5,7 @@
 -- write that carries a stale term can be rejected by the database.
 
 CREATE TABLE active_instance (
+    -- squawk-ignore prefer-bigint-over-smallint -- a singleton row's key, always 1
     dummy_key    smallint    PRIMARY KEY DEFAULT 1,
     identity     uuid        NOT NULL,
     term         bigint      NOT NULL,
@@ -12,7 +13,9 @@ CREATE TABLE active_instance (
     last_ping    timestamptz NOT NULL DEFAULT now(),
     resigned_at  timestamptz,
     hostname     text        NOT NULL DEFAULT '',
+    -- squawk-ignore prefer-bigint-over-int -- an operating-system process id
     pid          integer     NOT NULL DEFAULT 0,
+    -- squawk-ignore prefer-bigint-over-int -- pg_backend_pid() returns integer
     backend_pid  integer     NOT NULL DEFAULT pg_backend_pid(),
 
     CONSTRAINT active_instance_single_row CHECK (dummy_key = 1),
@@ -26,4 +29,5 @@ COMMENT ON COLUMN active_instance.backend_pid IS 'PostgreSQL backend that holds 
 
 ---- create above / drop below ----
 
+-- squawk-ignore ban-drop-table -- down section: undoes what the up section created
 DROP TABLE active_instance;

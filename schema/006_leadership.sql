@@ -6,7 +6,9 @@ CREATE TABLE leader_term (
     term        bigint      PRIMARY KEY,
     identity    uuid        NOT NULL,
     hostname    text        NOT NULL DEFAULT '',
+    -- squawk-ignore prefer-bigint-over-int -- an operating-system process id
     pid         integer     NOT NULL DEFAULT 0,
+    -- squawk-ignore prefer-bigint-over-int -- pg_backend_pid() returns integer
     backend_pid integer     NOT NULL,
     elected_at  timestamptz NOT NULL DEFAULT now(),
     ended_at    timestamptz,
@@ -33,4 +35,5 @@ $$;
 ---- create above / drop below ----
 
 DROP FUNCTION statemgmt_holds_advisory_lock(integer, bigint);
+-- squawk-ignore ban-drop-table -- down section: undoes what the up section created
 DROP TABLE leader_term;

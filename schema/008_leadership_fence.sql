@@ -56,5 +56,7 @@ DROP FUNCTION statemgmt_terminate_fenced_sessions();
 
 -- leadership_fence stays: it is what keeps terms from going back when the
 -- leadership tables are dropped and created again.
+-- squawk-ignore ban-drop-column -- down section: undoes what the up section created
 ALTER TABLE leader_term DROP COLUMN last_seen;
+-- squawk-ignore ban-drop-column -- down section: undoes what the up section created
 ALTER TABLE active_instance DROP COLUMN lock_key;

@@ -8,9 +8,12 @@ package db_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -18,7 +21,24 @@ import (
 	"github.com/drydock-go/statemgmt/statestore/statetest"
 )
 
-func TestMain(m *testing.M) { os.Exit(statetest.Main(m)) }
+// TestMain runs the tests, drops the seeded database (seededConn) and stops
+// any server statetest started (what statetest.Main does, plus the drop).
+func TestMain(m *testing.M) {
+	code := m.Run()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if seeded.db != nil {
+		if err := seeded.srv.DropDatabase(ctx, seeded.db.Name); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			code = max(code, 1)
+		}
+	}
+	if err := statetest.Shutdown(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		code = max(code, 1)
+	}
+	os.Exit(code)
+}
 
 const seed = `
 INSERT INTO tasks (task_id, status, action, created_at, result_status)
@@ -40,72 +60,127 @@ FROM generate_series(1, 200000) g;
 INSERT INTO boot_action_status (action_id, node_name, action_name, task_id, identity_key_hash)
 SELECT gen_random_uuid(), 'node' || (g % 2000), 'action' || (g % 7), gen_random_uuid(), decode(repeat('00', 32), 'hex')
 FROM generate_series(1, 100000) g;
+-- Statistics from every row (the sample covers the largest table): plans
+-- that do not change with ANALYZE's random sample, so the plan files are stable.
+SET default_statistics_target = 10000;
 ANALYZE;
 `
+
+// seeded is the package's one database loaded with seed, shared by the plan
+// tests (they only EXPLAIN: nothing is executed or changed) and dropped by
+// TestMain.
+var seeded struct {
+	once sync.Once
+	srv  *statetest.Server
+	db   *statetest.Database
+	err  error
+}
+
+// seededConn connects to the seeded database (loading it on first use) with
+// generic plans forced, as the prepared statements pgx uses may get them,
+// and JIT off (it changes no plan, only what EXPLAIN prints).
+func seededConn(t *testing.T) *pgx.Conn {
+	t.Helper()
+	seeded.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		if seeded.srv, seeded.err = statetest.DefaultServer(ctx); seeded.err != nil {
+			return
+		}
+		if seeded.db, seeded.err = seeded.srv.CreateDatabase(ctx); seeded.err != nil {
+			return
+		}
+		conn, err := pgx.Connect(ctx, seeded.db.URL)
+		if err != nil {
+			seeded.err = fmt.Errorf("connect to %s: %w", seeded.db.Name, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, seed); err != nil {
+			seeded.err = fmt.Errorf("seed %s: %w", seeded.db.Name, err)
+		}
+	})
+	if seeded.err != nil {
+		t.Fatal(seeded.err)
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, seeded.db.URL)
+	if err != nil {
+		t.Fatalf("connect to %s: %v", seeded.db.Name, err)
+	}
+	t.Cleanup(func() { conn.Close(ctx) })
+	if _, err := conn.Exec(ctx, "SET plan_cache_mode = force_generic_plan; SET jit = off"); err != nil {
+		t.Fatal(err)
+	}
+	return conn
+}
+
+// planCase is one query EXPLAINed on the seeded database: the arguments of
+// its EXECUTE, the index its plan must use (one of a |-separated list), and
+// for the hot paths the file under queries/plans its plan is kept in.
+type planCase struct {
+	name, sql, args, wantIndex, file string
+}
+
+const planID = "'00000000-0000-0000-0000-000000000001'::uuid"
+
+var planCases = []planCase{
+	{"claim", db.ClaimTasksSQL, "'w'::text, NULL::timestamptz, '{}'::text[], 10", "tasks_queued_idx", "ClaimTasks"},
+	{"claim by action", db.ClaimTasksSQL, "'w'::text, NULL::timestamptz, '{deploy_nodes}'::text[], 10", "tasks_queued_idx", ""},
+	{"list page", db.ListTasksSQL, "'{}'::text[], '{}'::text[], NULL::uuid, NULL::timestamptz, NULL::timestamptz, now(), " + planID + ", 101", "tasks_created_idx", "ListTasks"},
+	{"subtasks", db.ListSubtasksSQL, planID + ", '{}'::text[]", "tasks_parent_idx", "ListSubtasks"},
+	{"messages after", db.ListResultMessagesSQL, planID + ", 5::bigint, 1000", "result_message_pkey", "ListResultMessages"},
+	{"messages of tasks", db.ListResultMessagesOfTasksSQL, "ARRAY[" + planID + "]", "result_message_pkey", "ListResultMessagesOfTasks"},
+	{"requeue by claimer", db.RequeueTasksOfClaimerSQL, "'w'::text", "tasks_claimed_idx", ""},
+	{"requeue stale", db.RequeueStaleTasksSQL, "now() - interval '1 hour'", "tasks_claimed_idx", ""},
+	{"retention: lock roots", db.LockRetentionRootsSQL, "now() - interval '1 day', '-infinity'::timestamptz, '00000000-0000-0000-0000-000000000000'::uuid, 500", "tasks_created_idx", "LockRetentionRoots"},
+	{"retention: lock trees", db.LockRetentionTreesSQL, "ARRAY[" + planID + "]", "tasks_parent_idx", "LockRetentionTrees"},
+	{"retention: delete", db.DeleteTasksByIDSQL, "ARRAY[" + planID + "]", "tasks_pkey", "DeleteTasksByID"},
+	// Not here: CountTaskTreesCreatedBefore, the purge prompt's preview, reads every old tree by design.
+	{"terminate: lock tree", db.LockTaskTreeSQL, planID, "tasks_parent_idx", "LockTaskTree"},
+	{"terminate: mark", db.TerminateTasksSQL, "'ops'::text, ARRAY[" + planID + "]", "tasks_pkey", "TerminateTasks"},
+	{"complete", db.CompleteTasksSQL, "'success'::text, ARRAY[" + planID + "], ARRAY[1::bigint]", "tasks_claimed_idx|tasks_pkey", ""},
+	{"requeue by owner", db.RequeueClaimedTasksSQL, "ARRAY[" + planID + "], ARRAY[1::bigint]", "tasks_claimed_idx|tasks_pkey", ""},
+	{"get", db.GetTaskSQL, planID, "tasks_pkey", ""},
+	{"build data by node", db.ListBuildDataByNodeSQL, "false, 'node7', now(), 9223372036854775807, 100", "build_data_node_idx|build_data_node_generator_idx", ""},
+	{"build data by task", db.ListBuildDataByTaskSQL, "false, " + planID + ", now(), 9223372036854775807, 100", "build_data_task_idx", ""},
+	{"build data by node and task", db.ListBuildDataByNodeTaskSQL, "false, 'node7', " + planID + ", now(), 9223372036854775807, 100", "build_data_task_idx|build_data_node_idx", ""},
+	{"latest build data of a node", db.LatestBuildDataOfNodeSQL, "false, 'node7', ''::text, 101", "build_data_node_generator_idx", "LatestBuildDataOfNode"},
+	{"latest build data of all nodes", db.LatestBuildDataOfAllNodesSQL, "false, 'node7'::text, 'lshw'::text, 101", "build_data_node_generator_idx", "LatestBuildDataOfAllNodes"},
+	{"boot action statuses of a node", db.ListBootActionStatusesSQL, "'node7'", "boot_action_status_node_idx", ""},
+	{"queued exists", db.QueuedTaskExistsSQL, "'{}'::text[]", "tasks_queued_idx", ""},
+	{"queued exists by action", db.QueuedTaskExistsSQL, "'{deploy_nodes}'::text[]", "tasks_queued_idx", ""},
+}
+
+// explain PREPAREs the case's query as stmt on conn and returns the lines of
+// EXPLAIN EXECUTE (not ANALYZE: nothing is executed or changed), with the
+// given EXPLAIN options ("" for the defaults).
+func explain(t *testing.T, conn *pgx.Conn, stmt, options string, tc planCase) []string {
+	t.Helper()
+	ctx := context.Background()
+	body := tc.sql[strings.Index(tc.sql, "\n")+1:] // drop the "-- name:" line
+	if _, err := conn.Exec(ctx, "PREPARE "+stmt+" AS "+body); err != nil {
+		t.Fatalf("prepare: %v", err)
+	}
+	rows, err := conn.Query(ctx, "EXPLAIN "+options+" EXECUTE "+stmt+"("+tc.args+")")
+	if err != nil {
+		t.Fatalf("explain: %v", err)
+	}
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lines
+}
 
 func TestQueryPlansUseIndexes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("loads 1.2 million rows")
 	}
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, statetest.New(t).URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, seed); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := conn.Exec(ctx, "SET plan_cache_mode = force_generic_plan"); err != nil {
-		t.Fatal(err)
-	}
-	id := "'00000000-0000-0000-0000-000000000001'::uuid"
-	tests := []struct {
-		name, sql, args, wantIndex string
-	}{
-		{"claim", db.ClaimTasksSQL, "'w'::text, NULL::timestamptz, '{}'::text[], 10", "tasks_queued_idx"},
-		{"claim by action", db.ClaimTasksSQL, "'w'::text, NULL::timestamptz, '{deploy_nodes}'::text[], 10", "tasks_queued_idx"},
-		{"list page", db.ListTasksSQL, "'{}'::text[], '{}'::text[], NULL::uuid, NULL::timestamptz, NULL::timestamptz, now(), " + id + ", 101", "tasks_created_idx"},
-		{"subtasks", db.ListSubtasksSQL, id + ", '{}'::text[]", "tasks_parent_idx"},
-		{"messages after", db.ListResultMessagesSQL, id + ", 5::bigint, 1000", "result_message_pkey"},
-		{"messages of tasks", db.ListResultMessagesOfTasksSQL, "ARRAY[" + id + "]", "result_message_pkey"},
-		{"requeue by claimer", db.RequeueTasksOfClaimerSQL, "'w'::text", "tasks_claimed_idx"},
-		{"requeue stale", db.RequeueStaleTasksSQL, "now() - interval '1 hour'", "tasks_claimed_idx"},
-		{"retention: lock roots", db.LockRetentionRootsSQL, "now() - interval '1 day', '-infinity'::timestamptz, '00000000-0000-0000-0000-000000000000'::uuid, 500", "tasks_created_idx"},
-		{"retention: lock trees", db.LockRetentionTreesSQL, "ARRAY[" + id + "]", "tasks_parent_idx"},
-		{"retention: delete", db.DeleteTasksByIDSQL, "ARRAY[" + id + "]", "tasks_pkey"},
-		// Not here: CountTaskTreesCreatedBefore, the purge prompt's preview, reads every old tree by design.
-		{"terminate: lock tree", db.LockTaskTreeSQL, id, "tasks_parent_idx"},
-		{"terminate: mark", db.TerminateTasksSQL, "'ops'::text, ARRAY[" + id + "]", "tasks_pkey"},
-		{"complete", db.CompleteTasksSQL, "'success'::text, ARRAY[" + id + "], ARRAY[1::bigint]", "tasks_claimed_idx|tasks_pkey"},
-		{"requeue by owner", db.RequeueClaimedTasksSQL, "ARRAY[" + id + "], ARRAY[1::bigint]", "tasks_claimed_idx|tasks_pkey"},
-		{"get", db.GetTaskSQL, id, "tasks_pkey"},
-		{"build data by node", db.ListBuildDataByNodeSQL, "false, 'node7', now(), 9223372036854775807, 100", "build_data_node_idx|build_data_node_generator_idx"},
-		{"build data by task", db.ListBuildDataByTaskSQL, "false, " + id + ", now(), 9223372036854775807, 100", "build_data_task_idx"},
-		{"build data by node and task", db.ListBuildDataByNodeTaskSQL, "false, 'node7', " + id + ", now(), 9223372036854775807, 100", "build_data_task_idx|build_data_node_idx"},
-		{"latest build data of a node", db.LatestBuildDataOfNodeSQL, "false, 'node7', ''::text, 101", "build_data_node_generator_idx"},
-		{"latest build data of all nodes", db.LatestBuildDataOfAllNodesSQL, "false, 'node7'::text, 'lshw'::text, 101", "build_data_node_generator_idx"},
-		{"boot action statuses of a node", db.ListBootActionStatusesSQL, "'node7'", "boot_action_status_node_idx"},
-		{"queued exists", db.QueuedTaskExistsSQL, "'{}'::text[]", "tasks_queued_idx"},
-		{"queued exists by action", db.QueuedTaskExistsSQL, "'{deploy_nodes}'::text[]", "tasks_queued_idx"},
-	}
-	for i, tc := range tests {
+	conn := seededConn(t)
+	for i, tc := range planCases {
 		t.Run(tc.name, func(t *testing.T) {
-			body := tc.sql[strings.Index(tc.sql, "\n")+1:] // drop the "-- name:" line
-			stmt := "q" + string(rune('a'+i))
-			if _, err := conn.Exec(ctx, "PREPARE "+stmt+" AS "+body); err != nil {
-				t.Fatalf("prepare: %v", err)
-			}
-			// EXPLAIN (not ANALYZE): nothing is executed or changed.
-			rows, err := conn.Query(ctx, "EXPLAIN EXECUTE "+stmt+"("+tc.args+")")
-			if err != nil {
-				t.Fatalf("explain: %v", err)
-			}
-			lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
-			if err != nil {
-				t.Fatal(err)
-			}
-			plan := strings.Join(lines, "\n")
+			plan := strings.Join(explain(t, conn, fmt.Sprintf("q%d", i), "", tc), "\n")
 			if containsAny(plan, []string{"Seq Scan on tasks", "Seq Scan on result_message", "Seq Scan on build_data", "Seq Scan on boot_action_status"}) {
 				t.Errorf("sequential scan:\n%s", plan)
 			}

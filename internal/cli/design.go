@@ -39,7 +39,7 @@ the token in $STATECTL_SERVICE_TOKEN.`,
 			"  STATECTL_SERVICE_TOKEN=... statectl design fetch deckhand+https://deckhand/api/v1.0/revisions/3/rendered-documents",
 		RunE: func(c *cobra.Command, args []string) error {
 			if err := out.check(); err != nil {
-				return usagef("unknown output format %q (want table, json or yaml; to write the document to a file use --out-file FILE)", out.format)
+				return usagef("-o/--output %q: unknown output format (want table, json or yaml; to write the document to a file use --out-file FILE)", out.format)
 			}
 			uri := args[0]
 			scheme, _, _ := strings.Cut(strings.ToLower(uri), ":")

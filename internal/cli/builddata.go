@@ -53,8 +53,8 @@ a known node whose data --task or --latest filter out lists nothing (exit 0).`,
 				return storeFlagError(err, flags)
 			}
 			if len(page.Records) == 0 && cursor == "" {
-				known := q.TaskID == nil && !latest
-				if !known {
+				known := false
+				if q.TaskID != nil || latest {
 					some, err := s.BuildData(c.Context(), statestore.BuildDataQuery{NodeName: node, Limit: 1})
 					if err != nil {
 						return storeFlagError(err, flags)

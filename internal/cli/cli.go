@@ -80,7 +80,7 @@ func (e *env) rootCommand() *cobra.Command {
 Connection: --database-url, else $DATABASE_URL, else libpq defaults (PGHOST, PGUSER, ...).`,
 	}
 	root.PersistentFlags().StringVar(&e.databaseURL, "database-url", "", "PostgreSQL connection URL (default $DATABASE_URL, then libpq defaults)")
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{flagParseError(err)} })
 	root.AddCommand(e.migrateCommand(), e.taskCommand(), e.msgCommand(), e.buildDataCommand(),
 		e.bootActionCommand(), e.leaderCommand(), e.designCommand(), e.demoCommand(), e.versionCommand())
 	root.SetHelpCommand(helpCommand(root))

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/drydock-go/statemgmt/statestore"
 )
@@ -28,6 +29,25 @@ func (u usageError) Error() string { return u.err.Error() }
 func (u usageError) Unwrap() error { return u.err }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+// flagParseError rewords pflag's error for a value of the wrong type
+// (`invalid argument "ten" for "--limit" flag: strconv.ParseInt: parsing
+// "ten": invalid syntax`) as `--limit "ten": want a whole number`; other
+// parse errors (unknown flag, missing value) already name the flag.
+func flagParseError(err error) error {
+	var ive *pflag.InvalidValueError
+	if !errors.As(err, &ive) {
+		return err
+	}
+	want := "a value of type " + ive.GetFlag().Value.Type()
+	switch ive.GetFlag().Value.Type() {
+	case "int", "int64", "int32":
+		want = "a whole number"
+	case "bool":
+		want = "true or false"
+	}
+	return fmt.Errorf("--%s %s: want %s", ive.GetFlag().Name, quote(ive.GetValue()), want)
+}
 
 // maxPageSize is the largest page the store hands out (ListTasks, BuildData).
 const maxPageSize = 10000

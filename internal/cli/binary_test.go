@@ -156,7 +156,9 @@ func TestBinaryUnknownSubcommandsAndGroups(t *testing.T) {
 		{[]string{"help", "task", "lst"}, []string{`unknown command "lst" for "statectl task"`}},
 		{[]string{"task", "list", "extra"}, []string{`unknown command "extra" for "statectl task list"`}},
 	} {
-		statectl(t, nil, "", tc.args...).wantErrorLine(t, ExitUsage, tc.want...)
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			statectl(t, nil, "", tc.args...).wantErrorLine(t, ExitUsage, tc.want...)
+		})
 	}
 	for _, group := range [][]string{{}, {"task"}, {"migrate"}, {"msg"}, {"builddata"}, {"bootaction"}, {"leader"}, {"design"}, {"completion"}} {
 		r := statectl(t, nil, "", group...)
@@ -279,11 +281,13 @@ func TestBinaryBadFlagValues(t *testing.T) {
 		// version
 		{[]string{"version", "-o", "xml"}, []string{`-o/--output "xml"`}},
 	} {
-		r := on(t, url, tc.args...)
-		r.wantErrorLine(t, ExitUsage, tc.want...)
-		if m := goFieldName.FindString(r.stderr); m != "" {
-			t.Errorf("statectl %q: the message names the Go field %q: %s", tc.args, m, r.stderr)
-		}
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			r := on(t, url, tc.args...)
+			r.wantErrorLine(t, ExitUsage, tc.want...)
+			if m := goFieldName.FindString(r.stderr); m != "" {
+				t.Errorf("statectl %q: the message names the Go field %q: %s", tc.args, m, r.stderr)
+			}
+		})
 	}
 	statectl(t, nil, "", "--database-url", "postgres://h:notaport/x", "task", "list").
 		wantErrorLine(t, ExitUsage, "the database URL (--database-url or DATABASE_URL) cannot be parsed")

@@ -220,7 +220,7 @@ func TestBinaryBadFlagValues(t *testing.T) {
 		{[]string{"task", "tree", "nope"}, []string{`task id "nope" is not a UUID`}},
 		{[]string{"task", "tree", id, "-o", "xml"}, []string{`-o/--output "xml"`}},
 		// task create
-		{[]string{"task", "create"}, []string{`required flag(s) "action" not set`}},
+		{[]string{"task", "create"}, []string{"--action is required (see statectl task create --help)"}},
 		{[]string{"task", "create", "--action", "Bad Action"}, []string{`--action "Bad Action": must be 1-64 characters`}},
 		{[]string{"task", "create", "--action", ""}, []string{`--action "": must not be empty`}},
 		{[]string{"task", "create", "--action", "noop", "--status", "running"}, []string{`--status "running" is not a task status (one of: queued, requested)`}},
@@ -235,7 +235,7 @@ func TestBinaryBadFlagValues(t *testing.T) {
 		{[]string{"task", "terminate", id, "--by", ""}, []string{"--by: must not be empty"}},
 		{[]string{"task", "terminate", id, "--by", long(257)}, []string{"--by", "the limit is 256"}},
 		// task purge
-		{[]string{"task", "purge", "--yes"}, []string{`required flag(s) "older-than" not set`}},
+		{[]string{"task", "purge", "--yes"}, []string{"--older-than is required"}},
 		{[]string{"task", "purge", "--older-than", "thirty", "--yes"}, []string{`--older-than "thirty"`}},
 		{[]string{"task", "purge", "--older-than", "-1d", "--yes"}, []string{`--older-than "-1d"`}},
 		{[]string{"task", "purge", "--older-than", "-5m", "--yes"}, []string{`--older-than "-5m"`}},
@@ -246,7 +246,7 @@ func TestBinaryBadFlagValues(t *testing.T) {
 		{[]string{"msg", "tail", "nope"}, []string{`task id "nope" is not a UUID`}},
 		{[]string{"msg", "tail", id, "-o", "xml"}, []string{`-o/--output "xml"`}},
 		// builddata list
-		{[]string{"builddata", "list"}, []string{`required flag(s) "node" not set`}},
+		{[]string{"builddata", "list"}, []string{"--node is required"}},
 		{[]string{"builddata", "list", "--node", ""}, []string{"--node: must not be empty"}},
 		{[]string{"builddata", "list", "--node", "bad node!"}, []string{`--node "bad node!": must be letters, digits`}},
 		{[]string{"builddata", "list", "--node", "node01", "--task", "nope"}, []string{`--task "nope" is not a UUID`}},
@@ -255,7 +255,7 @@ func TestBinaryBadFlagValues(t *testing.T) {
 		{[]string{"builddata", "list", "--node", "node01", "--latest", "--task", id}, []string{"--latest and --task cannot be combined"}},
 		{[]string{"builddata", "list", "--node", "node01", "-o", "xml"}, []string{`-o/--output "xml"`}},
 		// bootaction list
-		{[]string{"bootaction", "list"}, []string{`required flag(s) "node" not set`}},
+		{[]string{"bootaction", "list"}, []string{"--node is required"}},
 		{[]string{"bootaction", "list", "--node", ""}, []string{"--node: must not be empty"}},
 		{[]string{"bootaction", "list", "--node", "bad node!"}, []string{`--node "bad node!": must be letters, digits`}},
 		{[]string{"bootaction", "list", "--node", "node01", "-o", "xml"}, []string{`-o/--output "xml"`}},
@@ -266,6 +266,12 @@ func TestBinaryBadFlagValues(t *testing.T) {
 		{[]string{"design", "fetch", "file:///etc/hosts", "-o", "xml"}, []string{`-o/--output "xml"`, "--out-file"}},
 		{[]string{"design", "fetch", "file:///etc/hosts", "--root", "/nonexistent-statectl-root"}, []string{"--root /nonexistent-statectl-root: no such directory"}},
 		{[]string{"design", "fetch"}, []string{"accepts 1 arg(s), received 0"}},
+		{[]string{"design", "fetch", "file:///etc/hosts", "--out-file", "/nonexistent-statectl-dir/site.yaml"}, []string{"--out-file /nonexistent-statectl-dir/site.yaml: no such directory"}},
+		{[]string{"builddata", "list", "--node", "node01", "--latest=maybe"}, []string{`--latest "maybe": want true or false`}},
+		{[]string{"task", "purge", "--older-than", "1d", "--include-active=maybe"}, []string{`--include-active "maybe": want true or false`}},
+		{[]string{"migrate", "down", "--yes=maybe"}, []string{`--yes "maybe": want true or false`}},
+		{[]string{"msg", "tail", id, "--follow=maybe"}, []string{`--follow "maybe": want true or false`}},
+		{[]string{"--database-url"}, []string{"flag needs an argument: --database-url"}},
 		// migrate
 		{[]string{"migrate", "down", "zero"}, []string{`down "zero": N must be a positive number`}},
 		{[]string{"migrate", "down", "0"}, []string{`down "0": N must be a positive number`}},

@@ -100,6 +100,9 @@ func (e *env) strict(c *cobra.Command) {
 		c.SuggestionsMinimumDistance = 2
 	}
 	if run := c.RunE; run != nil {
+		if c.PreRunE == nil && c.PreRun == nil {
+			c.PreRunE = checkRequiredFlags
+		}
 		c.RunE = func(c *cobra.Command, args []string) error {
 			e.running = true
 			return run(c, args)

@@ -154,7 +154,7 @@ func TestTaskCommands(t *testing.T) {
 	run(t, url, "", "task", "list", "--status", "done").want(t, 2, `--status "done" is not a task status`)
 	run(t, url, "", "task", "list", "-o", "xml").want(t, 2, "unknown output format")
 	run(t, url, "", "task", "list", "--bogus").want(t, 2, "unknown flag")
-	run(t, url, "", "task", "create").want(t, 2, "required flag")
+	run(t, url, "", "task", "create").want(t, 2, "--action is required")
 	run(t, url, "", "task", "create", "--action", "Bad Action").want(t, 2, `--action "Bad Action": must be`)
 	run(t, url, "", "frobnicate").want(t, 2, "unknown command")
 
@@ -196,7 +196,7 @@ func TestMessagesBuildDataBootActionsLeader(t *testing.T) {
 	run(t, url, "", "builddata", "list", "--node", "node01").want(t, 0, "GENERATOR", "lshw", "application/json", "12")
 	run(t, url, "", "builddata", "list", "--node", "node01", "--latest", "--full").want(t, 0, `{"cpus": 64}`)
 	run(t, url, "", "builddata", "list", "--node", "node01", "--task", task.ID.String(), "-o", "json").want(t, 0, `"data_size": 12`)
-	run(t, url, "", "builddata", "list").want(t, 2, "required flag")
+	run(t, url, "", "builddata", "list").want(t, 2, "--node is required")
 	// Pages: a second record, one a page; the cursor printed leads to the other.
 	if _, err := s.InsertBuildData(ctx, statestore.NewBuildData{NodeName: "node01", TaskID: task.ID, Generator: "dmesg",
 		DataFormat: "text/plain", DataElement: "boot"}); err != nil {

@@ -52,6 +52,9 @@ the token in $STATECTL_SERVICE_TOKEN.`,
 			if err != nil {
 				return err
 			}
+			if err := checkOutFileDir(file); err != nil {
+				return err
+			}
 			// The returned error says everything a log line would (the
 			// attempts included): the fetch logs nothing, so a failure is
 			// one line.
@@ -101,6 +104,25 @@ the token in $STATECTL_SERVICE_TOKEN.`,
 	addOutputFlag(get, &out, "output", "o")
 	cmd.AddCommand(get)
 	return cmd
+}
+
+// checkOutFileDir checks, before anything is fetched, that --out-file's
+// directory exists.
+func checkOutFileDir(file string) error {
+	if file == "" || file == "-" {
+		return nil
+	}
+	dir := filepath.Dir(file)
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return usagef("--out-file %s: no such directory %s", file, dir)
+	case err != nil:
+		return usagef("--out-file %s: %v", file, err)
+	case !fi.IsDir():
+		return usagef("--out-file %s: %s is not a directory", file, dir)
+	}
+	return nil
 }
 
 // checkRoots makes each --root absolute and checks that it is a directory,

@@ -49,6 +49,25 @@ func flagParseError(err error) error {
 	return fmt.Errorf("--%s %s: want %s", ive.GetFlag().Name, quote(ive.GetValue()), want)
 }
 
+// checkRequiredFlags names the required flags (MarkFlagRequired) a command
+// line lacks, as typed: "--action is required". It runs as PreRunE, before
+// cobra's own check, whose message names them without the dashes.
+func checkRequiredFlags(c *cobra.Command, _ []string) error {
+	var missing []string
+	c.Flags().VisitAll(func(f *pflag.Flag) {
+		if v := f.Annotations[cobra.BashCompOneRequiredFlag]; len(v) > 0 && v[0] == "true" && !f.Changed {
+			missing = append(missing, "--"+f.Name)
+		}
+	})
+	switch len(missing) {
+	case 0:
+		return nil
+	case 1:
+		return usagef("%s is required (see %s --help)", missing[0], c.CommandPath())
+	}
+	return usagef("%s are required (see %s --help)", strings.Join(missing, ", "), c.CommandPath())
+}
+
 // maxPageSize is the largest page the store hands out (ListTasks, BuildData).
 const maxPageSize = 10000
 

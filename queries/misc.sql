@@ -18,3 +18,10 @@ SELECT t.table_name::text AS table_name,
 FROM information_schema.tables t
 WHERE t.table_schema = current_schema() AND t.table_name = ANY(@tables::text[])
 ORDER BY t.table_name;
+
+-- name: ReadSchemaVersion :one
+-- Reads the schema version tern recorded in public.schema_version without creating that table (SchemaVersion's migrator would): -1 when the table does not exist; query_to_xml runs only when it does.
+SELECT (CASE WHEN to_regclass('public.schema_version') IS NULL THEN -1
+             ELSE coalesce(((xpath('/row/version/text()',
+                                   query_to_xml('SELECT version FROM public.schema_version', false, true, '')))[1]::text)::int, 0)
+        END)::int AS version;

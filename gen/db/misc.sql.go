@@ -76,3 +76,18 @@ func (q *Queries) Now(ctx context.Context, db DBTX) (time.Time, error) {
 	err := row.Scan(&now)
 	return now, err
 }
+
+const readSchemaVersion = `-- name: ReadSchemaVersion :one
+SELECT (CASE WHEN to_regclass('public.schema_version') IS NULL THEN -1
+             ELSE coalesce(((xpath('/row/version/text()',
+                                   query_to_xml('SELECT version FROM public.schema_version', false, true, '')))[1]::text)::int, 0)
+        END)::int AS version
+`
+
+// Reads the schema version tern recorded in public.schema_version without creating that table (SchemaVersion's migrator would): -1 when the table does not exist; query_to_xml runs only when it does.
+func (q *Queries) ReadSchemaVersion(ctx context.Context, db DBTX) (int32, error) {
+	row := db.QueryRow(ctx, readSchemaVersion)
+	var version int32
+	err := row.Scan(&version)
+	return version, err
+}

@@ -32,23 +32,16 @@ const (
 	ExitUsage = 2
 )
 
-// usageError marks errors that are the caller's wording (exit code 2).
-type usageError struct{ err error }
-
-// Error implements error.
-func (u usageError) Error() string { return u.err.Error() }
-
-// Unwrap returns the wrapped error.
-func (u usageError) Unwrap() error { return u.err }
-
-func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
-
 // env is what every command shares: where to write, how to connect.
 type env struct {
 	stdout, stderr io.Writer
 	stdin          io.Reader
 	databaseURL    string
 	logger         *slog.Logger
+	// running is set once a command's own RunE starts: an error before
+	// that is cobra's (an unknown flag, a missing argument or required
+	// flag), a usage error.
+	running bool
 }
 
 // Main runs statectl with args (without the program name) and returns the
@@ -68,25 +61,13 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	}
 	fmt.Fprintln(stderr, "statectl: "+oneLine(err.Error()))
 	var ue usageError
-	if errors.As(err, &ue) || isCobraUsage(err) {
+	if errors.As(err, &ue) || !e.running {
 		return ExitUsage
 	}
 	return ExitError
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
-
-// isCobraUsage recognises cobra's own argument and flag errors.
-func isCobraUsage(err error) bool {
-	msg := err.Error()
-	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "flag needs an argument",
-		"invalid argument", "accepts ", "requires at least", "required flag"} {
-		if strings.Contains(msg, p) {
-			return true
-		}
-	}
-	return false
-}
 
 func (e *env) rootCommand() *cobra.Command {
 	root := &cobra.Command{
@@ -99,10 +80,94 @@ func (e *env) rootCommand() *cobra.Command {
 Connection: --database-url, else $DATABASE_URL, else libpq defaults (PGHOST, PGUSER, ...).`,
 	}
 	root.PersistentFlags().StringVar(&e.databaseURL, "database-url", "", "PostgreSQL connection URL (default $DATABASE_URL, then libpq defaults)")
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{flagParseError(err)} })
 	root.AddCommand(e.migrateCommand(), e.taskCommand(), e.msgCommand(), e.buildDataCommand(),
-		e.bootActionCommand(), e.leaderCommand(), e.designCommand(), e.demoCommand())
+		e.bootActionCommand(), e.leaderCommand(), e.designCommand(), e.demoCommand(), e.versionCommand())
+	root.SetHelpCommand(helpCommand(root))
+	root.InitDefaultCompletionCmd()
+	e.strict(root)
 	return root
+}
+
+// strict walks the command tree: every command group (a noun without its
+// verb: statectl, statectl task, ...) refuses an unknown subcommand and
+// the lack of one (groupRunE), and every command notes when its own work
+// starts (e.running), so that any error before it counts as usage.
+func (e *env) strict(c *cobra.Command) {
+	if c.HasSubCommands() && c.Run == nil && c.RunE == nil {
+		c.Args = cobra.ArbitraryArgs
+		c.RunE = groupRunE
+		c.SuggestionsMinimumDistance = 2
+	}
+	if run := c.RunE; run != nil {
+		if c.PreRunE == nil && c.PreRun == nil {
+			c.PreRunE = checkRequiredFlags
+		}
+		c.RunE = func(c *cobra.Command, args []string) error {
+			e.running = true
+			return run(c, args)
+		}
+	}
+	for _, sub := range c.Commands() {
+		e.strict(sub)
+	}
+}
+
+// groupRunE runs a command group. With an argument, that is an unknown
+// subcommand: a usage error naming it, with suggestions. With none, the
+// group's usage goes to stderr and it is a usage error too (exit 2, as for
+// any incomplete command line: a script whose verb went missing must not
+// pass). Help asked for (--help, statectl help ...) goes to stdout, exit 0.
+func groupRunE(c *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return unknownCommand(c, args[0])
+	}
+	fmt.Fprint(c.ErrOrStderr(), c.UsageString())
+	return usagef("%s needs a subcommand: %s (see %s --help)", c.CommandPath(), strings.Join(subcommandNames(c), ", "), c.CommandPath())
+}
+
+// unknownCommand is the usage error for an unknown subcommand name of c.
+func unknownCommand(c *cobra.Command, name string) error {
+	hint := ""
+	if s := c.SuggestionsFor(name); len(s) > 0 {
+		hint = fmt.Sprintf("; did you mean %s?", strings.Join(quoteAll(s), " or "))
+	}
+	return usagef("unknown command %q for %q%s (subcommands: %s)", name, c.CommandPath(), hint, strings.Join(subcommandNames(c), ", "))
+}
+
+func subcommandNames(c *cobra.Command) []string {
+	var names []string
+	for _, sub := range c.Commands() {
+		if sub.IsAvailableCommand() {
+			names = append(names, sub.Name())
+		}
+	}
+	return names
+}
+
+func quoteAll(s []string) []string {
+	out := make([]string, len(s))
+	for i, v := range s {
+		out[i] = fmt.Sprintf("%q", v)
+	}
+	return out
+}
+
+// helpCommand is "statectl help [command ...]": the help of a known
+// command on stdout (exit 0); an unknown one is a usage error like
+// anywhere else (cobra's own prints "Unknown help topic" and exits 0).
+func helpCommand(root *cobra.Command) *cobra.Command {
+	return &cobra.Command{Use: "help [command]", Short: "Help about any command", Args: cobra.ArbitraryArgs,
+		RunE: func(c *cobra.Command, args []string) error {
+			target, rest, err := root.Find(args)
+			if err != nil {
+				return usageError{err}
+			}
+			if len(rest) > 0 {
+				return unknownCommand(target, rest[0])
+			}
+			return target.Help()
+		}}
 }
 
 // connString picks the connection string: flag, DATABASE_URL, libpq defaults.
@@ -119,19 +184,34 @@ func connectError(err error) error {
 	return fmt.Errorf("cannot connect to PostgreSQL (set --database-url or DATABASE_URL, or the PG* variables): %w", err)
 }
 
-// store opens a pool and a store; close with the returned func.
+// store opens a pool and a store on a database migrated to the version this
+// statectl knows (checkSchema); close with the returned func.
 func (e *env) store(ctx context.Context) (*statestore.Store, func(), error) {
+	s, closeFn, err := e.openStore(ctx, 5*time.Second)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := e.checkSchema(ctx, s); err != nil {
+		closeFn()
+		return nil, nil, err
+	}
+	return s, closeFn, nil
+}
+
+// openStore opens a pool and a store, waiting up to timeout for the
+// database to answer; close with the returned func.
+func (e *env) openStore(ctx context.Context, timeout time.Duration) (*statestore.Store, func(), error) {
 	cfg, err := pgxpool.ParseConfig(e.connString())
 	if err != nil {
-		return nil, nil, usagef("the database URL cannot be parsed")
+		return nil, nil, usagef("the database URL (--database-url or DATABASE_URL) cannot be parsed")
 	}
 	cfg.MaxConns = 4
-	cfg.ConnConfig.ConnectTimeout = 5 * time.Second
+	cfg.ConnConfig.ConnectTimeout = timeout
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, nil, connectError(err)
 	}
-	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	pctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if err := pool.Ping(pctx); err != nil {
 		pool.Close()
@@ -141,11 +221,32 @@ func (e *env) store(ctx context.Context) (*statestore.Store, func(), error) {
 	return s, func() { s.Close(); pool.Close() }, nil
 }
 
+// checkSchema refuses a database whose schema is missing or behind the
+// version this statectl knows, saying so and how to migrate, instead of
+// letting the first query fail with 'relation "tasks" does not exist'. A
+// schema newer than this statectl gets a warning on stderr.
+func (e *env) checkSchema(ctx context.Context, s *statestore.Store) error {
+	v, err := s.ReadSchemaVersion(ctx)
+	if err != nil {
+		return fmt.Errorf("read the database's schema version: %w", err)
+	}
+	latest := statestore.LatestSchemaVersion()
+	switch {
+	case v == 0:
+		return fmt.Errorf("the database is not migrated (schema version 0 of %d): run \"statectl migrate up\" on it (same --database-url or DATABASE_URL) first", latest)
+	case v < latest:
+		return fmt.Errorf("the database's schema is at version %d of %d (%d migration(s) pending): run \"statectl migrate up\" on it (same --database-url or DATABASE_URL) first", v, latest, latest-v)
+	case v > latest:
+		fmt.Fprintf(e.stderr, "statectl: warning: the database's schema is at version %d, newer than this statectl knows (%d): use a newer statectl\n", v, latest)
+	}
+	return nil
+}
+
 // conn opens one direct connection (for migrations).
 func (e *env) conn(ctx context.Context) (*pgx.Conn, error) {
 	cfg, err := pgx.ParseConfig(e.connString())
 	if err != nil {
-		return nil, usagef("the database URL cannot be parsed")
+		return nil, usagef("the database URL (--database-url or DATABASE_URL) cannot be parsed")
 	}
 	cfg.ConnectTimeout = 5 * time.Second
 	c, err := pgx.ConnectConfig(ctx, cfg)
@@ -167,7 +268,7 @@ func (o *output) check() error {
 	case "table", "json", "yaml":
 		return nil
 	}
-	return usagef("unknown output format %q (want table, json or yaml)", o.format)
+	return usagef("-o/--output %q: unknown output format (want table, json or yaml)", o.format)
 }
 
 // write prints v as JSON or YAML, or calls table for the aligned table.
@@ -178,16 +279,7 @@ func (o *output) write(w io.Writer, v any, table func(tw *tabwriter.Writer)) err
 		enc.SetIndent("", "  ")
 		return enc.Encode(v)
 	case "yaml":
-		// Through JSON so field names and omitted fields match the JSON form.
-		b, err := json.Marshal(v)
-		if err != nil {
-			return err
-		}
-		var generic any
-		if err := yaml.Unmarshal(b, &generic); err != nil {
-			return err
-		}
-		out, err := yaml.Marshal(generic)
+		out, err := toYAML(v)
 		if err != nil {
 			return err
 		}
@@ -197,6 +289,63 @@ func (o *output) write(w io.Writer, v any, table func(tw *tabwriter.Writer)) err
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	table(tw)
 	return tw.Flush()
+}
+
+// writeRecord prints one record of a stream (msg tail): in JSON one
+// compact object on one line (JSON Lines), in YAML one document opened by
+// "---", so that a reader of either stream gets every record back however
+// many there are; table prints the table form.
+func (o *output) writeRecord(w io.Writer, v any, table func() error) error {
+	switch o.format {
+	case "json":
+		b, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(append(b, '\n'))
+		return err
+	case "yaml":
+		out, err := toYAML(v)
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(append([]byte("---\n"), out...))
+		return err
+	}
+	return table()
+}
+
+// toYAML renders v through JSON, so that field names and omitted fields
+// match the JSON form.
+func toYAML(v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	var generic any
+	if err := yaml.Unmarshal(b, &generic); err != nil {
+		return nil, err
+	}
+	return yaml.Marshal(generic)
+}
+
+// listView is what every list command prints with -o json or -o yaml:
+// the items of one page (an array, empty rather than null) and the cursor
+// of the next page (null on the last page; pass it to --cursor).
+type listView[T any] struct {
+	Items []T     `json:"items"`
+	Next  *string `json:"next"`
+}
+
+func newList[T any](items []T, next string) listView[T] {
+	l := listView[T]{Items: items}
+	if l.Items == nil {
+		l.Items = []T{}
+	}
+	if next != "" {
+		l.Next = &next
+	}
+	return l
 }
 
 func ago(t time.Time) string {

@@ -22,7 +22,9 @@ import (
 	"github.com/drydock-go/statemgmt/statestore/statetest"
 )
 
-func TestMain(m *testing.M) { os.Exit(statetest.Main(m)) }
+// TestMain builds statectl once for the tests that run the binary
+// (binary_test.go), then runs every test with statetest's server.
+func TestMain(m *testing.M) { os.Exit(buildStatectlThen(m)) }
 
 type result struct {
 	code           int
@@ -134,14 +136,14 @@ func TestTaskCommands(t *testing.T) {
 	run(t, url, "", "task", "list").want(t, 0, "ACTION", created.ID, kid.ID.String(), "deploy_node")
 	r = run(t, url, "", "task", "list", "--action", "deploy_node", "-o", "json")
 	r.want(t, 0)
-	var listed struct{ Tasks []taskView }
-	if err := json.Unmarshal([]byte(r.stdout), &listed); err != nil || len(listed.Tasks) != 1 || listed.Tasks[0].ID != kid.ID.String() {
+	var listed struct{ Items []taskView }
+	if err := json.Unmarshal([]byte(r.stdout), &listed); err != nil || len(listed.Items) != 1 || listed.Items[0].ID != kid.ID.String() {
 		t.Fatalf("list --action -o json = %v, %s", err, r.stdout)
 	}
 	r = run(t, url, "", "task", "list", "--parent", created.ID, "-o", "yaml")
 	r.want(t, 0)
 	var y map[string]any
-	if err := yaml.Unmarshal([]byte(r.stdout), &y); err != nil || len(y["tasks"].([]any)) != 1 {
+	if err := yaml.Unmarshal([]byte(r.stdout), &y); err != nil || len(y["items"].([]any)) != 1 {
 		t.Fatalf("list -o yaml = %v\n%s", err, r.stdout)
 	}
 	run(t, url, "", "task", "list", "--limit", "1").want(t, 0, "more: --cursor")
@@ -150,11 +152,11 @@ func TestTaskCommands(t *testing.T) {
 	run(t, url, "", "task", "tree", created.ID).want(t, 0, "deploy_nodes "+created.ID, "  deploy_node "+kid.ID.String())
 	run(t, url, "", "task", "show", uuid.NewString()).want(t, 1, "not found")
 	run(t, url, "", "task", "show", "not-a-uuid").want(t, 2, "is not a UUID")
-	run(t, url, "", "task", "list", "--status", "done").want(t, 1, "invalid filter.Statuses[0]")
+	run(t, url, "", "task", "list", "--status", "done").want(t, 2, `--status "done" is not a task status`)
 	run(t, url, "", "task", "list", "-o", "xml").want(t, 2, "unknown output format")
 	run(t, url, "", "task", "list", "--bogus").want(t, 2, "unknown flag")
-	run(t, url, "", "task", "create").want(t, 2, "required flag")
-	run(t, url, "", "task", "create", "--action", "Bad Action").want(t, 1, "invalid task.Action")
+	run(t, url, "", "task", "create").want(t, 2, "--action is required")
+	run(t, url, "", "task", "create", "--action", "Bad Action").want(t, 2, `--action "Bad Action": must be`)
 	run(t, url, "", "frobnicate").want(t, 2, "unknown command")
 
 	// Purge keeps trees with work in progress and says so before asking.
@@ -195,7 +197,7 @@ func TestMessagesBuildDataBootActionsLeader(t *testing.T) {
 	run(t, url, "", "builddata", "list", "--node", "node01").want(t, 0, "GENERATOR", "lshw", "application/json", "12")
 	run(t, url, "", "builddata", "list", "--node", "node01", "--latest", "--full").want(t, 0, `{"cpus": 64}`)
 	run(t, url, "", "builddata", "list", "--node", "node01", "--task", task.ID.String(), "-o", "json").want(t, 0, `"data_size": 12`)
-	run(t, url, "", "builddata", "list").want(t, 2, "required flag")
+	run(t, url, "", "builddata", "list").want(t, 2, "--node is required")
 	// Pages: a second record, one a page; the cursor printed leads to the other.
 	if _, err := s.InsertBuildData(ctx, statestore.NewBuildData{NodeName: "node01", TaskID: task.ID, Generator: "dmesg",
 		DataFormat: "text/plain", DataElement: "boot"}); err != nil {

@@ -39,7 +39,7 @@ the token in $STATECTL_SERVICE_TOKEN.`,
 			"  STATECTL_SERVICE_TOKEN=... statectl design fetch deckhand+https://deckhand/api/v1.0/revisions/3/rendered-documents",
 		RunE: func(c *cobra.Command, args []string) error {
 			if err := out.check(); err != nil {
-				return usagef("unknown output format %q (want table, json or yaml; to write the document to a file use --out-file FILE)", out.format)
+				return usagef("-o/--output %q: unknown output format (want table, json or yaml; to write the document to a file use --out-file FILE)", out.format)
 			}
 			uri := args[0]
 			scheme, _, _ := strings.Cut(strings.ToLower(uri), ":")
@@ -50,6 +50,9 @@ the token in $STATECTL_SERVICE_TOKEN.`,
 			}
 			roots, err := checkRoots(roots)
 			if err != nil {
+				return err
+			}
+			if err := checkOutFileDir(file); err != nil {
 				return err
 			}
 			// The returned error says everything a log line would (the
@@ -101,6 +104,25 @@ the token in $STATECTL_SERVICE_TOKEN.`,
 	addOutputFlag(get, &out, "output", "o")
 	cmd.AddCommand(get)
 	return cmd
+}
+
+// checkOutFileDir checks, before anything is fetched, that --out-file's
+// directory exists.
+func checkOutFileDir(file string) error {
+	if file == "" || file == "-" {
+		return nil
+	}
+	dir := filepath.Dir(file)
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return usagef("--out-file %s: no such directory %s", file, dir)
+	case err != nil:
+		return usagef("--out-file %s: %v", file, err)
+	case !fi.IsDir():
+		return usagef("--out-file %s: %s is not a directory", file, dir)
+	}
+	return nil
 }
 
 // checkRoots makes each --root absolute and checks that it is a directory,

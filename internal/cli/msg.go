@@ -27,12 +27,13 @@ func (e *env) msgCommand() *cobra.Command {
 			if _, err := s.GetTask(c.Context(), id); err != nil {
 				return err
 			}
+			// One record per message: a table line, a JSON Lines object or
+			// a YAML document, so -f can print each as it comes.
 			print := func(m statestore.ResultMessage) error {
-				if out.format == "table" {
+				return out.writeRecord(e.stdout, viewMessage(m), func() error {
 					_, err := fmt.Fprintf(e.stdout, "#%d %s %s%s %s\n", m.Sequence, ago(m.Time), errMark(m.Error), orDash(m.Context), m.Message)
 					return err
-				}
-				return out.write(e.stdout, viewMessage(m), nil)
+				})
 			}
 			if !follow {
 				for after := int64(0); ; {
@@ -58,7 +59,8 @@ func (e *env) msgCommand() *cobra.Command {
 			return err
 		}}
 	tail.Flags().BoolVarP(&follow, "follow", "f", false, "keep following new messages until interrupted")
-	addOutputFlag(tail, &out, "output", "o")
+	tail.Flags().StringVarP(&out.format, "output", "o", "table",
+		"output format: table (a line per message), json (JSON Lines: one object per line) or yaml (a document per message, each opened by ---)")
 	cmd.AddCommand(tail)
 	return cmd
 }

@@ -30,9 +30,23 @@ func (e *env) taskCommand() *cobra.Command {
 			if err = out.check(); err != nil {
 				return err
 			}
+			if err = checkPageSize("--limit", limit); err != nil {
+				return err
+			}
 			f := statestore.TaskFilter{Actions: actions, Limit: limit, Cursor: cursor}
-			for _, s := range statuses {
-				f.Statuses = append(f.Statuses, statestore.TaskStatus(s))
+			if f.Statuses, err = parseStatuses(c, "--status", statuses, allTaskStatuses); err != nil {
+				return err
+			}
+			if err = checkNotEmpty(c, "--action", actions); err != nil {
+				return err
+			}
+			for _, a := range actions {
+				if err := statestore.ValidateAction(a); err != nil {
+					return storeFlagError(err, map[string]flagRef{"action": {"--action", a}})
+				}
+			}
+			if err = checkGivenNotEmpty(c, "--cursor", cursor); err != nil {
+				return err
 			}
 			if f.ParentID, err = optionalID(parent, "--parent"); err != nil {
 				return err
@@ -44,16 +58,13 @@ func (e *env) taskCommand() *cobra.Command {
 			defer closeFn()
 			page, err := s.ListTasks(c.Context(), f)
 			if err != nil {
-				return err
+				return storeFlagError(err, map[string]flagRef{"filter.Cursor": {"--cursor", cursor}})
 			}
 			views := []*taskView{}
 			for _, t := range page.Tasks {
 				views = append(views, viewTask(t))
 			}
-			err = out.write(e.stdout, struct {
-				Tasks []*taskView `json:"tasks"`
-				Next  string      `json:"next,omitempty"`
-			}{views, page.Next}, func(tw *tabwriter.Writer) {
+			err = out.write(e.stdout, newList(views, page.Next), func(tw *tabwriter.Writer) {
 				fmt.Fprintln(tw, "ID\tACTION\tSTATUS\tRESULT\tERRORS\tCREATED\tPARENT")
 				for _, v := range views {
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", v.ID, v.Action, v.Status, v.Result, v.ErrorCount, ago(v.CreatedAt), orDash(v.Parent))
@@ -67,7 +78,7 @@ func (e *env) taskCommand() *cobra.Command {
 	list.Flags().StringSliceVar(&statuses, "status", nil, "only these statuses (repeatable, comma-separated)")
 	list.Flags().StringSliceVar(&actions, "action", nil, "only these actions")
 	list.Flags().StringVar(&parent, "parent", "", "only subtasks of this task")
-	list.Flags().IntVar(&limit, "limit", 50, "page size")
+	list.Flags().IntVar(&limit, "limit", 50, fmt.Sprintf("page size, 1 to %d", maxPageSize))
 	list.Flags().StringVar(&cursor, "cursor", "", "continue after a previous page")
 	addOutputFlag(list, &out, "output", "o")
 
@@ -85,10 +96,15 @@ func (e *env) taskCommand() *cobra.Command {
 			}
 			v := viewTask(t)
 			return showOut.write(e.stdout, v, func(tw *tabwriter.Writer) {
+				terminated := "-"
+				if v.TerminatedAt != nil || v.TerminatedBy != "" {
+					terminated = agoPtr(v.TerminatedAt) + " by " + orDash(v.TerminatedBy)
+				}
 				for _, kv := range [][2]string{{"id", v.ID}, {"action", v.Action}, {"status", v.Status}, {"result", v.Result},
 					{"result message", v.ResultMsg}, {"errors", strconv.Itoa(v.ErrorCount)}, {"parent", orDash(v.Parent)},
 					{"subtasks", strconv.Itoa(len(v.Subtasks))}, {"design ref", orDash(v.DesignRef)}, {"created", ago(v.CreatedAt) + " by " + orDash(v.CreatedBy)},
-					{"updated", ago(v.UpdatedAt)}, {"claimed by", orDash(v.ClaimedBy)}, {"version", strconv.FormatInt(v.Version, 10)}} {
+					{"updated", ago(v.UpdatedAt)}, {"claimed by", orDash(v.ClaimedBy)}, {"terminated", terminated},
+					{"version", strconv.FormatInt(v.Version, 10)}} {
 					fmt.Fprintf(tw, "%s:\t%s\n", kv[0], kv[1])
 				}
 				fmt.Fprintf(tw, "messages:\t%d\n", len(v.Messages))
@@ -137,21 +153,33 @@ func (e *env) taskCommand() *cobra.Command {
 			if err := createOut.check(); err != nil {
 				return err
 			}
+			if err := statestore.ValidateAction(action); err != nil {
+				return storeFlagError(err, map[string]flagRef{"action": {"--action", action}})
+			}
+			st, err := parseStatus("--status", status, []statestore.TaskStatus{statestore.StatusQueued, statestore.StatusRequested})
+			if err != nil {
+				return err
+			}
+			if err := checkGivenNotEmpty(c, "--by", createdBy); err != nil {
+				return err
+			}
 			if createdBy == "" {
 				createdBy = currentUser()
+			}
+			nt := statestore.NewTask{Action: action, DesignRef: designRef, CreatedBy: createdBy, Status: st}
+			if nt.ParentID, err = optionalID(parent, "--parent"); err != nil {
+				return err
 			}
 			s, closeFn, err := e.store(c.Context())
 			if err != nil {
 				return err
 			}
 			defer closeFn()
-			nt := statestore.NewTask{Action: action, DesignRef: designRef, CreatedBy: createdBy, Status: statestore.TaskStatus(status)}
-			if nt.ParentID, err = optionalID(parent, "--parent"); err != nil {
-				return err
-			}
 			t, err := s.CreateTask(c.Context(), nt)
 			if err != nil {
-				return err
+				return storeFlagError(err, map[string]flagRef{"task.Action": {"--action", action}, "task.DesignRef": {"--design-ref", designRef},
+					"task.CreatedBy": {"--by", createdBy}, "task.Status": {"--status", status}, "task.ParentID": {"--parent", parent},
+					"parent_task_id": {"--parent", parent}})
 			}
 			v := viewTask(t)
 			return createOut.write(e.stdout, v, func(tw *tabwriter.Writer) {
@@ -169,6 +197,9 @@ func (e *env) taskCommand() *cobra.Command {
 	var by string
 	terminate := &cobra.Command{Use: "terminate ID", Short: "Terminate a task and all its subtasks", Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
+			if err := checkGivenNotEmpty(c, "--by", by); err != nil {
+				return err
+			}
 			if by == "" {
 				by = currentUser()
 			}
@@ -179,7 +210,7 @@ func (e *env) taskCommand() *cobra.Command {
 			defer closeFn()
 			changed, err := s.TerminateTask(c.Context(), id, by)
 			if err != nil {
-				return err
+				return storeFlagError(err, map[string]flagRef{"by": {"--by", by}})
 			}
 			fmt.Fprintf(e.stdout, "terminated: %d task(s) changed\n", len(changed))
 			return nil
@@ -195,6 +226,9 @@ func (e *env) taskCommand() *cobra.Command {
 		RunE: func(c *cobra.Command, _ []string) error {
 			age, err := parseAge(olderThan)
 			if err != nil {
+				return err
+			}
+			if err := checkRange("--batch", batch, 1, maxPurgeBatch, "task trees per statement"); err != nil {
 				return err
 			}
 			s, closeFn, err := e.store(c.Context())
@@ -240,7 +274,7 @@ func (e *env) taskCommand() *cobra.Command {
 		}}
 	purge.Flags().StringVar(&olderThan, "older-than", "", "age, e.g. 30d or 12h (required)")
 	purge.Flags().BoolVar(&yes, "yes", false, "do not ask for confirmation")
-	purge.Flags().IntVar(&batch, "batch", 500, "task trees per statement")
+	purge.Flags().IntVar(&batch, "batch", 500, fmt.Sprintf("task trees per statement, 1 to %d", maxPurgeBatch))
 	purge.Flags().BoolVar(&includeActive, "include-active", false,
 		"also delete trees with tasks not complete or terminated (work other instances may be doing)")
 	_ = purge.MarkFlagRequired("older-than")
@@ -248,6 +282,9 @@ func (e *env) taskCommand() *cobra.Command {
 	cmd.AddCommand(list, show, tree, create, terminate, purge)
 	return cmd
 }
+
+// maxPurgeBatch is the largest batch the store's retention takes.
+const maxPurgeBatch = 100000
 
 func buildTree(ctx context.Context, s *statestore.Store, id uuid.UUID, v *taskView, depth int) error {
 	if depth > 50 {

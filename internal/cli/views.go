@@ -27,6 +27,7 @@ type taskView struct {
 	CreatedBy    string          `json:"created_by,omitempty"`
 	UpdatedAt    time.Time       `json:"updated_at"`
 	ClaimedBy    string          `json:"claimed_by,omitempty"`
+	TerminatedAt *time.Time      `json:"terminated_at,omitempty"`
 	TerminatedBy string          `json:"terminated_by,omitempty"`
 	Version      int64           `json:"version"`
 	Subtasks     []string        `json:"subtasks,omitempty"`
@@ -47,7 +48,7 @@ type messageView struct {
 func viewTask(t *statestore.Task) *taskView {
 	v := &taskView{ID: t.ID.String(), Action: t.Action, Status: string(t.Status), Result: string(t.Result.Status),
 		ResultMsg: t.Result.Message, ErrorCount: t.Result.ErrorCount, DesignRef: t.DesignRef, CreatedAt: t.CreatedAt,
-		CreatedBy: t.CreatedBy, UpdatedAt: t.UpdatedAt, ClaimedBy: t.ClaimedBy, TerminatedBy: t.TerminatedBy,
+		CreatedBy: t.CreatedBy, UpdatedAt: t.UpdatedAt, ClaimedBy: t.ClaimedBy, TerminatedAt: t.TerminatedAt, TerminatedBy: t.TerminatedBy,
 		Version: t.Version, NodeFilter: t.NodeFilter}
 	if t.ParentID != nil {
 		v.Parent = t.ParentID.String()
@@ -63,26 +64,6 @@ func viewTask(t *statestore.Task) *taskView {
 
 func viewMessage(m statestore.ResultMessage) messageView {
 	return messageView{Sequence: m.Sequence, Time: m.Time, Error: m.Error, Context: m.Context, ContextType: m.ContextType, Message: m.Message}
-}
-
-// optionalID parses an optional UUID flag: nil when the flag is empty.
-func optionalID(s, flag string) (*uuid.UUID, error) {
-	if s == "" {
-		return nil, nil
-	}
-	id, err := parseID(s, flag)
-	if err != nil {
-		return nil, err
-	}
-	return &id, nil
-}
-
-func parseID(s, what string) (uuid.UUID, error) {
-	id, err := uuid.Parse(s)
-	if err != nil {
-		return uuid.Nil, usagef("%s %q is not a UUID", what, s)
-	}
-	return id, nil
 }
 
 // openForTask checks the output flag (when out is not nil) and the task id
@@ -102,6 +83,14 @@ func (e *env) openForTask(c *cobra.Command, out *output, args []string) (*states
 		return nil, nil, uuid.Nil, err
 	}
 	return s, closeFn, id, nil
+}
+
+// agoPtr is ago of an optional time: "-" when nil.
+func agoPtr(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return ago(*t)
 }
 
 func orDash(s string) string {

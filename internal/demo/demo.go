@@ -44,6 +44,11 @@ type Config struct {
 	// ErrDatabaseInUse and writes nothing); otherwise the demo gets a fresh
 	// database the way the tests do and drops it after.
 	DatabaseURL string
+	// ServerURL, when set and DatabaseURL is not, names a server (as a user
+	// who may CREATE DATABASE) on which the demo makes its own fresh
+	// database, migrates it, and drops it at the end. statectl passes
+	// DATABASE_URL here.
+	ServerURL string
 	// Nodes is how many nodes to deploy (default 12).
 	Nodes int
 	// Out receives progress and the summary.
@@ -76,7 +81,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	ctx, cancel := context.WithTimeout(ctx, 100*time.Second)
 	defer cancel()
 
-	url, cleanup, err := database(ctx, cfg.DatabaseURL, out)
+	url, cleanup, err := database(ctx, cfg, out)
 	if err != nil {
 		return err
 	}
@@ -143,8 +148,8 @@ func Run(ctx context.Context, cfg Config) (err error) {
 }
 
 // database returns a migrated database and how to clean it up.
-func database(ctx context.Context, given string, out *lineWriter) (string, func(), error) {
-	if given != "" {
+func database(ctx context.Context, cfg Config, out *lineWriter) (string, func(), error) {
+	if given := cfg.DatabaseURL; given != "" {
 		conn, err := pgx.Connect(ctx, given)
 		if err != nil {
 			return "", nil, fmt.Errorf("demo: connect to --database-url: %w", err)
@@ -173,6 +178,9 @@ func database(ctx context.Context, given string, out *lineWriter) (string, func(
 		out.printf("database: the one given (%s), migrated", statetest.Redact(given))
 		return given, release, nil
 	}
+	if cfg.ServerURL != "" {
+		return ownDatabaseOn(ctx, cfg.ServerURL, out)
+	}
 	srv, err := statetest.DefaultServer(ctx)
 	if err != nil {
 		return "", nil, err
@@ -195,6 +203,45 @@ func database(ctx context.Context, given string, out *lineWriter) (string, func(
 			out.printf("cleanup: %v", err)
 		}
 	}, nil
+}
+
+// ownDatabaseOn makes a fresh database on the server serverURL reaches,
+// migrates it, and returns it with the cleanup that drops it. It creates
+// nothing else on that server (no template database).
+func ownDatabaseOn(ctx context.Context, serverURL string, out *lineWriter) (string, func(), error) {
+	srv, err := statetest.ServerAt(ctx, serverURL)
+	if err != nil {
+		return "", nil, fmt.Errorf("demo: the server of DATABASE_URL: %w", err)
+	}
+	closeSrv := func() { _ = srv.Close(context.WithoutCancel(ctx)) }
+	db, err := srv.CreateEmptyDatabase(ctx)
+	if err != nil {
+		closeSrv()
+		return "", nil, fmt.Errorf("demo: make a database on the server of DATABASE_URL: %w", err)
+	}
+	drop := func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := srv.DropDatabase(cctx, db.Name); err != nil {
+			out.printf("cleanup: %v (drop %s by hand)", err, db.Name)
+		} else {
+			out.printf("cleaned up: dropped %s", db.Name)
+		}
+		closeSrv()
+	}
+	conn, err := pgx.Connect(ctx, db.URL)
+	if err != nil {
+		drop()
+		return "", nil, fmt.Errorf("demo: connect to its database: %w", err)
+	}
+	_, err = statestore.Migrate(ctx, conn, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	conn.Close(context.WithoutCancel(ctx))
+	if err != nil {
+		drop()
+		return "", nil, err
+	}
+	out.printf("database: fresh %s on the server of DATABASE_URL (%s), migrated", db.Name, statetest.Redact(serverURL))
+	return db.URL, drop, nil
 }
 
 // inUseTables are the tables whose rows the demo would disturb, and what a
@@ -345,7 +392,7 @@ func (d *run) lead(ctx context.Context, name string, term int64) error {
 		if _, err := tx.CreateTasks(ctx, batch...); err != nil {
 			return err
 		}
-		d.out.printf("%s created deploy_nodes %s with %d deploy_node subtasks", name, short(deployTaskID), d.cfg.Nodes)
+		d.out.printf("%s created deploy_nodes %s with %d deploy_node subtasks", name, deployTaskID, d.cfg.Nodes)
 		return nil
 	})
 	if err != nil {
@@ -593,21 +640,21 @@ func (d *run) summary(ctx context.Context) error {
 		messages += len(t.Messages)
 		for i, m := range t.Messages {
 			if m.Sequence != int64(i+1) {
-				problems = append(problems, fmt.Sprintf("task %s: message %d has sequence %d", short(t.ID), i+1, m.Sequence))
+				problems = append(problems, fmt.Sprintf("task %s: message %d has sequence %d", t.ID, i+1, m.Sequence))
 				break
 			}
 		}
 		if int64(len(t.Messages)) != t.LastMessageSeq {
-			problems = append(problems, fmt.Sprintf("task %s: %d messages, last sequence %d", short(t.ID), len(t.Messages), t.LastMessageSeq))
+			problems = append(problems, fmt.Sprintf("task %s: %d messages, last sequence %d", t.ID, len(t.Messages), t.LastMessageSeq))
 		}
 		if t.Status != statestore.StatusComplete {
-			problems = append(problems, fmt.Sprintf("task %s (%s) is %s, not complete", short(t.ID), t.Action, t.Status))
+			problems = append(problems, fmt.Sprintf("task %s (%s) is %s, not complete", t.ID, t.Action, t.Status))
 		}
 	}
 	d.mu.Lock()
 	for id, n := range d.claims {
 		if n > 1 {
-			problems = append(problems, fmt.Sprintf("task %s claimed %d times", short(id), n))
+			problems = append(problems, fmt.Sprintf("task %s claimed %d times", id, n))
 		}
 	}
 	claimed := len(d.claims)
@@ -664,8 +711,6 @@ func counts(by map[string]int) string {
 	sort.Strings(parts)
 	return strings.Join(parts, ", ")
 }
-
-func short(id uuid.UUID) string { return id.String()[:8] }
 
 func orDash(s string) string {
 	if s == "" {

@@ -46,7 +46,7 @@ func TestDemoPassesForAnyNodeCount(t *testing.T) {
 				t.Fatalf("demo failed: %v\n%s", err, out.String())
 			}
 			for _, want := range []string{
-				fmt.Sprintf("created deploy_nodes %s with %d deploy_node subtasks", short(deployTaskID), nodes),
+				fmt.Sprintf("created deploy_nodes %s with %d deploy_node subtasks", deployTaskID, nodes),
 				// The term killed is usually 1; a loaded machine may have
 				// changed leaders before (the demo is robust to that too).
 				fmt.Sprintf(") with %d of %d nodes complete", (nodes+1)/2, nodes),

@@ -39,6 +39,7 @@ lint:
 	$(GO) vet $(PKGS)
 	$(GO) run honnef.co/go/tools/cmd/staticcheck $(PKGS)
 	cd bench && $(GO) vet ./...
+	cd statestore/statetest/statetestdocker && $(GO) vet ./...
 
 ## bench: every Go benchmark briefly, then every scenario of the comparison
 ## program (bench/, its own module) at a small size: a smoke test, not a measurement

@@ -153,7 +153,7 @@ func fileRegions(path, rel string) ([]Region, error) {
 			out = append(out, Region{Name: top.name, File: rel, Line: top.line, Text: dedent(top.lines)})
 			continue
 		}
-		if strings.Contains(line, "// snippet:") {
+		if t := strings.TrimSpace(line); strings.HasPrefix(t, "// snippet:start") || strings.HasPrefix(t, "// snippet:end") {
 			return nil, fmt.Errorf("%s:%d: malformed snippet marker %q", rel, n, strings.TrimSpace(line))
 		}
 		for _, o := range stack {
@@ -169,9 +169,15 @@ func fileRegions(path, rel string) ([]Region, error) {
 	return out, nil
 }
 
-// dedent removes the indentation common to the non-blank lines and blanks
-// whitespace-only lines.
+// dedent removes the indentation common to the non-blank lines, blanks
+// whitespace-only lines and drops blank lines at either end.
 func dedent(lines []string) string {
+	for len(lines) > 0 && strings.TrimSpace(lines[0]) == "" {
+		lines = lines[1:]
+	}
+	for len(lines) > 0 && strings.TrimSpace(lines[len(lines)-1]) == "" {
+		lines = lines[:len(lines)-1]
+	}
 	prefix := ""
 	first := true
 	for _, l := range lines {

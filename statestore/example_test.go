@@ -173,7 +173,7 @@ func Example_orchestrator() {
 		}
 		return elector.Run(ctx, func(ctx context.Context, term int64) error {
 			leader := store.AsLeader(term) // fenced: writes fail with ErrNotLeader once deposed
-			for ctx.Err() == nil {          // ctx ends the moment leadership is lost
+			for ctx.Err() == nil {         // ctx ends the moment leadership is lost
 				tasks, err := leader.ClaimTasksWait(ctx, instanceID, 10, "deploy_node")
 				if err != nil {
 					return err // ErrNotLeader: deposed, stop at once

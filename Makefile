@@ -12,9 +12,12 @@ all: check-generated lint test
 demo:
 	$(GO) run ./cmd/statectl demo
 
-## generate: regenerate gen/db from schema/, queries/ and sqlc.yaml
+## generate: everything generated, through the //go:generate directives:
+## gen/db from schema/, queries/ and sqlc.yaml (gen/db/generate.go), and the
+## Go snippets of README.md and docs/*.md from their Examples
+## (internal/doccheck/snippets.go). `go generate ./...` does the same.
 generate:
-	$(SQLC) generate
+	$(GO) generate ./...
 
 ## check-generated: fail when gen/db differs from what sqlc would write
 check-generated:

@@ -6,8 +6,6 @@ package statestore
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,11 +23,11 @@ import (
 	"github.com/drydock-go/statemgmt/gen/db"
 )
 
-// DefaultLeaderLockKey is the advisory lock key instances compete for.
-var DefaultLeaderLockKey = func() int64 {
-	sum := sha256.Sum256([]byte("github.com/drydock-go/statemgmt leadership"))
-	return int64(binary.BigEndian.Uint64(sum[:8]) &^ (1 << 63)) // positive
-}()
+// DefaultLeaderLockKey is the advisory lock key instances compete for: the
+// first 8 bytes of SHA-256("github.com/drydock-go/statemgmt leadership") as a
+// big-endian integer with the sign bit cleared. A constant, so no caller can
+// change the key other instances use (TestDefaultLeaderLockKeyDerivation).
+const DefaultLeaderLockKey int64 = 1403102092443291806
 
 // Errors of leadership.
 var (

@@ -496,7 +496,8 @@ type TaskFilter struct {
 	// ParentID keeps the direct subtasks of this task.
 	ParentID *uuid.UUID
 	// CreatedAfter keeps the tasks created strictly after this time
-	// (exclusive: a task created at exactly CreatedAfter is left out).
+	// (exclusive: a task created at exactly CreatedAfter is left out;
+	// TestListTasksFiltersAndPages filters at a listed task's own time).
 	CreatedAfter *time.Time
 	// CreatedBefore keeps the tasks created strictly before this time
 	// (exclusive).

@@ -23,13 +23,17 @@ generate:
 check-generated:
 	$(SQLC) diff
 
+# gotestsum (pinned in tools.go) prints each package as it finishes, with its
+# time, and every failing test's output; it exits non-zero when a test fails.
+GOTESTSUM := $(GO) run gotest.tools/gotestsum --format pkgname-and-test-fails --format-hide-empty-pkg --
+
 ## test: every test, with the race detector, against real PostgreSQL; then
 ## the store's suite again through PgBouncer in transaction pooling mode
 test:
-	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+	$(GOTESTSUM) -race -count=1 -timeout 15m $(PKGS)
 	@if command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ]; then \
-		echo "STATEMGMT_TEST_PGBOUNCER=1 $(GO) test -race -count=1 ./statestore/"; \
-		STATEMGMT_TEST_PGBOUNCER=1 $(GO) test -race -count=1 -timeout 15m ./statestore/; \
+		echo "STATEMGMT_TEST_PGBOUNCER=1 go test -race -count=1 ./statestore/"; \
+		STATEMGMT_TEST_PGBOUNCER=1 $(GOTESTSUM) -race -count=1 -timeout 15m ./statestore/; \
 	else \
 		echo "SKIPPED: the store suite through PgBouncer (apt-get install pgbouncer)"; \
 		if [ -n "$$CI" ]; then exit 1; fi; \

@@ -31,6 +31,7 @@ GOTESTSUM := $(GO) run gotest.tools/gotestsum --format pkgname-and-test-fails --
 ## the store's suite again through PgBouncer in transaction pooling mode
 test:
 	$(GOTESTSUM) -race -count=1 -timeout 15m $(PKGS)
+	cd statestore/statetest/statetestdocker && $(GO) test -count=1 ./...
 	@if command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ]; then \
 		echo "STATEMGMT_TEST_PGBOUNCER=1 go test -race -count=1 ./statestore/"; \
 		STATEMGMT_TEST_PGBOUNCER=1 $(GOTESTSUM) -race -count=1 -timeout 15m ./statestore/; \

@@ -143,7 +143,8 @@ func (e *exampleDB) cancelWhenComplete(ctx context.Context, cancel context.Cance
 // elector and a store on a fresh database, one queued task, claimed and
 // completed by the leader; the context ends once the task is complete.
 func Example_orchestrator() {
-	ctx, cancel := context.WithCancel(context.Background())
+	// The deadline only bounds a broken run: the output then says "deadline exceeded".
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	e := newExampleDB(ctx)
 	defer e.close()
@@ -203,7 +204,8 @@ func Example_orchestrator() {
 // ExampleStore_ClaimTasksWait is docs/tasks.md's loop: queue a task, claim
 // it, log to it, and complete it with UpdateTask under the claim's attempt.
 func ExampleStore_ClaimTasksWait() {
-	ctx, cancel := context.WithCancel(context.Background())
+	// The deadline only bounds a broken run: the output then says "deadline exceeded".
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	e := newExampleDB(ctx)
 	defer e.close()

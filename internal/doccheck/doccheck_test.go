@@ -128,6 +128,16 @@ func TestSnippetWithoutMarkerOrRegion(t *testing.T) {
 	}
 }
 
+func TestIndentedGoBlockRefused(t *testing.T) {
+	dir := writeTree(t, map[string]string{
+		"x/example_test.go": exampleGo,
+		"README.md":         "- a list item:\n\n  ```go\n  x := 1\n  ```\n",
+	})
+	if err := Check(dir); err == nil || !strings.Contains(err.Error(), "README.md:3: an indented ```go block") {
+		t.Fatalf("Check() = %v, want the indented block refused", err)
+	}
+}
+
 func TestCheckLinks(t *testing.T) {
 	dir := writeTree(t, map[string]string{
 		"README.md": "[ok](docs/a.md) [anchor](docs/a.md#the-heading-x) [dir](docs) [web](https://example.com/x.md)\n" +

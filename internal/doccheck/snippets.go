@@ -221,13 +221,18 @@ func Blocks(file, text string) ([]Block, error) {
 			continue
 		}
 		if !strings.HasPrefix(trimmed, "```") {
+			if t := strings.TrimLeft(trimmed, " \t"); strings.HasPrefix(t, "```") {
+				if f := strings.Fields(strings.TrimLeft(t, "`")); len(f) > 0 && f[0] == "go" {
+					return nil, fmt.Errorf("%s:%d: an indented ```go block: snippets must start at the margin", file, i+1)
+				}
+			}
 			offset += len(line)
 			continue
 		}
 		fence = strings.TrimRight(trimmed[:len(trimmed)-len(strings.TrimLeft(trimmed, "`"))], " ")
 		info := strings.TrimSpace(strings.TrimLeft(trimmed, "`"))
 		offset += len(line)
-		if info != "go" {
+		if f := strings.Fields(info); len(f) == 0 || f[0] != "go" {
 			inFence = true
 			continue
 		}

@@ -293,7 +293,10 @@ func (h onQueued) Handle(_ context.Context, r slog.Record) error {
 	if r.Message == "queued" {
 		r.Attrs(func(a slog.Attr) bool {
 			if id, ok := a.Value.Any().(uuid.UUID); ok && a.Key == "task" {
-				h.ch <- id
+				select {
+				case h.ch <- id:
+				default: // only the first is watched; never block a logger
+				}
 			}
 			return true
 		})

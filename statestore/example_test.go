@@ -193,11 +193,11 @@ func Example_orchestrator() {
 	}
 
 	err := orchestrate(ctx)
-	fmt.Println("Run returned:", err)
+	fmt.Println("Run ended with ctx:", errors.Is(err, context.Canceled))
 	done := e.task(queued.ID)
 	fmt.Println(done.Status, done.Result.Status, done.ClaimedBy)
 	// Output:
-	// Run returned: context canceled
+	// Run ended with ctx: true
 	// complete success orchestrator-1
 }
 
@@ -277,11 +277,11 @@ func ExampleStore_ClaimTasksWait() {
 	err := loop(ctx)
 	cancel()
 	<-watched
-	fmt.Println("loop returned:", err)
+	fmt.Println("loop ended with ctx:", errors.Is(err, context.Canceled)) // ctx.Err(), or wrapped by a call it cut short
 	done := e.task(deployID)
 	fmt.Println(done.Status, done.Result.Status, done.Result.Successes, done.Messages[0].Message)
 	// Output:
-	// loop returned: context canceled
+	// loop ended with ctx: true
 	// complete success [node01] powering on
 }
 

@@ -174,7 +174,11 @@ func Example_orchestrator() {
 		}
 		return elector.Run(ctx, func(ctx context.Context, term int64) error {
 			leader := store.AsLeader(term) // fenced: writes fail with ErrNotLeader once deposed
-			for ctx.Err() == nil {         // ctx ends the moment leadership is lost
+			// What this instance still held when it last lost leadership goes back to the queue.
+			if _, err := leader.RequeueTasksOfClaimer(ctx, instanceID); err != nil {
+				return err
+			}
+			for ctx.Err() == nil { // ctx ends the moment leadership is lost
 				tasks, err := leader.ClaimTasksWait(ctx, instanceID, 10, "deploy_node")
 				if err != nil {
 					return err // ErrNotLeader: deposed, stop at once

@@ -12,23 +12,31 @@ all: check-generated lint test
 demo:
 	$(GO) run ./cmd/statectl demo
 
-## generate: regenerate gen/db from schema/, queries/ and sqlc.yaml; then the
-## reviewable schema dump and query plans (schema/dump, queries/plans; docs/sql.md)
+## generate: everything generated, through the //go:generate directives:
+## gen/db from schema/, queries/ and sqlc.yaml (gen/db/generate.go), and the
+## Go snippets of README.md and docs/*.md from their Examples
+## (internal/doccheck/snippets.go), then the reviewable schema dump and query
+## plans (schema/dump, queries/plans: gen/db/sqlfiles_test.go, docs/sql.md).
+## `go generate ./...` does the same.
 generate:
-	$(SQLC) generate
-	$(GO) test -count=1 -run '^(TestSchemaFile|TestPlansFiles)$$' ./gen/db -update
+	$(GO) generate ./...
 
 ## check-generated: fail when gen/db differs from what sqlc would write
 check-generated:
 	$(SQLC) diff
 
+# gotestsum (pinned in tools.go) prints each package as it finishes, with its
+# time, and every failing test's output; it exits non-zero when a test fails.
+GOTESTSUM := $(GO) run gotest.tools/gotestsum --format pkgname-and-test-fails --format-hide-empty-pkg --
+
 ## test: every test, with the race detector, against real PostgreSQL; then
 ## the store's suite again through PgBouncer in transaction pooling mode
 test:
-	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+	$(GOTESTSUM) -race -count=1 -timeout 15m $(PKGS)
+	cd statestore/statetest/statetestdocker && $(GO) test -count=1 ./...
 	@if command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ]; then \
-		echo "STATEMGMT_TEST_PGBOUNCER=1 $(GO) test -race -count=1 ./statestore/"; \
-		STATEMGMT_TEST_PGBOUNCER=1 $(GO) test -race -count=1 -timeout 15m ./statestore/; \
+		echo "STATEMGMT_TEST_PGBOUNCER=1 go test -race -count=1 ./statestore/"; \
+		STATEMGMT_TEST_PGBOUNCER=1 $(GOTESTSUM) -race -count=1 -timeout 15m ./statestore/; \
 	else \
 		echo "SKIPPED: the store suite through PgBouncer (apt-get install pgbouncer)"; \
 		if [ -n "$$CI" ]; then exit 1; fi; \
@@ -44,6 +52,7 @@ lint:
 	cd bench && $(GO) vet ./...
 	tools/squawk/lint.sh
 	$(SQLC) vet
+	cd statestore/statetest/statetestdocker && $(GO) vet ./...
 
 ## bench: every Go benchmark briefly, then every scenario of the comparison
 ## program (bench/, its own module) at a small size: a smoke test, not a measurement

@@ -168,7 +168,9 @@ type Options struct {
 	// used entries are evicted. A document larger than CacheMaxBytes is
 	// not cached.
 	CacheMaxEntries int
-	CacheMaxBytes   int64
+	// CacheMaxBytes bounds the bytes of cached documents; see
+	// CacheMaxEntries.
+	CacheMaxBytes int64
 	// Logger gets retries at debug and give-ups at warn; slog.Default() when nil.
 	Logger *slog.Logger
 }
@@ -177,14 +179,20 @@ type Options struct {
 // owns its Data: a copy, never shared with the cache, a concurrent caller
 // or a later call, so the caller may modify it.
 type Result struct {
+	// Data is the document.
 	Data []byte
 	// URL is where the document came from (after redirects), without
 	// credentials or fragment.
-	URL         string
+	URL string
+	// ContentType is the server's Content-Type; for file:// the type of the
+	// file's extension, else one sniffed from its first bytes.
 	ContentType string
-	Size        int64
+	// Size is len(Data).
+	Size int64
 	// SHA256 is the hex digest of Data.
-	SHA256    string
+	SHA256 string
+	// FromCache says the document came from the Resolver's cache, fresh,
+	// without a request.
 	FromCache bool
 }
 

@@ -62,9 +62,15 @@ func (IdentityKey) MarshalText() ([]byte, error) { return []byte(redacted), nil 
 
 // BootActionContext is a node's boot action context; it never holds the key.
 type BootActionContext struct {
-	NodeName  string
-	TaskID    uuid.UUID
+	// NodeName is the node the context belongs to.
+	NodeName string
+	// TaskID is the task deploying the node.
+	TaskID uuid.UUID
+	// CreatedAt is when the node's first context was created; replacing it
+	// keeps this time.
 	CreatedAt time.Time
+	// UpdatedAt is when the context (task and key) was last created or
+	// replaced.
 	UpdatedAt time.Time
 }
 
@@ -171,22 +177,33 @@ func bootActionFromRow(r *db.BootAction) *BootActionContext {
 
 // BootActionStatus is the status of one boot action run on a node.
 type BootActionStatus struct {
-	ActionID   ULID
-	NodeName   string
+	// ActionID identifies the run: a ULID, 26 characters as text.
+	ActionID ULID
+	// NodeName is the node the action ran on.
+	NodeName string
+	// ActionName names the boot action, e.g. "hw_config".
 	ActionName string
-	TaskID     uuid.UUID
-	Status     ResultStatus
-	CreatedAt  time.Time
-	UpdatedAt  time.Time
+	// TaskID is the task the run belongs to.
+	TaskID uuid.UUID
+	// Status is the run's result; once final (FinalBootActionStatus) it no
+	// longer changes.
+	Status ResultStatus
+	// CreatedAt is when the run was recorded.
+	CreatedAt time.Time
+	// UpdatedAt is when its status last changed.
+	UpdatedAt time.Time
 }
 
 // NewBootActionStatus is a boot action run to record.
 type NewBootActionStatus struct {
 	// ActionID is generated when zero.
-	ActionID   ULID
-	NodeName   string
+	ActionID ULID
+	// NodeName is the node; it must have a boot action context.
+	NodeName string
+	// ActionName names the boot action; required.
 	ActionName string
-	TaskID     uuid.UUID
+	// TaskID is the task the run belongs to; not the nil UUID.
+	TaskID uuid.UUID
 	// Status defaults to incomplete.
 	Status ResultStatus
 }

@@ -20,9 +20,14 @@ const MaxDataElementBytes = 64 << 20
 
 // BuildData is one record of data collected from a node.
 type BuildData struct {
-	ID          int64     `json:"id"`
-	NodeName    string    `json:"node_name"`
-	TaskID      uuid.UUID `json:"task_id"`
+	// ID numbers the record, assigned by the database.
+	ID int64 `json:"id"`
+	// NodeName is the node the data was collected from.
+	NodeName string `json:"node_name"`
+	// TaskID is the task it was collected for (no foreign key: the record
+	// outlives the task).
+	TaskID uuid.UUID `json:"task_id"`
+	// CollectedAt is when it was collected.
 	CollectedAt time.Time `json:"collected_at"`
 	Generator   string    `json:"generator"`   // what produced it, e.g. "lshw"
 	DataFormat  string    `json:"data_format"` // a MIME type, e.g. "application/json"
@@ -34,12 +39,18 @@ type BuildData struct {
 
 // NewBuildData is a record to insert.
 type NewBuildData struct {
+	// NodeName is the node: letters, digits, '.', '_' and '-', starting with
+	// a letter or digit, at most 280 characters.
 	NodeName string
-	TaskID   uuid.UUID
+	// TaskID is the task collecting the data; not the nil UUID.
+	TaskID uuid.UUID
 	// CollectedAt defaults to the database's clock when zero.
 	CollectedAt time.Time
-	Generator   string
-	DataFormat  string
+	// Generator names what produced the data, e.g. "lshw"; required.
+	Generator string
+	// DataFormat is the data's MIME type, e.g. "application/json"; required.
+	DataFormat string
+	// DataElement is the data itself, at most MaxDataElementBytes.
 	DataElement string
 }
 
@@ -99,8 +110,10 @@ func (s *Store) BulkInsertBuildData(ctx context.Context, records []NewBuildData)
 // BuildDataQuery selects build data. NodeName, TaskID or both must be set
 // (both: records of that node for that task), unless LatestAllNodes.
 type BuildDataQuery struct {
+	// NodeName selects the records of one node.
 	NodeName string
-	TaskID   *uuid.UUID
+	// TaskID selects the records collected for one task.
+	TaskID *uuid.UUID
 	// Latest returns only the newest record of each generator (of NodeName).
 	Latest bool
 	// LatestAllNodes returns the newest record of each generator of every node.
@@ -118,6 +131,7 @@ type BuildDataQuery struct {
 
 // BuildDataPage is one page of BuildData.
 type BuildDataPage struct {
+	// Records are the page's records, in BuildData's order.
 	Records []BuildData
 	// Next is the cursor of the following page; empty on the last page.
 	// A page is never cut silently: whenever more records follow, Next is set.

@@ -6,8 +6,6 @@ package statestore
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,11 +23,11 @@ import (
 	"github.com/drydock-go/statemgmt/gen/db"
 )
 
-// DefaultLeaderLockKey is the advisory lock key instances compete for.
-var DefaultLeaderLockKey = func() int64 {
-	sum := sha256.Sum256([]byte("github.com/drydock-go/statemgmt leadership"))
-	return int64(binary.BigEndian.Uint64(sum[:8]) &^ (1 << 63)) // positive
-}()
+// DefaultLeaderLockKey is the advisory lock key instances compete for: the
+// first 8 bytes of SHA-256("github.com/drydock-go/statemgmt leadership") as a
+// big-endian integer with the sign bit cleared. A constant, so no caller can
+// change the key other instances use (TestDefaultLeaderLockKeyDerivation).
+const DefaultLeaderLockKey int64 = 1403102092443291806
 
 // Errors of leadership.
 var (
@@ -56,7 +54,8 @@ type ElectorConfig struct {
 	// Hostname and PID describe this instance for operators; os.Hostname()
 	// and os.Getpid() by default.
 	Hostname string
-	PID      int
+	// PID is this instance's process id as shown to operators; see Hostname.
+	PID int
 	// CheckInterval is how often the leader confirms it still holds the lock,
 	// and how long each confirmation may take. Default 500 ms; at most 10 s.
 	CheckInterval time.Duration
@@ -69,10 +68,16 @@ type ElectorConfig struct {
 	SessionTimeout time.Duration
 	// Keepalive settings for the elector's connection, both ends. Defaults:
 	// idle 5 s, interval 1 s, count 3, user timeout 5 s.
-	KeepaliveIdle     time.Duration
+	KeepaliveIdle time.Duration
+	// KeepaliveInterval is the time between unanswered TCP keepalive probes
+	// (default 1 s).
 	KeepaliveInterval time.Duration
-	KeepaliveCount    int
-	UserTimeout       time.Duration
+	// KeepaliveCount is how many unanswered probes end the connection
+	// (default 3).
+	KeepaliveCount int
+	// UserTimeout is how long sent data may stay unacknowledged before the
+	// connection is dropped (TCP_USER_TIMEOUT on Linux; default 5 s).
+	UserTimeout time.Duration
 	// LockKey is the advisory lock key; DefaultLeaderLockKey when zero.
 	// Instances that should compete must use the same key.
 	LockKey int64

@@ -12,15 +12,23 @@ import (
 
 // Leader describes the current (or last) leader as recorded in active_instance.
 type Leader struct {
-	Identity  uuid.UUID `json:"identity"`
-	Term      int64     `json:"term"`
+	// Identity is the leading elector's ElectorConfig.Identity.
+	Identity uuid.UUID `json:"identity"`
+	// Term is the fencing term it was elected with (see AsLeader).
+	Term int64 `json:"term"`
+	// ElectedAt is when it was elected.
 	ElectedAt time.Time `json:"elected_at"`
-	LastPing  time.Time `json:"last_seen"`
+	// LastPing is when it last confirmed its leadership.
+	LastPing time.Time `json:"last_seen"`
 	// ResignedAt is set when the term was given up; nil while it runs.
 	ResignedAt *time.Time `json:"resigned_at,omitempty"`
-	Hostname   string     `json:"hostname"`
-	PID        int        `json:"pid"`
-	BackendPID int        `json:"backend_pid"`
+	// Hostname is the leader's host (ElectorConfig.Hostname).
+	Hostname string `json:"hostname"`
+	// PID is the leader's process id (ElectorConfig.PID).
+	PID int `json:"pid"`
+	// BackendPID is the PostgreSQL backend process of the elector's
+	// session, the one holding the lock.
+	BackendPID int `json:"backend_pid"`
 	// LockHeld says whether the recorded backend still holds the leadership
 	// lock, under the key the leader was elected with: false after a crash
 	// until the next leader is elected.
@@ -40,13 +48,20 @@ func (s *Store) Leader(ctx context.Context) (*Leader, error) {
 
 // LeaderTerm is one past or current term from the leadership history.
 type LeaderTerm struct {
-	Term       int64      `json:"term"`
-	Identity   uuid.UUID  `json:"identity"`
-	Hostname   string     `json:"hostname"`
-	PID        int        `json:"pid"`
-	BackendPID int        `json:"backend_pid"`
-	ElectedAt  time.Time  `json:"elected_at"`
-	EndedAt    *time.Time `json:"ended_at,omitempty"`
+	// Term is the fencing term.
+	Term int64 `json:"term"`
+	// Identity is the elector that held it (ElectorConfig.Identity).
+	Identity uuid.UUID `json:"identity"`
+	// Hostname is that elector's host.
+	Hostname string `json:"hostname"`
+	// PID is that elector's process id.
+	PID int `json:"pid"`
+	// BackendPID is the PostgreSQL backend process of its session.
+	BackendPID int `json:"backend_pid"`
+	// ElectedAt is when the term began.
+	ElectedAt time.Time `json:"elected_at"`
+	// EndedAt is when it ended; nil while it runs.
+	EndedAt *time.Time `json:"ended_at,omitempty"`
 	// EndReason is "resigned", "superseded" (found open by the next leader:
 	// a crash or partition) or "" while the term runs.
 	EndReason string `json:"end_reason,omitempty"`

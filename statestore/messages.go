@@ -18,25 +18,35 @@ const MaxMessageLength = 65536
 
 // ResultMessage is one entry of a task's log.
 type ResultMessage struct {
+	// TaskID is the task whose log holds the message.
 	TaskID uuid.UUID
 	// Sequence numbers a task's messages 1, 2, 3 … without gaps.
-	Sequence    int64
-	Message     string
+	Sequence int64
+	// Message is the text.
+	Message string
+	// Error flags a message reporting an error (counted in
+	// TaskResult.ErrorCount).
 	Error       bool
 	Context     string // e.g. a node name
 	ContextType string // e.g. "node", "task"
-	Time        time.Time
-	Extra       json.RawMessage // nil when unset
+	// Time is when it happened: NewMessage.Time, or the database's clock.
+	Time  time.Time
+	Extra json.RawMessage // nil when unset
 }
 
 // NewMessage is a message to append.
 type NewMessage struct {
-	Message     string
-	Error       bool
-	Context     string
+	// Message is the text, at most MaxMessageLength characters.
+	Message string
+	// Error flags a message reporting an error.
+	Error bool
+	// Context names what the message is about, e.g. a node name.
+	Context string
+	// ContextType says what kind of thing Context names, e.g. "node".
 	ContextType string
 	// Time defaults to the database's clock when zero.
-	Time  time.Time
+	Time time.Time
+	// Extra is any JSON to keep with the message, or nil.
 	Extra json.RawMessage
 }
 

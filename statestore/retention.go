@@ -14,9 +14,12 @@ import (
 type RetentionResult struct {
 	// Tasks and Messages count the rows really deleted (every task of a
 	// deleted tree is locked first, so none escapes the count).
-	Tasks    int64
+	Tasks int64
+	// Messages counts the messages deleted with those tasks.
 	Messages int64
-	Batches  int
+	// Batches counts the batches (one transaction each) that looked at
+	// trees.
+	Batches int
 	// TreesKept counts the trees old enough but left in place because a
 	// task in them is not complete or terminated (never with
 	// IncludeActive).

@@ -84,22 +84,44 @@ const (
 
 // Task is one orchestrator task as stored.
 type Task struct {
-	ID             uuid.UUID
-	ParentID       *uuid.UUID  // nil for a top-level task
-	SubtaskIDs     []uuid.UUID // read from the subtasks: oldest first, then by id
-	Status         TaskStatus
-	Action         string
+	// ID identifies the task: a time-ordered UUIDv7 unless its creator chose one.
+	ID         uuid.UUID
+	ParentID   *uuid.UUID  // nil for a top-level task
+	SubtaskIDs []uuid.UUID // read from the subtasks: oldest first, then by id
+	// Status is where the task is in its lifecycle (see CanChange).
+	Status TaskStatus
+	// Action is what the task asks for, e.g. "deploy_nodes"; claimers
+	// select work by it.
+	Action string
+	// DesignRef is the URI of the site design the task works from (package
+	// fetch resolves it); empty when none.
 	DesignRef      string
 	NodeFilter     json.RawMessage // nil when unset
 	RequestContext json.RawMessage // nil when unset
-	Retry          int
-	CreatedAt      time.Time
-	CreatedBy      string
-	UpdatedAt      time.Time
-	TerminatedAt   *time.Time
-	TerminatedBy   string
-	Terminate      bool
-	Result         TaskResult
+	// Retry counts the times the task went back from running to the queue:
+	// RequeueTasks, RequeueTasksOfClaimer and RequeueStaleTasks each add
+	// one; UpdateTask may set it (TaskUpdate.Retry). 0 for a new task.
+	Retry int
+	// CreatedAt is when the task was created, by the database's clock.
+	CreatedAt time.Time
+	// CreatedBy names who created the task (NewTask.CreatedBy).
+	CreatedBy string
+	// UpdatedAt is when the task's own fields last changed, by the
+	// database's clock.
+	UpdatedAt time.Time
+	// TerminatedAt is when the task became terminated; nil before (a
+	// terminating task has none yet).
+	TerminatedAt *time.Time
+	// TerminatedBy names who asked for the termination (TerminateTask's by,
+	// or TaskUpdate.TerminatedBy); empty when nobody did.
+	TerminatedBy string
+	// Terminate records that termination was asked for: TerminateTask sets
+	// it on every task of the tree it marks (a running task becomes
+	// terminating: its worker should stop and end it as terminated). The
+	// store never clears it; only TaskUpdate.Terminate changes it otherwise.
+	Terminate bool
+	// Result is the task's outcome, incomplete until it ends.
+	Result TaskResult
 	// Version increases with every change to the task's own fields; pass it
 	// to UpdateTask. Appending messages or subtasks does not change it.
 	Version int64
@@ -121,7 +143,10 @@ type Task struct {
 // terminated (by its worker or by recovery), every write naming the old
 // attempt fails with ErrStaleAttempt and writes nothing.
 type Claim struct {
-	TaskID  uuid.UUID
+	// TaskID is the claimed task.
+	TaskID uuid.UUID
+	// Attempt is the task's attempt under this claim (Task.Attempt when it
+	// was claimed: 1 or more).
 	Attempt int64
 }
 
@@ -142,15 +167,21 @@ var ErrParentClosed = fmt.Errorf("statestore: parent task is terminating, termin
 
 // TaskResult is the outcome part of a task.
 type TaskResult struct {
-	Status  ResultStatus
+	// Status is ResultIncomplete until the task's worker reports an outcome
+	// (success, partial_success, failure or unreported).
+	Status ResultStatus
+	// Message summarises the outcome for people.
 	Message string
-	Reason  string
+	// Reason says why the task failed or partly succeeded.
+	Reason string
 	// ErrorCount is the number of the task's messages flagged as errors,
 	// kept by the store as messages are appended.
 	ErrorCount int
-	Successes  []string
-	Failures   []string
-	Links      json.RawMessage // a JSON array
+	// Successes names what succeeded, e.g. the nodes deployed.
+	Successes []string
+	// Failures names what failed, e.g. the nodes not deployed.
+	Failures []string
+	Links    json.RawMessage // a JSON array
 }
 
 // NewTask describes a task to create.
@@ -163,11 +194,18 @@ type NewTask struct {
 	// Action is required: lower-case letters, digits and underscores.
 	Action string
 	// Status defaults to queued; requested is the only other choice.
-	Status         TaskStatus
-	DesignRef      string
-	NodeFilter     json.RawMessage
+	Status TaskStatus
+	// DesignRef is the URI of the site design the task works from; at most
+	// 2048 characters.
+	DesignRef string
+	// NodeFilter selects the nodes the task applies to: any JSON value, or
+	// nil.
+	NodeFilter json.RawMessage
+	// RequestContext is the JSON the API keeps with the request, or nil.
 	RequestContext json.RawMessage
-	CreatedBy      string
+	// CreatedBy names the user or service creating the task; at most 256
+	// characters.
+	CreatedBy string
 }
 
 // taskRow is every generated row type that carries a whole task with its
@@ -451,10 +489,18 @@ func (s *Store) GetTask(ctx context.Context, id uuid.UUID) (*Task, error) {
 
 // TaskFilter selects tasks for ListTasks. Zero fields do not filter.
 type TaskFilter struct {
-	Statuses      []TaskStatus
-	Actions       []string
-	ParentID      *uuid.UUID
-	CreatedAfter  *time.Time
+	// Statuses keeps the tasks in any of these statuses.
+	Statuses []TaskStatus
+	// Actions keeps the tasks with any of these actions.
+	Actions []string
+	// ParentID keeps the direct subtasks of this task.
+	ParentID *uuid.UUID
+	// CreatedAfter keeps the tasks created strictly after this time
+	// (exclusive: a task created at exactly CreatedAfter is left out;
+	// TestListTasksFiltersAndPages filters at a listed task's own time).
+	CreatedAfter *time.Time
+	// CreatedBefore keeps the tasks created strictly before this time
+	// (exclusive).
 	CreatedBefore *time.Time
 	// Limit is the page size: default 100, at most 10000.
 	Limit int
@@ -467,6 +513,7 @@ type TaskFilter struct {
 
 // TaskPage is one page of ListTasks.
 type TaskPage struct {
+	// Tasks are the page's tasks, newest first.
 	Tasks []*Task
 	// Next is the cursor of the following page; empty on the last page.
 	Next string
@@ -555,19 +602,32 @@ func (s *Store) ListSubtasks(ctx context.Context, parent uuid.UUID, set SubtaskS
 
 // TaskUpdate names the fields UpdateTask changes; nil fields stay as they are.
 type TaskUpdate struct {
-	Status         *TaskStatus
-	DesignRef      *string
-	NodeFilter     json.RawMessage
+	// Status moves the task along its lifecycle (see CanChange; never to
+	// running: only ClaimTasks does that).
+	Status *TaskStatus
+	// DesignRef replaces the design URI; at most 2048 characters.
+	DesignRef *string
+	// NodeFilter replaces the node filter (JSON) when not nil.
+	NodeFilter json.RawMessage
+	// RequestContext replaces the request context (JSON) when not nil.
 	RequestContext json.RawMessage
-	Retry          *int
-	Terminate      *bool
-	TerminatedBy   *string
-	ResultStatus   *ResultStatus
-	ResultMessage  *string
-	ResultReason   *string
-	Successes      []string // nil: unchanged; empty: cleared
-	Failures       []string // nil: unchanged; empty: cleared
-	Links          json.RawMessage
+	// Retry sets the retry count (Task.Retry), 0 to 2^30.
+	Retry *int
+	// Terminate sets or clears Task.Terminate. It changes no status: to
+	// terminate a task and its subtasks use TerminateTask.
+	Terminate *bool
+	// TerminatedBy sets who terminated the task; at most 256 characters.
+	TerminatedBy *string
+	// ResultStatus sets Result.Status.
+	ResultStatus *ResultStatus
+	// ResultMessage sets Result.Message; at most MaxMessageLength characters.
+	ResultMessage *string
+	// ResultReason sets Result.Reason; at most MaxMessageLength characters.
+	ResultReason *string
+	Successes    []string // nil: unchanged; empty: cleared
+	Failures     []string // nil: unchanged; empty: cleared
+	// Links replaces Result.Links when not nil: a JSON array.
+	Links json.RawMessage
 	// Attempt is the attempt the caller acts for. The worker that claimed
 	// the task passes the Attempt of its claim (Task.Claim): the update
 	// then applies only while that claim is the task's live claim (not

@@ -24,7 +24,11 @@
 //  2. libpq defaults: the PG* environment variables, the local unix socket,
 //     or 127.0.0.1:5432 as user postgres.
 //  3. Docker, through testcontainers-go, when a Docker engine answers
-//     (image postgres:15-alpine, or STATEMGMT_TEST_POSTGRES_IMAGE).
+//     (image postgres:15-alpine, or STATEMGMT_TEST_POSTGRES_IMAGE) and the
+//     test binary imports the statetestdocker module, which registers the
+//     provider (see DockerProvider and DockerModule). It is a module of its
+//     own so that importing statetest does not pull Docker into a
+//     consumer's go.mod.
 //  4. A throwaway cluster started from the local PostgreSQL server binaries
 //     (initdb and postgres on PATH or under /usr/lib/postgresql/*/bin), on a
 //     unix socket in a temporary directory; as root it runs them as the

@@ -2,59 +2,98 @@ package statetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"time"
-
-	"github.com/testcontainers/testcontainers-go"
-	"github.com/testcontainers/testcontainers-go/wait"
+	"sync"
 )
 
-// defaultPostgresImage is the image started when Docker is the source.
-const defaultPostgresImage = "postgres:15-alpine"
+// DefaultPostgresImage is the image a Docker provider starts unless
+// EnvPostgresImage names another.
+const DefaultPostgresImage = "postgres:15-alpine"
+
+// DockerModule is the import path of the nested module whose blank import
+// registers the Docker provider. It is a module of its own so that importing
+// statetest does not pull testcontainers, Docker or moby into a consumer's
+// go.mod.
+const DockerModule = "github.com/drydock-go/statemgmt/statestore/statetest/statetestdocker"
+
+// DockerProvider runs PostgreSQL in a container. The statetestdocker module
+// (see DockerModule) registers one when imported:
+//
+//	import _ "github.com/drydock-go/statemgmt/statestore/statetest/statetestdocker"
+//
+// Without a registered provider the Docker source is skipped as if no engine
+// answered, and forcing it (STATEMGMT_TEST_SERVER=docker) fails saying what to
+// import. The order in which sources are tried does not change.
+type DockerProvider interface {
+	// Available returns nil when a Docker engine answers, or why not.
+	Available(ctx context.Context) error
+	// Start runs image (DefaultPostgresImage when empty) with trust
+	// authentication and returns a connection URL to its postgres database
+	// as user postgres, and a function that removes the container.
+	Start(ctx context.Context, image string) (adminURL string, stop func(context.Context) error, err error)
+}
+
+var (
+	dockerMu       sync.Mutex
+	dockerProvider DockerProvider
+)
+
+// RegisterDockerProvider makes p the way the Docker source starts servers;
+// the last registration wins. statetestdocker calls it from its init.
+func RegisterDockerProvider(p DockerProvider) {
+	dockerMu.Lock()
+	defer dockerMu.Unlock()
+	dockerProvider = p
+}
+
+func registeredDocker() DockerProvider {
+	dockerMu.Lock()
+	defer dockerMu.Unlock()
+	return dockerProvider
+}
+
+// errNoDockerProvider says why the Docker source is unavailable when nothing
+// registered a provider.
+var errNoDockerProvider = errors.New("no Docker provider registered (import _ \"" + DockerModule + "\", a module of its own)")
 
 // probeDocker reports whether a Docker engine answers (nil) or why not.
 func probeDocker(ctx context.Context) error {
+	p := registeredDocker()
+	if p == nil {
+		return errNoDockerProvider
+	}
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
-	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
-	if err != nil {
+	if err := p.Available(ctx); err != nil {
 		return fmt.Errorf("no Docker engine answers: %w", err)
 	}
-	return cli.Close()
+	return nil
 }
 
-// startDocker runs PostgreSQL in a container with testcontainers-go. This
-// path cannot run on machines without a Docker engine (such as this
-// project's CI); it is compiled everywhere and exercised where Docker runs.
+// startDocker runs PostgreSQL in a container through the registered
+// provider. This path cannot run on machines without a Docker engine (such
+// as this project's CI); it is compiled everywhere and exercised where
+// Docker runs.
 func startDocker(ctx context.Context, image string) (*Server, error) {
-	if image == "" {
-		image = defaultPostgresImage
+	p := registeredDocker()
+	if p == nil {
+		return nil, fmt.Errorf("statetest: %w", errNoDockerProvider)
 	}
-	ctr, err := testcontainers.Run(ctx, image,
-		testcontainers.WithEnv(map[string]string{"POSTGRES_HOST_AUTH_METHOD": "trust"}),
-		testcontainers.WithExposedPorts("5432/tcp"),
-		testcontainers.WithCmd("postgres", "-c", "fsync=off", "-c", "max_connections=300"),
-		// The entrypoint starts the server twice (init, then for real).
-		testcontainers.WithWaitStrategy(wait.ForLog("database system is ready to accept connections").
-			WithOccurrence(2).WithStartupTimeout(2*time.Minute)),
-	)
+	if image == "" {
+		image = DefaultPostgresImage
+	}
+	admin, stop, err := p.Start(ctx, image)
 	if err != nil {
-		if ctr != nil {
-			_ = ctr.Terminate(context.WithoutCancel(ctx))
-		}
 		return nil, fmt.Errorf("statetest: start %s container: %w", image, err)
 	}
-	endpoint, err := ctr.PortEndpoint(ctx, "5432/tcp", "")
-	if err != nil {
-		_ = ctr.Terminate(context.WithoutCancel(ctx))
-		return nil, fmt.Errorf("statetest: container endpoint: %w", err)
-	}
-	admin := "postgres://postgres@" + endpoint + "/postgres?sslmode=disable"
 	if err := checkAdmin(ctx, admin); err != nil {
-		_ = ctr.Terminate(context.WithoutCancel(ctx))
-		return nil, fmt.Errorf("statetest: container server: %w", err)
+		if stopErr := stop(context.WithoutCancel(ctx)); stopErr != nil {
+			err = errors.Join(err, fmt.Errorf("remove container: %w", stopErr))
+		}
+		return nil, fmt.Errorf("statetest: container server %s: %w", Redact(admin), err)
 	}
 	return &Server{Source: SourceDocker, AdminURL: admin, stop: func(ctx context.Context, _ []string) error {
-		return ctr.Terminate(ctx)
+		return stop(ctx)
 	}}, nil
 }

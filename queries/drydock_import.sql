@@ -109,3 +109,7 @@ SELECT (SELECT count(*) FROM tasks)::bigint AS tasks,
        (SELECT count(*) FROM boot_action)::bigint AS boot_actions,
        (SELECT count(*) FROM boot_action_status)::bigint AS boot_action_statuses,
        (SELECT count(*) FROM leader_term)::bigint AS leader_terms;
+
+-- name: ReleaseDrydockImportLock :one
+-- Releases the import's session lock (ending the session releases it too).
+SELECT pg_advisory_unlock(@lock_key::bigint) AS released;

@@ -88,19 +88,20 @@ func (q *Queries) SourceBootActionStatuses(ctx context.Context, db DBTX, arg Sou
 
 const sourceBootActions = `-- name: SourceBootActions :many
 SELECT node_name, task_id, identity_key FROM boot_action
-WHERE node_name > $1::text
+WHERE node_name > $1::text OR ($2::boolean AND node_name = '')
 ORDER BY node_name
-LIMIT $2::integer
+LIMIT $3::integer
 `
 
 type SourceBootActionsParams struct {
 	AfterNode string `json:"after_node"`
+	FirstPage bool   `json:"first_page"`
 	MaxRows   int32  `json:"max_rows"`
 }
 
 // A page of boot action contexts after a node name (primary key order).
 func (q *Queries) SourceBootActions(ctx context.Context, db DBTX, arg SourceBootActionsParams) ([]*BootAction, error) {
-	rows, err := db.Query(ctx, sourceBootActions, arg.AfterNode, arg.MaxRows)
+	rows, err := db.Query(ctx, sourceBootActions, arg.AfterNode, arg.FirstPage, arg.MaxRows)
 	if err != nil {
 		return nil, err
 	}

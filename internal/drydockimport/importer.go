@@ -39,14 +39,14 @@ const AlembicHead = "4713e7ebca9"
 
 // Source tables, in the order they are imported.
 const (
-	TableTasks              = "tasks"
-	TableResultMessage      = "result_message"
-	TableBuildData          = "build_data"
-	TableBootAction         = "boot_action"
-	TableBootActionStatus   = "boot_action_status"
-	TableActiveInstance     = "active_instance"
-	defaultBatchSize        = 5000
-	importLockKey     int64 = 0x64727964_6f636b49 // "drydockI": the advisory lock two imports share
+	TableTasks                  = "tasks"
+	TableResultMessage          = "result_message"
+	TableBuildData              = "build_data"
+	TableBootAction             = "boot_action"
+	TableBootActionStatus       = "boot_action_status"
+	TableActiveInstance         = "active_instance"
+	defaultBatchSize            = 5000
+	importLockKey         int64 = 0x64727964_6f636b49 // "drydockI": the advisory lock two imports share
 )
 
 // Tables lists the source tables in import order.
@@ -135,13 +135,13 @@ const MaxListed = 1000
 
 // progress is one source table's state: where the import stands.
 type progress struct {
-	table                                               string
-	position                                            string
+	table                                                string
+	position                                             string
 	read, written, rejected, truncated, recovered, total int64
-	done                                                bool
-	started                                             time.Time
-	readAtStart                                         int64
-	lastPrint                                           time.Time
+	done                                                 bool
+	started                                              time.Time
+	readAtStart                                          int64
+	lastPrint                                            time.Time
 }
 
 // importer holds one run's state.
@@ -490,10 +490,13 @@ func copyBisect[T any](ctx context.Context, tx pgx.Tx, table string, rows []T, k
 // never with the server's detail (which repeats the row's values).
 func serverReason(e *pgconn.PgError) string {
 	col := e.ColumnName
-	if col == "" && strings.HasPrefix(e.Where, "COPY ") {
-		// `COPY table, line N, column name: "value"`: keep the name only.
-		if _, rest, ok := strings.Cut(e.Where, ", column "); ok {
-			col, _, _ = strings.Cut(rest, ":")
+	if col == "" {
+		// The context holds `COPY table, line N, column name: "value"`: keep the name only.
+		if _, copyLine, ok := strings.Cut(e.Where, "COPY "); ok {
+			if _, rest, ok := strings.Cut(copyLine, ", column "); ok {
+				col, _, _ = strings.Cut(rest, ":")
+				col, _, _ = strings.Cut(col, "\n")
+			}
 		}
 	}
 	if col == "" && (e.Code == "23505" || e.Code == "23503") {

@@ -504,6 +504,17 @@ func serverReason(e *pgconn.PgError) string {
 			col, _, _ = strings.Cut(rest, ")=(")
 		}
 	}
+	if col == "" && e.ConstraintName != "" {
+		// This schema names constraints <table>_<column>_<suffix> (statestore's TestEveryConstraintNamesItsColumn).
+		if rest, ok := strings.CutPrefix(e.ConstraintName, e.TableName+"_"); ok {
+			for _, suffix := range []string{"_check", "_length", "_positive", "_nonnegative", "_array", "_key", "_fkey"} {
+				if c, ok := strings.CutSuffix(rest, suffix); ok && c != "" {
+					col = c
+					break
+				}
+			}
+		}
+	}
 	what := map[string]string{"23505": "already in the target", "23503": "references a row the target does not have",
 		"23514": "outside this project's rules (" + e.ConstraintName + ")", "23502": "must not be NULL"}[e.Code]
 	if what == "" {

@@ -58,14 +58,15 @@ INSERT INTO result_message (task_id, sequence, message, error, context, context_
 VALUES (@task_id, @sequence, @message, @error, @context, @context_type, @ts, @extra);
 
 -- name: SetImportedMessageSeqs :exec
--- Moves imported tasks' message counters up to the highest sequence imported for them.
-UPDATE tasks t SET last_message_seq = greatest(t.last_message_seq, x.seq)
-FROM ROWS FROM (unnest(@task_ids::uuid[]), unnest(@seqs::bigint[])) AS x(task_id, seq)
-WHERE t.task_id = x.task_id;
+-- At the end of the message import: moves each task's message counter up to its highest sequence
+-- (one pass over result_message, by its primary key; batches do not touch tasks).
+UPDATE tasks t SET last_message_seq = m.last_seq
+FROM (SELECT task_id, max(sequence) AS last_seq FROM result_message GROUP BY task_id) m
+WHERE t.task_id = m.task_id AND t.last_message_seq < m.last_seq;
 
 -- name: ImportedMessageSeqs :many
--- Message counters of the tasks that have messages (a resumed import numbers on from them).
-SELECT task_id, last_message_seq FROM tasks WHERE last_message_seq > 0;
+-- Each task's highest message sequence (a resumed import numbers on from them; read once per resume).
+SELECT task_id, max(sequence)::bigint AS last_seq FROM result_message GROUP BY task_id;
 
 -- name: ExistingTaskIDs :many
 -- Which of these task ids the target already holds (a dry run reports them as conflicts).

@@ -186,15 +186,15 @@ func (q *Queries) FinishDrydockImport(ctx context.Context, db DBTX) error {
 }
 
 const importedMessageSeqs = `-- name: ImportedMessageSeqs :many
-SELECT task_id, last_message_seq FROM tasks WHERE last_message_seq > 0
+SELECT task_id, max(sequence)::bigint AS last_seq FROM result_message GROUP BY task_id
 `
 
 type ImportedMessageSeqsRow struct {
-	TaskID         uuid.UUID `json:"task_id"`
-	LastMessageSeq int64     `json:"last_message_seq"`
+	TaskID  uuid.UUID `json:"task_id"`
+	LastSeq int64     `json:"last_seq"`
 }
 
-// Message counters of the tasks that have messages (a resumed import numbers on from them).
+// Each task's highest message sequence (a resumed import numbers on from them; read once per resume).
 func (q *Queries) ImportedMessageSeqs(ctx context.Context, db DBTX) ([]*ImportedMessageSeqsRow, error) {
 	rows, err := db.Query(ctx, importedMessageSeqs)
 	if err != nil {
@@ -204,7 +204,7 @@ func (q *Queries) ImportedMessageSeqs(ctx context.Context, db DBTX) ([]*Imported
 	items := []*ImportedMessageSeqsRow{}
 	for rows.Next() {
 		var i ImportedMessageSeqsRow
-		if err := rows.Scan(&i.TaskID, &i.LastMessageSeq); err != nil {
+		if err := rows.Scan(&i.TaskID, &i.LastSeq); err != nil {
 			return nil, err
 		}
 		items = append(items, &i)
@@ -330,19 +330,15 @@ func (q *Queries) SaveDrydockImportProgress(ctx context.Context, db DBTX, arg Sa
 }
 
 const setImportedMessageSeqs = `-- name: SetImportedMessageSeqs :exec
-UPDATE tasks t SET last_message_seq = greatest(t.last_message_seq, x.seq)
-FROM ROWS FROM (unnest($1::uuid[]), unnest($2::bigint[])) AS x(task_id, seq)
-WHERE t.task_id = x.task_id
+UPDATE tasks t SET last_message_seq = m.last_seq
+FROM (SELECT task_id, max(sequence) AS last_seq FROM result_message GROUP BY task_id) m
+WHERE t.task_id = m.task_id AND t.last_message_seq < m.last_seq
 `
 
-type SetImportedMessageSeqsParams struct {
-	TaskIds []uuid.UUID `json:"task_ids"`
-	Seqs    []int64     `json:"seqs"`
-}
-
-// Moves imported tasks' message counters up to the highest sequence imported for them.
-func (q *Queries) SetImportedMessageSeqs(ctx context.Context, db DBTX, arg SetImportedMessageSeqsParams) error {
-	_, err := db.Exec(ctx, setImportedMessageSeqs, arg.TaskIds, arg.Seqs)
+// At the end of the message import: moves each task's message counter up to its highest sequence
+// (one pass over result_message, by its primary key; batches do not touch tasks).
+func (q *Queries) SetImportedMessageSeqs(ctx context.Context, db DBTX) error {
+	_, err := db.Exec(ctx, setImportedMessageSeqs)
 	return err
 }
 

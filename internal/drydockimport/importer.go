@@ -272,7 +272,6 @@ func Run(ctx context.Context, src, dst *pgx.Conn, opts Options) (*Report, error)
 			if err := phase(ctx); err != nil {
 				return nil, err
 			}
-			im.printProgress(p, true)
 		}
 		if !opts.DryRun {
 			if err := im.q.FinishDrydockImport(ctx, dst); err != nil {
@@ -389,7 +388,7 @@ func (im *importer) commit(ctx context.Context, b *batch) error {
 	}
 	*b.p = p
 	im.noteRejected(rejected)
-	im.printProgress(b.p, false)
+	im.printProgress(b.p, p.done)
 	if im.opts.AfterBatch != nil {
 		im.opts.AfterBatch(b.p.table)
 	}
@@ -407,7 +406,7 @@ func (im *importer) account(b *batch, written int64, rejected []Rejection) {
 			im.listed = append(im.listed, r)
 		}
 	}
-	im.printProgress(p, false)
+	im.printProgress(p, p.done)
 	if im.opts.AfterBatch != nil {
 		im.opts.AfterBatch(p.table)
 	}

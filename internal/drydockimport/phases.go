@@ -253,7 +253,7 @@ func (im *importer) messages(ctx context.Context) error {
 			return fmt.Errorf("target: read message counters: %w", err)
 		}
 		for _, s := range seqs {
-			counters[s.TaskID] = s.LastMessageSeq
+			counters[s.TaskID] = s.LastSeq
 		}
 	}
 	for {
@@ -373,12 +373,10 @@ func (im *importer) writeMessages(b *batch, msgs []message, counters map[uuid.UU
 				msgs = slices.DeleteFunc(msgs, func(m message) bool { return gone["sequence "+strconv.Itoa(int(m.seq))] })
 				continue
 			}
-			ids, seqs := make([]uuid.UUID, 0, len(next)), make([]int64, 0, len(next))
-			for t, s := range next {
-				ids, seqs = append(ids, t), append(seqs, s)
-			}
-			if err := im.q.SetImportedMessageSeqs(ctx, sp, db.SetImportedMessageSeqsParams{TaskIds: ids, Seqs: seqs}); err != nil {
-				return 0, nil, err
+			if b.last {
+				if err := im.q.SetImportedMessageSeqs(ctx, sp); err != nil {
+					return 0, nil, err
+				}
 			}
 			if err := sp.Commit(ctx); err != nil {
 				return 0, nil, err

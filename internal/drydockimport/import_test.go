@@ -723,3 +723,72 @@ func TestStrictStopsAtFirstRejection(t *testing.T) {
 		t.Fatalf("strict import of a clean source: %v, %d rejected", err, rep.RejectedTotal)
 	}
 }
+
+// The source is read from one snapshot and never written: rows added to it
+// while the import runs are not imported (nor counted), and its contents
+// are the same afterwards.
+func TestImportReadsOneSnapshotAndWritesNoSource(t *testing.T) {
+	ctx := context.Background()
+	srcURL, src := newSource(t, genConfig{Seed: 11, Roots: 3, Fanout: 2, Messages: 600, Nodes: 2, Collections: 1})
+	dstURL := statetest.New(t).URL
+	before := dumpTarget(t, srcURL)
+	writer := connect(t, srcURL)
+	late := uuid.New()
+	added := false
+	rep, err := runImport(ctx, t, srcURL, dstURL, drydockimport.Options{BatchSize: 100, AfterBatch: func(table string) {
+		if added {
+			return
+		}
+		added = true
+		// Committed by another session after the import's snapshot was taken.
+		if _, err := writer.Exec(ctx, `INSERT INTO tasks (task_id, status, action, created) VALUES ($1, 'queued', 'noop', now())`, late[:]); err != nil {
+			t.Error(err)
+		}
+		if _, err := writer.Exec(ctx, `INSERT INTO result_message (task_id, message, ts) SELECT task_id, 'late', now() FROM tasks`); err != nil {
+			t.Error(err)
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tableOf(rep, "tasks"); got.Source != int64(len(src.Tasks)) || got.Imported != int64(len(src.Tasks)) {
+		t.Errorf("tasks %+v, want %d: the late task was seen", got, len(src.Tasks))
+	}
+	if got := tableOf(rep, "result_message"); got.Source != int64(len(src.Messages)) || got.Imported != int64(len(src.Messages)) {
+		t.Errorf("messages %+v, want %d: late messages were seen", got, len(src.Messages))
+	}
+	if _, err := storeOn(t, dstURL).GetTask(ctx, late); !errors.Is(err, statestore.ErrNotFound) {
+		t.Errorf("late task: %v, want ErrNotFound", err)
+	}
+	if _, err := writer.Exec(ctx, `DELETE FROM result_message WHERE message = 'late'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := writer.Exec(ctx, `DELETE FROM tasks WHERE task_id = $1`, late[:]); err != nil {
+		t.Fatal(err)
+	}
+	if after := dumpTarget(t, srcURL); after != before {
+		t.Error("the source changed")
+	}
+}
+
+// A second import into a database while one runs is refused (ErrBusy),
+// writing nothing; the first finishes.
+func TestConcurrentImportRefused(t *testing.T) {
+	ctx := context.Background()
+	srcURL, _ := newSource(t, genConfig{Seed: 5, Roots: 2, Fanout: 2, Messages: 300, Nodes: 1, Collections: 1})
+	dstURL := statetest.New(t).URL
+	var second error
+	tried := false
+	_, err := runImport(ctx, t, srcURL, dstURL, drydockimport.Options{BatchSize: 100, AfterBatch: func(string) {
+		if !tried {
+			tried = true
+			_, second = runImport(ctx, t, srcURL, dstURL, drydockimport.Options{Resume: true})
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(second, drydockimport.ErrBusy) {
+		t.Fatalf("second import while one runs: %v, want ErrBusy", second)
+	}
+}

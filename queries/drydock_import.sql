@@ -35,9 +35,9 @@ SELECT source_table, source_key, reason FROM drydock_import_rejected
 ORDER BY source_table, rejected_id
 LIMIT @max_rows;
 
--- name: DrydockImportRejectedKeys :many
--- The keys of one table's rejected rows (a resumed import skips the subtasks and messages of rejected tasks).
-SELECT source_key FROM drydock_import_rejected WHERE source_table = @source_table;
+-- name: DrydockImportRejectedTaskKeys :many
+-- The ids of rejected tasks (a resumed import rejects their subtasks and messages too).
+SELECT source_key FROM drydock_import_rejected WHERE source_table = 'tasks';
 
 -- name: TryDrydockImportLock :one
 -- Takes the session lock that keeps two imports into one database apart; never waits.

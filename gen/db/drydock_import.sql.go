@@ -105,13 +105,13 @@ func (q *Queries) DrydockImportProgress(ctx context.Context, db DBTX) ([]*Drydoc
 	return items, nil
 }
 
-const drydockImportRejectedKeys = `-- name: DrydockImportRejectedKeys :many
-SELECT source_key FROM drydock_import_rejected WHERE source_table = $1
+const drydockImportRejectedTaskKeys = `-- name: DrydockImportRejectedTaskKeys :many
+SELECT source_key FROM drydock_import_rejected WHERE source_table = 'tasks'
 `
 
-// The keys of one table's rejected rows (a resumed import skips the subtasks and messages of rejected tasks).
-func (q *Queries) DrydockImportRejectedKeys(ctx context.Context, db DBTX, sourceTable string) ([]string, error) {
-	rows, err := db.Query(ctx, drydockImportRejectedKeys, sourceTable)
+// The ids of rejected tasks (a resumed import rejects their subtasks and messages too).
+func (q *Queries) DrydockImportRejectedTaskKeys(ctx context.Context, db DBTX) ([]string, error) {
+	rows, err := db.Query(ctx, drydockImportRejectedTaskKeys)
 	if err != nil {
 		return nil, err
 	}

@@ -2,9 +2,10 @@ package db_test
 
 // The access paths of the store's queries, checked with EXPLAIN on a
 // realistic table (220 000 tasks, 1 000 000 messages, 200 000 build-data
-// records, 100 000 boot action statuses) and with generic plans
-// forced, as the prepared statements pgx uses may get them. A query that
-// falls back to a sequential scan of tasks or result_message fails here.
+// records, 100 000 boot action statuses, 100 000 rows an import rejected)
+// and with generic plans forced, as the prepared statements pgx uses may
+// get them. A query that falls back to a sequential scan of tasks or
+// result_message fails here.
 
 import (
 	"context"
@@ -39,6 +40,9 @@ SELECT 'node' || (g % 2000), gen_random_uuid(), now() - make_interval(secs => g)
 FROM generate_series(1, 200000) g;
 INSERT INTO boot_action_status (action_id, node_name, action_name, task_id, identity_key_hash)
 SELECT gen_random_uuid(), 'node' || (g % 2000), 'action' || (g % 7), gen_random_uuid(), decode(repeat('00', 32), 'hex')
+FROM generate_series(1, 100000) g;
+INSERT INTO drydock_import_rejected (source_table, source_key, reason)
+SELECT CASE WHEN g % 100 = 0 THEN 'tasks' ELSE 'result_message' END, g::text, 'x'
 FROM generate_series(1, 100000) g;
 ANALYZE;
 `
@@ -88,6 +92,8 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 		{"boot action statuses of a node", db.ListBootActionStatusesSQL, "'node7'", "boot_action_status_node_idx"},
 		{"queued exists", db.QueuedTaskExistsSQL, "'{}'::text[]", "tasks_queued_idx"},
 		{"queued exists by action", db.QueuedTaskExistsSQL, "'{deploy_nodes}'::text[]", "tasks_queued_idx"},
+		{"import: existing task ids", db.ExistingTaskIDsSQL, "ARRAY[" + id + "]", "tasks_pkey"},
+		{"import: rejected task keys", db.DrydockImportRejectedTaskKeysSQL, "", "drydock_import_rejected_table_idx"},
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -97,7 +103,11 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 				t.Fatalf("prepare: %v", err)
 			}
 			// EXPLAIN (not ANALYZE): nothing is executed or changed.
-			rows, err := conn.Query(ctx, "EXPLAIN EXECUTE "+stmt+"("+tc.args+")")
+			args := "(" + tc.args + ")"
+			if tc.args == "" {
+				args = "" // a query without parameters
+			}
+			rows, err := conn.Query(ctx, "EXPLAIN EXECUTE "+stmt+args)
 			if err != nil {
 				t.Fatalf("explain: %v", err)
 			}

@@ -88,7 +88,7 @@ func (q *Queries) SourceBootActionStatuses(ctx context.Context, db DBTX, arg Sou
 
 const sourceBootActions = `-- name: SourceBootActions :many
 SELECT node_name, task_id, identity_key FROM boot_action
-WHERE node_name > $1::text OR ($2::boolean AND node_name = '')
+WHERE node_name >= $1::text AND (node_name > $1::text OR $2::boolean) -- the first page from '' on
 ORDER BY node_name
 LIMIT $3::integer
 `

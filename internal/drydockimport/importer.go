@@ -253,7 +253,7 @@ func Run(ctx context.Context, src, dst *pgx.Conn, opts Options) (*Report, error)
 			p.truncated, p.recovered, p.done = s.Truncated, s.Recovered, s.Done
 		}
 	}
-	keys, err := im.q.DrydockImportRejectedKeys(ctx, im.dstConn(), TableTasks)
+	keys, err := im.q.DrydockImportRejectedTaskKeys(ctx, im.dstConn())
 	if err != nil {
 		return nil, fmt.Errorf("target: read rejected tasks: %w", err)
 	}

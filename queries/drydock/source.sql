@@ -67,7 +67,7 @@ ORDER BY collected_date, task_id, generator;
 -- name: SourceBootActions :many
 -- A page of boot action contexts after a node name (primary key order).
 SELECT node_name, task_id, identity_key FROM boot_action
-WHERE node_name > @after_node::text OR (@first_page::boolean AND node_name = '')
+WHERE node_name >= @after_node::text AND (node_name > @after_node::text OR @first_page::boolean) -- the first page from '' on
 ORDER BY node_name
 LIMIT @max_rows::integer;
 

@@ -155,7 +155,6 @@ type importer struct {
 	prog           map[string]*progress
 	rejectedTasks  map[string]bool // keys of rejected tasks (their subtasks and messages go too)
 	listed         []Rejection
-	firstRejection *Rejection
 }
 
 // Run imports the Drydock database on src into the statemgmt database on

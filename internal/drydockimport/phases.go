@@ -391,7 +391,9 @@ func (im *importer) writeMessages(b *batch, msgs []message, counters map[uuid.UU
 
 // ---- build data ----
 
-const buildDataNodesPerBatch = 200
+// buildDataNodesPerBatch bounds a build data batch: every record of this many
+// nodes (data elements such as lshw output run to hundreds of kilobytes).
+const buildDataNodesPerBatch = 20
 
 func (im *importer) buildData(ctx context.Context) error {
 	p := im.prog[TableBuildData]

@@ -232,7 +232,9 @@ SELECT (SELECT string_agg(version_num, ',') FROM alembic_version)::text AS alemb
        (SELECT count(*) FROM build_data)::bigint AS build_data,
        (SELECT count(*) FROM boot_action)::bigint AS boot_actions,
        (SELECT count(*) FROM boot_action_status)::bigint AS boot_action_statuses,
-       (SELECT count(*) FROM active_instance)::bigint AS active_instances
+       (SELECT count(*) FROM active_instance)::bigint AS active_instances,
+       (SELECT coalesce(max(updated)::text, '') FROM tasks)::text AS tasks_updated,
+       (SELECT coalesce(max(collected_date)::text, '') FROM build_data)::text AS build_data_collected
 `
 
 type SourceFingerprintRow struct {
@@ -244,13 +246,15 @@ type SourceFingerprintRow struct {
 	BootActions        int64  `json:"boot_actions"`
 	BootActionStatuses int64  `json:"boot_action_statuses"`
 	ActiveInstances    int64  `json:"active_instances"`
+	TasksUpdated       string `json:"tasks_updated"`
+	BuildDataCollected string `json:"build_data_collected"`
 }
 
 // Queries the importer runs on a Drydock database (the source), always inside
 // one REPEATABLE READ READ ONLY transaction: every page comes from the same
 // snapshot. Timestamps are read as they are stored (naive); the importer
 // places them in the source time zone.
-// What the source holds: its Alembic revision, row counts and highest message sequence (resume refuses a changed source).
+// What the source holds: its Alembic revision, row counts, highest message sequence and newest times (resume refuses a changed source).
 func (q *Queries) SourceFingerprint(ctx context.Context, db DBTX) (*SourceFingerprintRow, error) {
 	row := db.QueryRow(ctx, sourceFingerprint)
 	var i SourceFingerprintRow
@@ -263,6 +267,8 @@ func (q *Queries) SourceFingerprint(ctx context.Context, db DBTX) (*SourceFinger
 		&i.BootActions,
 		&i.BootActionStatuses,
 		&i.ActiveInstances,
+		&i.TasksUpdated,
+		&i.BuildDataCollected,
 	)
 	return &i, err
 }

@@ -558,7 +558,7 @@ func InZoneRef(naive time.Time, hours int) time.Time {
 	return naive.Add(-time.Duration(hours) * time.Hour)
 }
 
-// A second run adds nothing and says so.
+// A second run adds nothing and says so; a source that changed since is refused.
 func TestImportTwiceAddsNothing(t *testing.T) {
 	ctx := context.Background()
 	srcURL, _ := newSource(t, smallWithOddities)
@@ -580,6 +580,17 @@ func TestImportTwiceAddsNothing(t *testing.T) {
 	}
 	if after := dumpTarget(t, dstURL); after != before {
 		t.Error("the second run changed the target")
+	}
+
+	// Drydock wrote on after the import: a new run is refused, nothing written.
+	if _, err := connect(t, srcURL).Exec(ctx, `INSERT INTO result_message (task_id, message) SELECT task_id, 'late' FROM tasks LIMIT 1`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runImport(ctx, t, srcURL, dstURL, drydockimport.Options{}); !errors.Is(err, drydockimport.ErrSourceChanged) {
+		t.Fatalf("import of a changed source: %v, want ErrSourceChanged", err)
+	}
+	if after := dumpTarget(t, dstURL); after != before {
+		t.Error("the refused run changed the target")
 	}
 }
 

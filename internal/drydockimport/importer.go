@@ -211,8 +211,9 @@ func Run(ctx context.Context, src, dst *pgx.Conn, opts Options) (*Report, error)
 	if fp.AlembicVersion != AlembicHead {
 		return nil, fmt.Errorf("source is at Alembic revision %q, the importer reads %q: %w", fp.AlembicVersion, AlembicHead, ErrBadSource)
 	}
-	fingerprint := fmt.Sprintf("alembic=%s tasks=%d result_message=%d max_sequence=%d build_data=%d boot_action=%d boot_action_status=%d active_instance=%d",
-		fp.AlembicVersion, fp.Tasks, fp.ResultMessages, fp.MaxSequence, fp.BuildData, fp.BootActions, fp.BootActionStatuses, fp.ActiveInstances)
+	fingerprint := fmt.Sprintf("alembic=%s tasks=%d result_message=%d max_sequence=%d build_data=%d boot_action=%d boot_action_status=%d active_instance=%d tasks_updated=%q build_data_collected=%q",
+		fp.AlembicVersion, fp.Tasks, fp.ResultMessages, fp.MaxSequence, fp.BuildData, fp.BootActions, fp.BootActionStatuses, fp.ActiveInstances,
+		fp.TasksUpdated, fp.BuildDataCollected)
 	totals := map[string]int64{TableTasks: fp.Tasks, TableResultMessage: fp.ResultMessages, TableBuildData: fp.BuildData,
 		TableBootAction: fp.BootActions, TableBootActionStatus: fp.BootActionStatuses, TableActiveInstance: fp.ActiveInstances}
 

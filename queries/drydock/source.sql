@@ -4,7 +4,7 @@
 -- places them in the source time zone.
 
 -- name: SourceFingerprint :one
--- What the source holds: its Alembic revision, row counts and highest message sequence (resume refuses a changed source).
+-- What the source holds: its Alembic revision, row counts, highest message sequence and newest times (resume refuses a changed source).
 SELECT (SELECT string_agg(version_num, ',') FROM alembic_version)::text AS alembic_version,
        (SELECT count(*) FROM tasks)::bigint AS tasks,
        (SELECT count(*) FROM result_message)::bigint AS result_messages,
@@ -12,7 +12,9 @@ SELECT (SELECT string_agg(version_num, ',') FROM alembic_version)::text AS alemb
        (SELECT count(*) FROM build_data)::bigint AS build_data,
        (SELECT count(*) FROM boot_action)::bigint AS boot_actions,
        (SELECT count(*) FROM boot_action_status)::bigint AS boot_action_statuses,
-       (SELECT count(*) FROM active_instance)::bigint AS active_instances;
+       (SELECT count(*) FROM active_instance)::bigint AS active_instances,
+       (SELECT coalesce(max(updated)::text, '') FROM tasks)::text AS tasks_updated,
+       (SELECT coalesce(max(collected_date)::text, '') FROM build_data)::text AS build_data_collected;
 
 -- name: SourceTaskGraph :many
 -- Every task id with its parent and subtask list (the importer orders tasks parents first).

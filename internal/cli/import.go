@@ -79,6 +79,9 @@ with --strict a rejected row (the import stops there), 2 bad flags.`,
 	return cmd
 }
 
+// maxRejectedShown bounds the rejected rows the table output lists.
+const maxRejectedShown = 100
+
 func importTable(tw *tabwriter.Writer, rep *drydockimport.Report) {
 	switch {
 	case rep.DryRun:
@@ -99,14 +102,22 @@ func importTable(tw *tabwriter.Writer, rep *drydockimport.Report) {
 	if rep.LeaderTerm > 0 {
 		fmt.Fprintf(tw, "Drydock's leader recorded as ended term %d; the next election starts above it\n", rep.LeaderTerm)
 	}
+	for _, n := range rep.SubtaskListNotes {
+		fmt.Fprintf(tw, "subtask list: %s (the imported tree follows parent_task_id)\n", n)
+	}
 	fmt.Fprintf(tw, "rejected rows: %d\n", rep.RejectedTotal)
 	if len(rep.Rejected) > 0 {
 		fmt.Fprintln(tw, "\nREJECTED\tKEY\tREASON")
-		for _, r := range rep.Rejected {
+		shown := rep.Rejected[:min(len(rep.Rejected), maxRejectedShown)]
+		for _, r := range shown {
 			fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Table, r.Key, r.Reason)
 		}
-		if int64(len(rep.Rejected)) < rep.RejectedTotal {
-			fmt.Fprintf(tw, "… and %d more\n", rep.RejectedTotal-int64(len(rep.Rejected)))
+		if int64(len(shown)) < rep.RejectedTotal {
+			where := "all are in the target's drydock_import_rejected"
+			if rep.DryRun {
+				where = "a dry run keeps none"
+			}
+			fmt.Fprintf(tw, "… and %d more (-o json lists up to %d; %s)\n", rep.RejectedTotal-int64(len(shown)), drydockimport.MaxListed, where)
 		}
 	}
 }

@@ -103,6 +103,7 @@ type source struct {
 	LastPing  time.Time
 	// Oddities the tests look for.
 	BadStatusTask, OrphanTask, RunningTask, TerminatingTask, SparseTask, DSTTask []byte
+	ListedNotChild, ListingParent, UnlistedChild, UnlistingParent                []byte
 }
 
 func sp(s string) *string       { return &s }
@@ -215,6 +216,18 @@ func generate(cfg genConfig) *source {
 		s.DSTTask = dst.ID
 		// A result status outside the vocabulary, and result_links that are
 		// not an array: rejected.
+		// Subtask lists that disagree with parent_task_id: one names a task
+		// that has no parent, one leaves out a child.
+		lastRoot.Subtasks = append(lastRoot.Subtasks, sparse.ID)
+		s.ListedNotChild, s.ListingParent = sparse.ID, lastRoot.ID
+		var second *srcTask // a level-1 task of an accepted tree
+		for _, t := range s.Tasks {
+			if string(t.ID) == string(leaves[len(leaves)-5].Parent) {
+				second = t
+			}
+		}
+		s.UnlistedChild, s.UnlistingParent = second.Subtasks[0], second.ID
+		second.Subtasks = second.Subtasks[1:]
 		leaves[len(leaves)-3].ResultStatus = sp("succeeded")
 		leaves[len(leaves)-4].ResultLinks = sp(`{"rel": "x"}`)
 	}

@@ -125,6 +125,10 @@ type Report struct {
 	// any more, so running ones are queued again (retry + 1) and terminating
 	// ones terminated, as migration 010 does.
 	Recovered int64 `json:"recovered_tasks"`
+	// SubtaskListNotes lists where a source subtask_id_list and the
+	// parent_task_id of the tasks it names disagree. This schema derives a
+	// task's subtasks from parent_task_id, so the imported trees follow it.
+	SubtaskListNotes []string `json:"subtask_list_notes,omitempty"`
 	// LeaderTerm is the history term the source's leader row became (0: none).
 	LeaderTerm int64         `json:"leader_term,omitempty"`
 	Elapsed    time.Duration `json:"elapsed"`
@@ -154,6 +158,7 @@ type importer struct {
 	loc            *time.Location
 	prog           map[string]*progress
 	rejectedTasks  map[string]bool // keys of rejected tasks (their subtasks and messages go too)
+	graph          []*drydockdb.SourceTaskGraphRow
 	listed         []Rejection
 }
 
@@ -218,6 +223,10 @@ func Run(ctx context.Context, src, dst *pgx.Conn, opts Options) (*Report, error)
 		TableBootAction: fp.BootActions, TableBootActionStatus: fp.BootActionStatuses, TableActiveInstance: fp.ActiveInstances}
 
 	report := &Report{DryRun: opts.DryRun}
+	if im.graph, err = im.sq.SourceTaskGraph(ctx, im.srcTx); err != nil {
+		return nil, fmt.Errorf("source: read the task tree: %w", err)
+	}
+	report.SubtaskListNotes = subtaskListMismatches(im.graph)
 	state, err := im.q.DrydockImportState(ctx, im.dstConn())
 	haveState := err == nil
 	switch {

@@ -60,13 +60,44 @@ func taskOrder(graph []*drydockdb.SourceTaskGraphRow) (order [][]byte, orphans [
 	return order, orphans
 }
 
+// subtaskListMismatches compares each source subtask_id_list with the
+// parent_task_id of the tasks it names. This schema keeps no list: a task's
+// subtasks are the tasks naming it as their parent, so where the two
+// disagree the imported subtasks follow parent_task_id, and the report says
+// where.
+func subtaskListMismatches(graph []*drydockdb.SourceTaskGraphRow) (notes []string) {
+	parent := make(map[string][]byte, len(graph))
+	for _, t := range graph {
+		parent[string(t.TaskID)] = t.ParentTaskID
+	}
+	listed := map[string]bool{}
+	for _, t := range graph {
+		for _, c := range t.SubtaskIDList {
+			listed[string(t.TaskID)+string(c)] = true
+			p, ok := parent[string(c)]
+			switch {
+			case !ok:
+				notes = append(notes, fmt.Sprintf("task %s lists subtask %s, which is not in the source", keyOf(t.TaskID), keyOf(c)))
+			case string(p) != string(t.TaskID):
+				notes = append(notes, fmt.Sprintf("task %s lists subtask %s, whose parent_task_id is %s", keyOf(t.TaskID), keyOf(c), keyOf(p)))
+			}
+		}
+	}
+	for _, t := range graph {
+		if t.ParentTaskID == nil {
+			continue
+		}
+		if _, known := parent[string(t.ParentTaskID)]; known && !listed[string(t.ParentTaskID)+string(t.TaskID)] {
+			notes = append(notes, fmt.Sprintf("task %s has parent %s, whose subtask list does not name it", keyOf(t.TaskID), keyOf(t.ParentTaskID)))
+		}
+	}
+	slices.Sort(notes)
+	return notes
+}
+
 func (im *importer) tasks(ctx context.Context) error {
 	p := im.prog[TableTasks]
-	graph, err := im.sq.SourceTaskGraph(ctx, im.srcTx)
-	if err != nil {
-		return fmt.Errorf("source: read the task tree: %w", err)
-	}
-	order, orphans := taskOrder(graph)
+	order, orphans := taskOrder(im.graph)
 	// Position: how many tasks of the order are done (orphans come last).
 	done, _ := strconv.Atoi(p.position)
 	for start := done; start < len(order); start += im.opts.BatchSize {

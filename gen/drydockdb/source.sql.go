@@ -225,7 +225,7 @@ func (q *Queries) SourceBuildDataWithoutNode(ctx context.Context, db DBTX) ([]*S
 
 const sourceFingerprint = `-- name: SourceFingerprint :one
 
-SELECT (SELECT string_agg(version_num, ',') FROM alembic_version)::text AS alembic_version,
+SELECT coalesce((SELECT string_agg(version_num, ',') FROM alembic_version), '')::text AS alembic_version,
        (SELECT count(*) FROM tasks)::bigint AS tasks,
        (SELECT count(*) FROM result_message)::bigint AS result_messages,
        (SELECT coalesce(max(sequence), 0) FROM result_message)::bigint AS max_sequence,

@@ -119,6 +119,10 @@ func TestImportDrydockCommand(t *testing.T) {
 		run(t, "", "", append([]string{"import", "drydock"}, bad...)...).want(t, 2)
 	}
 
+	// A target that is not migrated, a source that is not Drydock's: exit 1, saying so.
+	run(t, "", "", "import", "drydock", "--from", srcURL, "--to", statetest.NewEmpty(t).URL).want(t, 1, "statectl migrate up")
+	run(t, "", "", "import", "drydock", "--from", dstURL, "--to", statetest.New(t).URL).want(t, 1, "not a Drydock database")
+
 	badURL, _ := drydockSource(t, true)
 	strict := run(t, "", "", "import", "drydock", "--from", badURL, "--to", statetest.New(t).URL, "--strict")
 	strict.want(t, 1, "--strict: tasks", `status "Exploded" is not a task status`)

@@ -211,7 +211,7 @@ func Run(ctx context.Context, src, dst *pgx.Conn, opts Options) (*Report, error)
 
 	fp, err := im.sq.SourceFingerprint(ctx, im.srcTx)
 	if err != nil {
-		return nil, fmt.Errorf("source: read its tables (is it a Drydock database?): %w", err)
+		return nil, fmt.Errorf("source: read its tables: %w: %w", ErrBadSource, err)
 	}
 	if fp.AlembicVersion != AlembicHead {
 		return nil, fmt.Errorf("source is at Alembic revision %q, the importer reads %q: %w", fp.AlembicVersion, AlembicHead, ErrBadSource)

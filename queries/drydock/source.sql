@@ -5,7 +5,7 @@
 
 -- name: SourceFingerprint :one
 -- What the source holds: its Alembic revision, row counts, highest message sequence and newest times (resume refuses a changed source).
-SELECT (SELECT string_agg(version_num, ',') FROM alembic_version)::text AS alembic_version,
+SELECT coalesce((SELECT string_agg(version_num, ',') FROM alembic_version), '')::text AS alembic_version,
        (SELECT count(*) FROM tasks)::bigint AS tasks,
        (SELECT count(*) FROM result_message)::bigint AS result_messages,
        (SELECT coalesce(max(sequence), 0) FROM result_message)::bigint AS max_sequence,

@@ -726,7 +726,8 @@ func TestDryRunWritesNothing(t *testing.T) {
 func TestStrictStopsAtFirstRejection(t *testing.T) {
 	ctx := context.Background()
 	srcURL, src := newSource(t, smallWithOddities)
-	_, err := runImport(ctx, t, srcURL, statetest.New(t).URL, drydockimport.Options{Strict: true})
+	dstURL := statetest.New(t).URL
+	_, err := runImport(ctx, t, srcURL, dstURL, drydockimport.Options{Strict: true})
 	if !errors.Is(err, drydockimport.ErrRejected) {
 		t.Fatalf("strict import of a source with bad rows: %v, want ErrRejected", err)
 	}
@@ -734,6 +735,16 @@ func TestStrictStopsAtFirstRejection(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q lacks %q", err, want)
 		}
+	}
+	// Fixed in the source, the import goes on from the batch that held it.
+	if _, err := connect(t, srcURL).Exec(ctx, `UPDATE tasks SET status = 'complete' WHERE task_id = $1`, src.BadStatusTask); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runImport(ctx, t, srcURL, dstURL, drydockimport.Options{Resume: true}); err != nil {
+		t.Fatalf("resume after the fix: %v", err)
+	}
+	if got, err := storeOn(t, dstURL).GetTask(ctx, uid(src.BadStatusTask)); err != nil || got.Status != statestore.StatusComplete || len(got.SubtaskIDs) != smallWithOddities.Fanout {
+		t.Fatalf("the fixed task after resuming: %+v, %v", got, err)
 	}
 	cleanURL, _ := newSource(t, genConfig{Seed: 9, Roots: 3, Fanout: 2, Messages: 500, Nodes: 3, Collections: 2})
 	rep, err := runImport(ctx, t, cleanURL, statetest.New(t).URL, drydockimport.Options{Strict: true})

@@ -69,7 +69,7 @@ func TestSourceQueryPlans(t *testing.T) {
 		{"build data nodes", drydockdb.SourceBuildDataNodesSQL, "'node5'::text, 200", "ix_build_data_node_name"},
 		{"build data of nodes", drydockdb.SourceBuildDataSQL, "ARRAY['node5', 'node6']", "ix_build_data_node_name"},
 		{"boot actions page", drydockdb.SourceBootActionsSQL, "'node5'::text, false, 5000", "Index Cond: ((node_name)::text >= $1)"},
-		{"boot action runs page", drydockdb.SourceBootActionStatusesSQL, "decode(md5('x'), 'hex'), 5000", "boot_action_status_pkey"},
+		{"boot action runs page", drydockdb.SourceBootActionStatusesSQL, "decode(md5('x'), 'hex'), false, 5000", "Index Cond: (action_id >= $1)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			body := tc.sql[strings.Index(tc.sql, "\n")+1:] // drop the "-- name:" line

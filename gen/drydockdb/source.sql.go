@@ -39,13 +39,14 @@ func (q *Queries) SourceActiveInstances(ctx context.Context, db DBTX) ([]*Active
 
 const sourceBootActionStatuses = `-- name: SourceBootActionStatuses :many
 SELECT action_id, node_name, action_name, task_id, identity_key, action_status FROM boot_action_status
-WHERE action_id > $1::bytea
+WHERE action_id >= $1::bytea AND (action_id > $1::bytea OR $2::boolean)
 ORDER BY action_id
-LIMIT $2::integer
+LIMIT $3::integer
 `
 
 type SourceBootActionStatusesParams struct {
 	AfterActionID []byte `json:"after_action_id"`
+	FirstPage     bool   `json:"first_page"`
 	MaxRows       int32  `json:"max_rows"`
 }
 
@@ -60,7 +61,7 @@ type SourceBootActionStatusesRow struct {
 
 // A page of boot action runs after an action id (primary key order: a ULID's order is its time's).
 func (q *Queries) SourceBootActionStatuses(ctx context.Context, db DBTX, arg SourceBootActionStatusesParams) ([]*SourceBootActionStatusesRow, error) {
-	rows, err := db.Query(ctx, sourceBootActionStatuses, arg.AfterActionID, arg.MaxRows)
+	rows, err := db.Query(ctx, sourceBootActionStatuses, arg.AfterActionID, arg.FirstPage, arg.MaxRows)
 	if err != nil {
 		return nil, err
 	}

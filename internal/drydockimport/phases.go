@@ -586,7 +586,7 @@ func (im *importer) bootActionStatuses(ctx context.Context) error {
 		after = []byte{}
 	}
 	for {
-		rows, err := im.sq.SourceBootActionStatuses(ctx, im.srcTx, drydockdb.SourceBootActionStatusesParams{AfterActionID: after, MaxRows: int32(im.opts.BatchSize)})
+		rows, err := im.sq.SourceBootActionStatuses(ctx, im.srcTx, drydockdb.SourceBootActionStatusesParams{AfterActionID: after, FirstPage: p.read == 0, MaxRows: int32(im.opts.BatchSize)})
 		if err != nil {
 			return fmt.Errorf("source: read boot action statuses: %w", err)
 		}

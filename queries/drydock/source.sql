@@ -76,7 +76,7 @@ LIMIT @max_rows::integer;
 -- name: SourceBootActionStatuses :many
 -- A page of boot action runs after an action id (primary key order: a ULID's order is its time's).
 SELECT action_id, node_name, action_name, task_id, identity_key, action_status FROM boot_action_status
-WHERE action_id > @after_action_id::bytea
+WHERE action_id >= @after_action_id::bytea AND (action_id > @after_action_id::bytea OR @first_page::boolean)
 ORDER BY action_id
 LIMIT @max_rows::integer;
 

@@ -1,0 +1,28 @@
+-- name: ListTaskTree :many
+-- The console's tree view: a task and its descendants with their depth, breadth-first, at most
+-- max_rows of them (the walk stops there), read through tasks_parent_idx; no subtask arrays, no messages.
+WITH RECURSIVE tree AS (
+    SELECT t.task_id, 0 AS depth FROM tasks t WHERE t.task_id = @task_id
+    UNION ALL
+    SELECT c.task_id, tree.depth + 1
+    FROM tree
+    CROSS JOIN LATERAL (SELECT x.task_id FROM tasks x WHERE x.parent_task_id = tree.task_id OFFSET 0) AS c
+    WHERE tree.depth < 1000
+),
+walked AS (
+    SELECT tree.task_id, tree.depth FROM tree LIMIT @max_rows
+)
+SELECT t.task_id, t.parent_task_id, walked.depth::integer AS depth, t.status, t.action, t.result_status,
+       t.created_at, t.updated_at, t.claimed_by, t.attempt, t.last_message_seq
+FROM walked
+JOIN tasks t ON t.task_id = walked.task_id
+ORDER BY walked.depth, t.created_at, t.task_id;
+
+-- name: ListBootActionContexts :many
+-- The console's node list: boot action contexts by node name after a keyset cursor, WITHOUT the key
+-- digest (the primary key's index serves it).
+SELECT node_name, task_id, created_at, updated_at
+FROM boot_action
+WHERE node_name > @cursor_node_name::text
+ORDER BY node_name
+LIMIT @max_rows;

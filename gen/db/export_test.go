@@ -5,6 +5,9 @@ package db
 var (
 	ClaimTasksSQL                = claimTasks
 	ListTasksSQL                 = listTasks
+	ListTasksFilteredSQL         = listTasksFiltered
+	ListTaskTreeSQL              = listTaskTree
+	ListBootActionContextsSQL    = listBootActionContexts
 	ListSubtasksSQL              = listSubtasks
 	ListResultMessagesSQL        = listResultMessages
 	ListResultMessagesOfTasksSQL = listResultMessagesOfTasks

@@ -8,6 +8,7 @@ package db_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -37,6 +38,8 @@ INSERT INTO build_data (node_name, task_id, collected_at, generator, data_format
 SELECT 'node' || (g % 2000), gen_random_uuid(), now() - make_interval(secs => g),
        (ARRAY['lshw','dmesg','lldp'])[1 + g % 3], 'text/plain', 'x'
 FROM generate_series(1, 200000) g;
+INSERT INTO boot_action (node_name, task_id, identity_key_hash)
+SELECT 'node' || g, gen_random_uuid(), decode(repeat('00', 32), 'hex') FROM generate_series(1, 2000) g;
 INSERT INTO boot_action_status (action_id, node_name, action_name, task_id, identity_key_hash)
 SELECT gen_random_uuid(), 'node' || (g % 2000), 'action' || (g % 7), gen_random_uuid(), decode(repeat('00', 32), 'hex')
 FROM generate_series(1, 100000) g;
@@ -66,6 +69,11 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 		{"claim", db.ClaimTasksSQL, "'w'::text, NULL::timestamptz, '{}'::text[], 10", "tasks_queued_idx"},
 		{"claim by action", db.ClaimTasksSQL, "'w'::text, NULL::timestamptz, '{deploy_nodes}'::text[], 10", "tasks_queued_idx"},
 		{"list page", db.ListTasksSQL, "'{}'::text[], '{}'::text[], NULL::uuid, NULL::timestamptz, NULL::timestamptz, now(), " + id + ", 101", "tasks_created_idx"},
+		{"list page by status", db.ListTasksFilteredSQL, "'{running,requested}'::text[], now(), " + id + ", 101, '{}'::text[]", "tasks_action_status_created_idx"},
+		{"list page by action", db.ListTasksFilteredSQL, "'{requested,queued,running,terminating,terminated,complete}'::text[], now(), " + id + ", 101, '{deploy_nodes}'::text[]", "tasks_action_status_created_idx"},
+		{"list page by action and status", db.ListTasksFilteredSQL, "'{running}'::text[], now(), " + id + ", 101, '{deploy_nodes,noop}'::text[]", "tasks_action_status_created_idx"},
+		{"task tree", db.ListTaskTreeSQL, id + ", 5001", "tasks_parent_idx"},
+		{"boot action contexts", db.ListBootActionContextsSQL, "''::text, 101", "boot_action_pkey"},
 		{"subtasks", db.ListSubtasksSQL, id + ", '{}'::text[]", "tasks_parent_idx"},
 		{"messages after", db.ListResultMessagesSQL, id + ", 5::bigint, 1000", "result_message_pkey"},
 		{"messages of tasks", db.ListResultMessagesOfTasksSQL, "ARRAY[" + id + "]", "result_message_pkey"},
@@ -92,7 +100,7 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			body := tc.sql[strings.Index(tc.sql, "\n")+1:] // drop the "-- name:" line
-			stmt := "q" + string(rune('a'+i))
+			stmt := fmt.Sprintf("q%d", i) // (q + a letter ran out of letters past 26 queries)
 			if _, err := conn.Exec(ctx, "PREPARE "+stmt+" AS "+body); err != nil {
 				t.Fatalf("prepare: %v", err)
 			}

@@ -38,7 +38,7 @@ func parsePages(prefix string) (map[string]*template.Template, error) {
 		"prefix":   func() string { return prefix },
 		"time":     fmtTime,
 		"timep":    func(t *time.Time) string { return fmtTimePtr(t) },
-		"short":    func(id uuid.UUID) string { return id.String()[:8] },
+		"short":    func(id uuid.UUID) string { return "…" + id.String()[24:] }, // UUIDv7s share their time prefix: show the random end
 		"shown":    shown,
 		"json":     func(b []byte) string { return shown(string(b)) },
 		"join":     strings.Join,

@@ -100,7 +100,8 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			body := tc.sql[strings.Index(tc.sql, "\n")+1:] // drop the "-- name:" line
-			stmt := fmt.Sprintf("q%d", i) // (q + a letter ran out of letters past 26 queries)
+			// q0, q1, ...: "q" and a letter ran out of letters past 26 queries.
+			stmt := fmt.Sprintf("q%d", i)
 			if _, err := conn.Exec(ctx, "PREPARE "+stmt+" AS "+body); err != nil {
 				t.Fatalf("prepare: %v", err)
 			}

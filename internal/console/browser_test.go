@@ -474,6 +474,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	// Still on the hostile task: every markup payload arrives live, as text.
 	b.waitFor("the live stream", `document.getElementById("live-state").dataset.state === "live"`)
+	before := eval[int](b, `document.querySelectorAll("#message-rows tr").length`)
 	var payloads []string
 	for _, h := range hostile.Markup {
 		payloads = append(payloads, h.V)
@@ -481,7 +482,8 @@ func TestConsoleInBrowser(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	b.waitFor("the hostile messages", `Object.keys(window.__seenAt).length >= `+fmt.Sprint(len(payloads)))
+	b.waitFor("the hostile messages", `document.querySelectorAll("#message-rows tr").length >= `+fmt.Sprint(before+len(payloads)))
+	b.clean("without CSP, live hostile messages", false)
 	seen := eval[[]string](b, `Object.keys(window.__seenAt)`)
 	for _, p := range payloads {
 		if !slices.Contains(seen, p) {
@@ -494,6 +496,5 @@ func TestConsoleInBrowser(t *testing.T) {
 			t.Errorf("the hostile task page does not show %q", p)
 		}
 	}
-	b.clean("without CSP, live hostile messages", false)
 	b.screenshot("09-hostile-task.png")
 }

@@ -26,3 +26,16 @@ FROM boot_action
 WHERE node_name > @cursor_node_name::text
 ORDER BY node_name
 LIMIT @max_rows;
+
+-- name: LatestBuildDataPreviewsOfNode :many
+-- The console's node page: the newest record of each generator of one node (at most max_rows
+-- generators) with only the first preview_chars characters of its element and its full size
+-- (build_data_node_generator_idx); a page never reads whole elements.
+SELECT DISTINCT ON (generator)
+       build_data_id, node_name, task_id, collected_at, generator, data_format,
+       left(data_element, @preview_chars::integer) AS preview,
+       octet_length(data_element)::bigint AS data_size
+FROM build_data
+WHERE node_name = @node_name
+ORDER BY generator, collected_at DESC, build_data_id DESC
+LIMIT @max_rows;

@@ -100,3 +100,34 @@ func (s *Store) BootActionContexts(ctx context.Context, after string, limit int)
 	}
 	return out, nil
 }
+
+// LatestBuildDataPreviews returns the newest record of each generator of
+// node (at most limit generators: default 100, at most 10000), in generator
+// order, with DataElement cut to its first previewChars characters (1 to
+// 1 048 576) and DataSize the whole element's size: a view of a node's data
+// that never reads whole elements, however large.
+func (s *Store) LatestBuildDataPreviews(ctx context.Context, node string, previewChars, limit int) ([]BuildData, error) {
+	if err := validateNodeName(node, "node"); err != nil {
+		return nil, err
+	}
+	if previewChars < 1 || previewChars > 1<<20 {
+		return nil, invalid("previewChars", "must be between 1 and 1048576, got %d", previewChars)
+	}
+	if limit == 0 {
+		limit = 100
+	}
+	if limit < 0 || limit > 10000 {
+		return nil, invalid("limit", "must be between 1 and 10000, got %d", limit)
+	}
+	rows, err := s.q.LatestBuildDataPreviewsOfNode(ctx, s.conn, db.LatestBuildDataPreviewsOfNodeParams{
+		NodeName: node, PreviewChars: int32(previewChars), MaxRows: int32(limit)})
+	if err != nil {
+		return nil, mapError("read build data previews of "+node, err)
+	}
+	out := make([]BuildData, len(rows))
+	for i, r := range rows {
+		out[i] = BuildData{ID: r.BuildDataID, NodeName: r.NodeName, TaskID: r.TaskID, CollectedAt: r.CollectedAt.UTC(),
+			Generator: r.Generator, DataFormat: r.DataFormat, DataElement: r.Preview, DataSize: r.DataSize}
+	}
+	return out, nil
+}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
+	"time"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -210,4 +212,47 @@ func TestBootActionContextsPage(t *testing.T) {
 	}
 	_, err = s.BootActionContexts(ctx, "", 10001)
 	wantInvalid(t, err, "limit")
+}
+
+// LatestBuildDataPreviews: the newest record of each generator, its element
+// cut to the characters asked (on a character boundary: the database
+// counts characters) and its whole size.
+func TestLatestBuildDataPreviews(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t, statestore.Options{})
+	task := uuid.New()
+	big := strings.Repeat("é", 3000) // 2 bytes each
+	for _, bd := range []statestore.NewBuildData{
+		{NodeName: "n1", TaskID: task, Generator: "lshw", DataFormat: "text/plain", DataElement: "old", CollectedAt: time.Now().Add(-time.Hour)},
+		{NodeName: "n1", TaskID: task, Generator: "lshw", DataFormat: "text/plain", DataElement: big, CollectedAt: time.Now()},
+		{NodeName: "n1", TaskID: task, Generator: "dmesg", DataFormat: "text/plain", DataElement: "short", CollectedAt: time.Now()},
+		{NodeName: "n2", TaskID: task, Generator: "lshw", DataFormat: "text/plain", DataElement: "other node", CollectedAt: time.Now()},
+	} {
+		if _, err := s.InsertBuildData(ctx, bd); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.LatestBuildDataPreviews(ctx, "n1", 10, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type row struct {
+		Generator, Element string
+		Size               int64
+	}
+	var rows []row
+	for _, bd := range got {
+		rows = append(rows, row{bd.Generator, bd.DataElement, bd.DataSize})
+	}
+	want := []row{{"dmesg", "short", 5}, {"lshw", strings.Repeat("é", 10), 6000}}
+	if diff := cmp.Diff(want, rows); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	if got, err := s.LatestBuildDataPreviews(ctx, "n1", 10, 1); err != nil || len(got) != 1 || got[0].Generator != "dmesg" {
+		t.Errorf("limit 1: %v %+v", err, got)
+	}
+	_, err = s.LatestBuildDataPreviews(ctx, "n1", 0, 0)
+	wantInvalid(t, err, "previewChars")
+	_, err = s.LatestBuildDataPreviews(ctx, "bad name", 10, 0)
+	wantInvalid(t, err, "node")
 }

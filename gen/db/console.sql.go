@@ -12,6 +12,66 @@ import (
 	"github.com/google/uuid"
 )
 
+const latestBuildDataPreviewsOfNode = `-- name: LatestBuildDataPreviewsOfNode :many
+SELECT DISTINCT ON (generator)
+       build_data_id, node_name, task_id, collected_at, generator, data_format,
+       left(data_element, $1::integer) AS preview,
+       octet_length(data_element)::bigint AS data_size
+FROM build_data
+WHERE node_name = $2
+ORDER BY generator, collected_at DESC, build_data_id DESC
+LIMIT $3
+`
+
+type LatestBuildDataPreviewsOfNodeParams struct {
+	PreviewChars int32  `json:"preview_chars"`
+	NodeName     string `json:"node_name"`
+	MaxRows      int32  `json:"max_rows"`
+}
+
+type LatestBuildDataPreviewsOfNodeRow struct {
+	BuildDataID int64     `json:"build_data_id"`
+	NodeName    string    `json:"node_name"`
+	TaskID      uuid.UUID `json:"task_id"`
+	CollectedAt time.Time `json:"collected_at"`
+	Generator   string    `json:"generator"`
+	DataFormat  string    `json:"data_format"`
+	Preview     string    `json:"preview"`
+	DataSize    int64     `json:"data_size"`
+}
+
+// The console's node page: the newest record of each generator of one node (at most max_rows
+// generators) with only the first preview_chars characters of its element and its full size
+// (build_data_node_generator_idx); a page never reads whole elements.
+func (q *Queries) LatestBuildDataPreviewsOfNode(ctx context.Context, db DBTX, arg LatestBuildDataPreviewsOfNodeParams) ([]*LatestBuildDataPreviewsOfNodeRow, error) {
+	rows, err := db.Query(ctx, latestBuildDataPreviewsOfNode, arg.PreviewChars, arg.NodeName, arg.MaxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []*LatestBuildDataPreviewsOfNodeRow{}
+	for rows.Next() {
+		var i LatestBuildDataPreviewsOfNodeRow
+		if err := rows.Scan(
+			&i.BuildDataID,
+			&i.NodeName,
+			&i.TaskID,
+			&i.CollectedAt,
+			&i.Generator,
+			&i.DataFormat,
+			&i.Preview,
+			&i.DataSize,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, &i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listBootActionContexts = `-- name: ListBootActionContexts :many
 SELECT node_name, task_id, created_at, updated_at
 FROM boot_action

@@ -8,6 +8,7 @@ var (
 	ListTasksFilteredSQL         = listTasksFiltered
 	ListTaskTreeSQL              = listTaskTree
 	ListBootActionContextsSQL    = listBootActionContexts
+	BuildDataPreviewsSQL         = latestBuildDataPreviewsOfNode
 	ListSubtasksSQL              = listSubtasks
 	ListResultMessagesSQL        = listResultMessages
 	ListResultMessagesOfTasksSQL = listResultMessagesOfTasks

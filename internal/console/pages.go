@@ -27,8 +27,11 @@ var allStatuses = []statestore.TaskStatus{statestore.StatusRequested, statestore
 var actionPattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
 
 // maxShown is how much of one long stored value (a build-data element, a
-// JSON column) a page shows.
+// JSON column) a page shows: bytes, or characters of a build-data element.
 const maxShown = 4096
+
+// maxGenerators is how many generators' newest build data a node's page shows.
+const maxGenerators = 100
 
 // layout is the frame of every page; each page file defines "content".
 const layout = "layout.html"
@@ -412,12 +415,15 @@ func (c *console) nodePage(w http.ResponseWriter, r *http.Request) {
 		d.Statuses = append(d.Statuses, s)
 	}
 	sort.Slice(d.Statuses, func(i, j int) bool { return d.Statuses[i].ActionName < d.Statuses[j].ActionName })
-	data, err := c.store.BuildData(ctx, statestore.BuildDataQuery{NodeName: name, Latest: true, Full: true, Limit: 100})
+	data, err := c.store.LatestBuildDataPreviews(ctx, name, maxShown, maxGenerators+1)
 	if err != nil {
 		c.storeFail(w, r, "read build data", err)
 		return
 	}
-	d.Data, d.MoreData = data.Records, data.Next != ""
+	if len(data) > maxGenerators {
+		data, d.MoreData = data[:maxGenerators], true
+	}
+	d.Data = data
 	if d.Context == nil && len(d.Statuses) == 0 && len(d.Data) == 0 {
 		c.fail(w, r, http.StatusNotFound, "node: nothing is recorded for this node")
 		return

@@ -512,3 +512,72 @@ func nilPool(t *testing.T) *pgxpool.Pool {
 	t.Cleanup(pool.Close)
 	return pool
 }
+
+// Mounted at the root (no prefix), pages and their links work the same.
+func TestServesAtTheRoot(t *testing.T) {
+	f := seed(t, 3, 1)
+	h, err := console.New(f.store, console.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	code, _, body := fetch(t, http.MethodGet, srv.URL+"/")
+	if code != http.StatusOK || !strings.Contains(body, `href="/tasks/`+f.root.ID.String()+`"`) ||
+		!strings.Contains(body, `src="/static/console.js"`) {
+		t.Fatalf("GET /: %d, links to the root task or the script missing", code)
+	}
+	if code, hdr, _ := fetch(t, http.MethodGet, srv.URL+"/static/console.js"); code != http.StatusOK ||
+		!strings.HasPrefix(hdr.Get("Content-Type"), "text/javascript") {
+		t.Errorf("GET /static/console.js: %d %q", code, hdr.Get("Content-Type"))
+	}
+}
+
+// Live streams beyond MaxStreams are refused with 503 and Retry-After
+// until one closes.
+func TestStreamsAreBounded(t *testing.T) {
+	f := seed(t, 3, 1)
+	srv := serve(t, f, console.Options{MaxStreams: 1})
+	url := srv.URL + prefix + "/tasks/" + f.root.ID.String() + "/events"
+	ctx, cancel := context.WithCancel(context.Background())
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bufio.NewReader(resp.Body).ReadString('\n'); err != nil { // the stream is open
+		t.Fatal(err)
+	}
+	code, hdr, _ := fetch(t, http.MethodGet, url)
+	if code != http.StatusServiceUnavailable || hdr.Get("Retry-After") == "" {
+		t.Errorf("second stream: %d, Retry-After %q; want 503 with Retry-After", code, hdr.Get("Retry-After"))
+	}
+	cancel()
+	resp.Body.Close()
+	// The slot frees when the handler sees the client gone: poll for it.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		ctx, cancel := context.WithCancel(context.Background())
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		code := resp.StatusCode
+		cancel()
+		resp.Body.Close()
+		if code == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the slot of a closed stream never freed: %d", code)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -581,3 +581,41 @@ func TestStreamsAreBounded(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// An idle stream sends heartbeat comments; when the client goes, the
+// handler ends (its slot frees) and nothing writes to the response after
+// (the race detector watches the heartbeat's last write).
+func TestStreamHeartbeatsAndEndsWithTheClient(t *testing.T) {
+	f := seed(t, 3, 1)
+	srv := serve(t, f, console.Options{MaxStreams: 1, Heartbeat: time.Millisecond})
+	url := srv.URL + prefix + "/tasks/" + f.root.ID.String() + "/events?after=2"
+	for round := range 20 { // each round needs the previous stream's slot
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode == http.StatusServiceUnavailable { // the previous handler has not ended yet
+			resp.Body.Close()
+			cancel()
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		r := bufio.NewReader(resp.Body)
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+			if line == ": heartbeat\n" {
+				break
+			}
+		}
+		cancel()
+		resp.Body.Close()
+	}
+}

@@ -80,8 +80,15 @@ func (c *console) taskEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	heartbeats := make(chan struct{})
+	// The heartbeat must have stopped writing before the handler returns
+	// (a ResponseWriter is not to be used after ServeHTTP returns).
+	defer func() {
+		cancel()
+		<-heartbeats
+	}()
 	go func() {
+		defer close(heartbeats)
 		t := time.NewTicker(c.opts.Heartbeat)
 		defer t.Stop()
 		for {

@@ -160,7 +160,7 @@ func TestPagesShowHostileValuesAsText(t *testing.T) {
 		{"/tasks?action=hostile", nil},
 		{"/tasks/" + f.evil.ID.String(), all},
 		{"/tasks/" + child.String(), nil},
-		{"/leadership", []string{hostile.Markup[1].V}},
+		{"/leadership", []string{hostile.Markup[1].V, "orchestrator-2", "leading (lock held)", "resigned"}},
 		{"/nodes", nil},
 		{"/nodes/" + f.node, all},
 	} {

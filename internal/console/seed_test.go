@@ -3,6 +3,7 @@ package console_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -189,7 +190,6 @@ func (f *fixture) seedHostile(t testing.TB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(e.Close)
 	term, ok, err := e.Claim(ctx)
 	if err != nil || !ok {
 		t.Fatalf("claim leadership: %v %v", ok, err)
@@ -197,8 +197,31 @@ func (f *fixture) seedHostile(t testing.TB) {
 	if err := e.Abdicate(ctx, term); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok, err := e.Claim(ctx); err != nil || !ok {
-		t.Fatalf("claim leadership again: %v %v", ok, err)
+	e.Close()
+	// The second term stays led (Run keeps its lock) until the test ends.
+	e2, err := statestore.NewElector(statestore.ElectorConfig{ConnString: db, Hostname: "orchestrator-2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	elected, ran := make(chan int64, 1), make(chan error, 1)
+	go func() {
+		ran <- e2.Run(runCtx, func(ctx context.Context, term int64) error {
+			elected <- term
+			<-ctx.Done()
+			return nil
+		})
+	}()
+	t.Cleanup(func() {
+		stop()
+		if err := <-ran; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("elector: %v", err)
+		}
+	})
+	select {
+	case <-elected:
+	case err := <-ran:
+		t.Fatalf("elector stopped before leading: %v", err)
 	}
 }
 

@@ -39,3 +39,18 @@ FROM build_data
 WHERE node_name = @node_name
 ORDER BY generator, collected_at DESC, build_data_id DESC
 LIMIT @max_rows;
+
+-- name: ListTaskAncestors :many
+-- The console's path to a task: its ancestors from the top-level task down to its parent (one primary
+-- key lookup per level, at most 1000 levels); no rows for a top-level or unknown task.
+WITH RECURSIVE up AS (
+    SELECT t.parent_task_id AS task_id, 1 AS height FROM tasks t
+    WHERE t.task_id = @task_id AND t.parent_task_id IS NOT NULL
+    UNION ALL
+    SELECT p.parent_task_id, up.height + 1
+    FROM up JOIN tasks p ON p.task_id = up.task_id
+    WHERE p.parent_task_id IS NOT NULL AND up.height < 1000
+)
+SELECT t.task_id, t.parent_task_id, t.status, t.action, t.result_status, t.created_at, t.updated_at
+FROM up JOIN tasks t ON t.task_id = up.task_id
+ORDER BY up.height DESC;

@@ -79,6 +79,22 @@ func (s *Store) ReadTaskTree(ctx context.Context, id uuid.UUID, limit int) (*Tas
 	return tree, nil
 }
 
+// TaskAncestors returns the ancestors of task id, the top-level task first
+// and its parent last (Depth 0 for the top-level task), at most 1000 levels;
+// none for a top-level or unknown task. One query.
+func (s *Store) TaskAncestors(ctx context.Context, id uuid.UUID) ([]TreeTask, error) {
+	rows, err := s.q.ListTaskAncestors(ctx, s.conn, id)
+	if err != nil {
+		return nil, mapError("read ancestors of "+id.String(), err)
+	}
+	out := make([]TreeTask, len(rows))
+	for i, r := range rows {
+		out[i] = TreeTask{ID: r.TaskID, ParentID: r.ParentTaskID, Depth: i, Status: TaskStatus(r.Status), Action: r.Action,
+			ResultStatus: ResultStatus(r.ResultStatus), CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC()}
+	}
+	return out, nil
+}
+
 // BootActionContexts returns up to limit (default 100, at most 10000) boot
 // action contexts in node-name order, starting after the node named after
 // ("" starts at the first). Like every BootActionContext, they carry no key

@@ -168,6 +168,18 @@ func TestReadTaskTree(t *testing.T) {
 	}
 	_, err = s.ReadTaskTree(ctx, root.ID, -1)
 	wantInvalid(t, err, "limit")
+	ancestors, err := s.TaskAncestors(ctx, a1.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rows(&statestore.TaskTree{Tasks: ancestors}); !cmp.Equal(got, []row{
+		{root.ID, uuid.Nil, 0, statestore.StatusQueued, "deploy_site", 0},
+		{a.ID, root.ID, 1, statestore.StatusQueued, "deploy_node", 0}}) {
+		t.Errorf("ancestors of a1: %+v", got)
+	}
+	if ancestors, err := s.TaskAncestors(ctx, root.ID); err != nil || len(ancestors) != 0 {
+		t.Errorf("ancestors of the root: %v %+v", err, ancestors)
+	}
 	got, err := s.GetTaskHeader(ctx, a1.ID)
 	if err != nil || got.Messages != nil || got.LastMessageSeq != 1 {
 		t.Errorf("GetTaskHeader: %v, messages %v, last sequence %d", err, got.Messages, got.LastMessageSeq)

@@ -119,6 +119,60 @@ func (q *Queries) ListBootActionContexts(ctx context.Context, db DBTX, arg ListB
 	return items, nil
 }
 
+const listTaskAncestors = `-- name: ListTaskAncestors :many
+WITH RECURSIVE up AS (
+    SELECT t.parent_task_id AS task_id, 1 AS height FROM tasks t
+    WHERE t.task_id = $1 AND t.parent_task_id IS NOT NULL
+    UNION ALL
+    SELECT p.parent_task_id, up.height + 1
+    FROM up JOIN tasks p ON p.task_id = up.task_id
+    WHERE p.parent_task_id IS NOT NULL AND up.height < 1000
+)
+SELECT t.task_id, t.parent_task_id, t.status, t.action, t.result_status, t.created_at, t.updated_at
+FROM up JOIN tasks t ON t.task_id = up.task_id
+ORDER BY up.height DESC
+`
+
+type ListTaskAncestorsRow struct {
+	TaskID       uuid.UUID  `json:"task_id"`
+	ParentTaskID *uuid.UUID `json:"parent_task_id"`
+	Status       string     `json:"status"`
+	Action       string     `json:"action"`
+	ResultStatus string     `json:"result_status"`
+	CreatedAt    time.Time  `json:"created_at"`
+	UpdatedAt    time.Time  `json:"updated_at"`
+}
+
+// The console's path to a task: its ancestors from the top-level task down to its parent (one primary
+// key lookup per level, at most 1000 levels); no rows for a top-level or unknown task.
+func (q *Queries) ListTaskAncestors(ctx context.Context, db DBTX, taskID uuid.UUID) ([]*ListTaskAncestorsRow, error) {
+	rows, err := db.Query(ctx, listTaskAncestors, taskID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []*ListTaskAncestorsRow{}
+	for rows.Next() {
+		var i ListTaskAncestorsRow
+		if err := rows.Scan(
+			&i.TaskID,
+			&i.ParentTaskID,
+			&i.Status,
+			&i.Action,
+			&i.ResultStatus,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, &i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listTaskTree = `-- name: ListTaskTree :many
 WITH RECURSIVE tree AS (
     SELECT t.task_id, 0 AS depth FROM tasks t WHERE t.task_id = $1

@@ -7,6 +7,7 @@ var (
 	ListTasksSQL                 = listTasks
 	ListTasksFilteredSQL         = listTasksFiltered
 	ListTaskTreeSQL              = listTaskTree
+	ListTaskAncestorsSQL         = listTaskAncestors
 	ListBootActionContextsSQL    = listBootActionContexts
 	BuildDataPreviewsSQL         = latestBuildDataPreviewsOfNode
 	ListSubtasksSQL              = listSubtasks

@@ -73,6 +73,7 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 		{"list page by action", db.ListTasksFilteredSQL, "'{requested,queued,running,terminating,terminated,complete}'::text[], now(), " + id + ", 101, '{deploy_nodes}'::text[]", "tasks_action_status_created_idx"},
 		{"list page by action and status", db.ListTasksFilteredSQL, "'{running}'::text[], now(), " + id + ", 101, '{deploy_nodes,noop}'::text[]", "tasks_action_status_created_idx"},
 		{"task tree", db.ListTaskTreeSQL, id + ", 5001", "tasks_parent_idx"},
+		{"task ancestors", db.ListTaskAncestorsSQL, id, "tasks_pkey"},
 		{"latest build data previews of a node", db.BuildDataPreviewsSQL, "4096, 'node7', 101", "build_data_node_generator_idx"},
 		{"boot action contexts", db.ListBootActionContextsSQL, "''::text, 101", "boot_action_pkey"},
 		{"subtasks", db.ListSubtasksSQL, id + ", '{}'::text[]", "tasks_parent_idx"},

@@ -619,3 +619,54 @@ func TestStreamHeartbeatsAndEndsWithTheClient(t *testing.T) {
 		resp.Body.Close()
 	}
 }
+
+// A task's page shows the path from its top-level task (linked, in order)
+// and its own subtree; a top-level task's page has no path.
+func TestTaskPageShowsPathAndSubtree(t *testing.T) {
+	f := seed(t, 3, 2)
+	srv := serve(t, f, console.Options{})
+	ctx := context.Background()
+	kids, err := f.store.ListSubtasks(ctx, f.root.ID, statestore.AllSubtasks)
+	if err != nil || len(kids) != 2 {
+		t.Fatalf("children: %v %d", err, len(kids))
+	}
+	grand, err := f.store.ListSubtasks(ctx, kids[0].ID, statestore.AllSubtasks)
+	if err != nil || len(grand) != 1 {
+		t.Fatalf("grandchildren: %v %d", err, len(grand))
+	}
+	grand2, err := f.store.ListSubtasks(ctx, kids[1].ID, statestore.AllSubtasks)
+	if err != nil || len(grand2) != 1 {
+		t.Fatalf("grandchildren: %v %d", err, len(grand2))
+	}
+	treeIDs := regexp.MustCompile(`<li class="tree-node[^"]*" data-id="([0-9a-f-]{36})">`)
+	pathLinks := regexp.MustCompile(`<a class="mono" href="` + prefix + `/tasks/([0-9a-f-]{36})"`)
+	for _, tc := range []struct {
+		id         uuid.UUID
+		path, tree []string
+	}{
+		{f.root.ID, nil, []string{f.root.ID.String(), kids[0].ID.String(), grand[0].ID.String(), kids[1].ID.String(), grand2[0].ID.String()}},
+		{kids[0].ID, []string{f.root.ID.String()}, []string{kids[0].ID.String(), grand[0].ID.String()}},
+		{grand[0].ID, []string{f.root.ID.String(), kids[0].ID.String()}, []string{grand[0].ID.String()}},
+	} {
+		code, _, body := fetch(t, http.MethodGet, srv.URL+prefix+"/tasks/"+tc.id.String())
+		if code != http.StatusOK {
+			t.Fatalf("%s: %d", tc.id, code)
+		}
+		var path, tree []string
+		if i := strings.Index(body, `id="ancestors"`); i >= 0 {
+			nav := body[i : i+strings.Index(body[i:], "</nav>")]
+			for _, m := range pathLinks.FindAllStringSubmatch(nav, -1) {
+				path = append(path, m[1])
+			}
+		}
+		for _, m := range treeIDs.FindAllStringSubmatch(body, -1) {
+			tree = append(tree, m[1])
+		}
+		if diff := cmp.Diff(tc.path, path); diff != "" {
+			t.Errorf("%s: path (-want +got):\n%s", tc.id, diff)
+		}
+		if diff := cmp.Diff(tc.tree, tree); diff != "" {
+			t.Errorf("%s: tree (-want +got):\n%s", tc.id, diff)
+		}
+	}
+}

@@ -248,6 +248,7 @@ type treeNode struct {
 type taskData struct {
 	frame
 	Task      *statestore.Task
+	Ancestors []statestore.TreeTask // top-level task first
 	Tree      *treeNode
 	TreeSize  int
 	Truncated bool
@@ -270,8 +271,12 @@ func (c *console) taskPage(w http.ResponseWriter, r *http.Request) {
 		c.storeFail(w, r, "read task", err)
 		return
 	}
-	// The tree of the task's top-level ancestor would need a walk up; the
-	// page shows the task's own subtree and links its parent.
+	// The page shows the path down to the task and the task's own subtree.
+	ancestors, err := c.store.TaskAncestors(ctx, id)
+	if err != nil {
+		c.storeFail(w, r, "read task ancestors", err)
+		return
+	}
 	tree, err := c.store.ReadTaskTree(ctx, id, c.opts.TreeLimit)
 	if err != nil {
 		c.storeFail(w, r, "read task tree", err)
@@ -287,7 +292,7 @@ func (c *console) taskPage(w http.ResponseWriter, r *http.Request) {
 	if len(msgs) > 0 {
 		last = msgs[len(msgs)-1].Sequence
 	}
-	d := taskData{frame: frame{Title: "Task " + id.String(), Nav: "tasks"}, Task: t, Tree: buildTree(c.opts.Prefix, tree, id),
+	d := taskData{frame: frame{Title: "Task " + id.String(), Nav: "tasks"}, Task: t, Ancestors: ancestors, Tree: buildTree(c.opts.Prefix, tree, id),
 		TreeSize: len(tree.Tasks), Truncated: tree.Truncated, TreeLimit: c.opts.TreeLimit, Messages: msgs,
 		Earlier: after, After: last,
 		StreamURL: c.opts.Prefix + "/tasks/" + id.String() + "/events?after=" + fmt.Sprint(last)}

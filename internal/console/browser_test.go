@@ -226,7 +226,8 @@ func eval[T any](b *browser, js string) T {
 func (b *browser) waitFor(what, cond string) {
 	b.t.Helper()
 	for {
-		_, err := chromedp.Run(b.ctx, chromedp.Poll[bool](cond, chromedp.WithPollingInterval(25*time.Millisecond)))
+		_, err := chromedp.Run(b.ctx, chromedp.Poll[bool](cond, chromedp.WithPollingInterval(25*time.Millisecond),
+			chromedp.WithPollingTimeout(0))) // no timeout of its own: the test's deadline bounds it
 		if err == nil {
 			return
 		}

@@ -224,3 +224,33 @@ RETURNING t.*, statemgmt_subtask_ids(t.task_id)::uuid[] AS subtask_ids;
 -- name: TransactionIsolation :one
 -- Reads the current transaction's isolation level: TerminateTask needs READ COMMITTED.
 SELECT current_setting('transaction_isolation')::text AS isolation;
+
+-- name: ListTasksFiltered :many
+-- ListTasks with a status or action filter (statuses: those asked, or all six; actions: those asked,
+-- or every action in the table, found with a skip scan of the index) and no parent or time filter:
+-- for each (action, status) pair, the newest tasks from the cursor through
+-- tasks_action_status_created_idx, one short range each, merged.
+WITH RECURSIVE known_actions AS (
+    (SELECT x.action FROM tasks x ORDER BY x.action LIMIT 1)
+    UNION ALL
+    SELECT (SELECT x.action FROM tasks x WHERE x.action > k.action ORDER BY x.action LIMIT 1)
+    FROM known_actions k
+    WHERE k.action IS NOT NULL
+),
+acts AS (
+    SELECT a.action FROM unnest(@actions::text[]) AS a(action) WHERE cardinality(@actions::text[]) > 0
+    UNION ALL
+    SELECT k.action FROM known_actions k WHERE cardinality(@actions::text[]) = 0 AND k.action IS NOT NULL
+)
+SELECT t.*, statemgmt_subtask_ids(t.task_id)::uuid[] AS subtask_ids
+FROM acts
+CROSS JOIN unnest(@statuses::text[]) AS s(status)
+CROSS JOIN LATERAL (
+    SELECT x.* FROM tasks x
+    WHERE x.action = acts.action AND x.status = s.status
+      AND (x.created_at, x.task_id) < (@cursor_created_at::timestamptz, @cursor_task_id::uuid)
+    ORDER BY x.created_at DESC, x.task_id DESC
+    LIMIT @max_rows
+) AS t
+ORDER BY t.created_at DESC, t.task_id DESC
+LIMIT @max_rows;

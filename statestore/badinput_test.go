@@ -16,47 +16,16 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/drydock-go/statemgmt/internal/hostile"
 	"github.com/drydock-go/statemgmt/statestore"
 )
 
-var hostileStrings = []struct{ name, v string }{
-	{"empty", ""},
-	{"space", " "},
-	{"NUL byte", "a\x00b"},
-	{"invalid UTF-8", "\xff\xfe\xfd"},
-	{"UTF-16 surrogate bytes", "\xed\xa0\x80"},
-	{"quote injection", "x'; DROP TABLE tasks; --"},
-	{"comment injection", "/* */ OR 1=1 --"},
-	{"backslashes", `\\x00\'\"`},
-	{"LIKE wildcards", "%_%"},
-	{"dollar quoting", "$$; DELETE FROM tasks; $$"},
-	{"semicolon", ";"},
-	{"unicode", "nœud-ünïcødé-🚀"},
-	{"RTL override", "\u202eevil"},
-	{"newlines", "a\nb\r\nc"},
-	{"tab and bell", "a\tb\a"},
-	{"1 MiB", strings.Repeat("a", 1<<20)},
-	{"JSON text", `{"a":1}`},
-	{"format verbs", "%s%d%v%n%!"},
-	{"nil UUID text", "00000000-0000-0000-0000-000000000000"},
-	{"max-length-plus-one 65", strings.Repeat("x", 65)},
-	{"257 characters", strings.Repeat("y", 257)},
-}
-
-var hostileJSON = []struct{ name, v string }{
-	{"truncated", `{"a":`},
-	{"NUL escape", `{"a":"\u0000"}`},
-	{"bare word", `nope`},
-	{"trailing garbage", `{} {}`},
-	{"deep nesting", strings.Repeat("[", 200) + strings.Repeat("]", 200)},
-	{"number", `42`},
-	{"string", `"s"`},
-	{"null", `null`},
-	{"object", `{"k": "v'; DROP TABLE tasks;--"}`},
-	{"array", `[1, "two", {"3": null}]`},
-	{"invalid UTF-8 inside", "{\"a\":\"\xff\"}"},
-	{"huge", `{"k":"` + strings.Repeat("z", 1<<20) + `"}`},
-}
+// The corpus lives in internal/hostile so the console's tests render the
+// same values (see internal/console).
+var (
+	hostileStrings = hostile.Strings
+	hostileJSON    = hostile.JSON
+)
 
 // fingerprint summarises every table, to see what a call changed.
 func fingerprint(t *testing.T, pool *pgxpool.Pool) map[string]int64 {
@@ -399,12 +368,12 @@ func TestHostileInputEverywhere(t *testing.T) {
 	}
 	for _, e := range entries {
 		for _, h := range hostileStrings {
-			run(e, h.name, h.v, false)
+			run(e, h.Name, h.V, false)
 		}
 	}
 	for _, e := range jsonEntries {
 		for _, h := range hostileJSON {
-			run(e, h.name, h.v, true)
+			run(e, h.Name, h.V, true)
 		}
 	}
 	t.Logf("%d hostile inputs tried: %d stored and read back intact, %d rejected with a clear error", tried, stored, rejected)

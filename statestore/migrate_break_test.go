@@ -2,9 +2,13 @@ package statestore_test
 
 import (
 	"context"
+	"io/fs"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/drydock-go/statemgmt/schema"
 	"github.com/drydock-go/statemgmt/statestore"
 	"github.com/drydock-go/statemgmt/statestore/statetest"
 )
@@ -29,7 +33,9 @@ func TestMigrationRecoversUnclaimedRunningTasks(t *testing.T) {
 	ctx := context.Background()
 	db := statetest.NewEmpty(t)
 	conn := connect(t, db.URL)
-	if _, err := statestore.MigrateTo(ctx, conn, statestore.LatestSchemaVersion()-1, quietLogger); err != nil {
+	// Just before the attempts migration (not before the latest one: later
+	// migrations come after it).
+	if _, err := statestore.MigrateTo(ctx, conn, migrationNumber(t, "_task_attempts.sql")-1, quietLogger); err != nil {
 		t.Fatal(err)
 	}
 	// What the pre-fix UpdateTask(queued → running / terminating) left behind.
@@ -61,4 +67,19 @@ func TestMigrationRecoversUnclaimedRunningTasks(t *testing.T) {
 		t.Fatalf("after migrating to %d and RequeueStaleTasks (recovered %d): %d running/terminating tasks have no claimer and can never be recovered",
 			statestore.LatestSchemaVersion(), len(got), stuck)
 	}
+}
+
+// migrationNumber is the number of the migration whose file name ends in
+// suffix (e.g. "_task_attempts.sql" → 10).
+func migrationNumber(t *testing.T, suffix string) int32 {
+	t.Helper()
+	files, err := fs.Glob(schema.Migrations, "*"+suffix)
+	if err != nil || len(files) != 1 {
+		t.Fatalf("migration *%s: %v %v", suffix, files, err)
+	}
+	n, err := strconv.ParseInt(strings.SplitN(files[0], "_", 2)[0], 10, 32)
+	if err != nil {
+		t.Fatalf("migration %s: %v", files[0], err)
+	}
+	return int32(n)
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync/atomic"
 	"time"
@@ -213,7 +214,7 @@ type NewTask struct {
 type taskRow interface {
 	db.GetTaskRow | db.ListTasksRow | db.ListSubtasksRow | db.UpdateTaskRow | db.ClaimTasksRow |
 		db.RequeueTasksOfClaimerRow | db.RequeueStaleTasksRow | db.RequeueClaimedTasksRow |
-		db.TerminateTasksRow | db.CompleteTasksRow
+		db.TerminateTasksRow | db.CompleteTasksRow | db.ListTasksFilteredRow
 }
 
 func taskFromRow[R taskRow](row *R) *Task {
@@ -548,23 +549,58 @@ func (s *Store) ListTasks(ctx context.Context, f TaskFilter) (*TaskPage, error) 
 		}
 		p.CursorCreatedAt, p.CursorTaskID = at, id
 	}
-	rows, err := s.q.ListTasks(ctx, s.conn, p)
+	tasks, err := s.listTasks(ctx, p)
 	if err != nil {
 		return nil, mapError("list tasks", err)
 	}
 	page := &TaskPage{}
-	if len(rows) > limit {
-		rows = rows[:limit]
-		last := rows[limit-1]
-		page.Next = encodeCursor(last.CreatedAt, last.TaskID)
+	if len(tasks) > limit {
+		tasks = tasks[:limit]
+		last := tasks[limit-1]
+		page.Next = encodeCursor(last.CreatedAt, last.ID)
 	}
-	page.Tasks = tasksFromRows(rows)
+	page.Tasks = tasks
 	if f.WithMessages {
 		if err := s.attachMessages(ctx, page.Tasks); err != nil {
 			return nil, err
 		}
 	}
 	return page, nil
+}
+
+// listTasks runs the query that reads only matching tasks: with a status or
+// action filter, one index range per (action, status) pair (every status
+// when none is asked, every action in the table when none is asked); else,
+// and with a parent or time filter, the keyset walk of all tasks. Duplicate
+// filter values are dropped first (each would read its range again).
+func (s *Store) listTasks(ctx context.Context, p db.ListTasksParams) ([]*Task, error) {
+	p.Statuses, p.Actions = unique(p.Statuses), unique(p.Actions)
+	if p.ParentTaskID == nil && p.CreatedAfter == nil && p.CreatedBefore == nil && (len(p.Statuses) > 0 || len(p.Actions) > 0) {
+		statuses := p.Statuses
+		if len(statuses) == 0 {
+			statuses = allStatuses
+		}
+		rows, err := s.q.ListTasksFiltered(ctx, s.conn, db.ListTasksFilteredParams{Actions: p.Actions, Statuses: statuses,
+			CursorCreatedAt: p.CursorCreatedAt, CursorTaskID: p.CursorTaskID, MaxRows: p.MaxRows})
+		return tasksFromRows(rows), err
+	}
+	rows, err := s.q.ListTasks(ctx, s.conn, p)
+	return tasksFromRows(rows), err
+}
+
+// allStatuses is every task status, for queries that read per status.
+var allStatuses = []string{string(StatusRequested), string(StatusQueued), string(StatusRunning),
+	string(StatusTerminating), string(StatusTerminated), string(StatusComplete)}
+
+// unique returns s without repeated values, in first-seen order.
+func unique(s []string) []string {
+	out := make([]string, 0, len(s))
+	for _, v := range s {
+		if !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // SubtaskSet chooses which subtasks ListSubtasks returns.

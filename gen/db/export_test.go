@@ -29,4 +29,9 @@ var (
 	LatestBuildDataOfAllNodesSQL     = latestBuildDataOfAllNodes
 	ListBootActionStatusesSQL        = listBootActionStatusesOfNode
 	QueuedTaskExistsSQL              = queuedTaskExists
+	ListTasksFilteredSQL             = listTasksFiltered
+	ListTaskTreeSQL                  = listTaskTree
+	ListTaskAncestorsSQL             = listTaskAncestors
+	ListBootActionContextsSQL        = listBootActionContexts
+	BuildDataPreviewsSQL             = latestBuildDataPreviewsOfNode
 )

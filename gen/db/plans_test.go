@@ -153,6 +153,13 @@ var planCases = []planCase{
 	{"boot action statuses of a node", db.ListBootActionStatusesSQL, "'node7'", "boot_action_status_node_idx", ""},
 	{"queued exists", db.QueuedTaskExistsSQL, "'{}'::text[]", "tasks_queued_idx", ""},
 	{"queued exists by action", db.QueuedTaskExistsSQL, "'{deploy_nodes}'::text[]", "tasks_queued_idx", ""},
+	{"list page by status", db.ListTasksFilteredSQL, "'{running,requested}'::text[], now(), " + planID + ", 101, '{}'::text[]", "tasks_action_status_created_idx", ""},
+	{"list page by action", db.ListTasksFilteredSQL, "'{requested,queued,running,terminating,terminated,complete}'::text[], now(), " + planID + ", 101, '{deploy_nodes}'::text[]", "tasks_action_status_created_idx", ""},
+	{"list page by action and status", db.ListTasksFilteredSQL, "'{running}'::text[], now(), " + planID + ", 101, '{deploy_nodes,noop}'::text[]", "tasks_action_status_created_idx", ""},
+	{"task tree", db.ListTaskTreeSQL, planID + ", 5001", "tasks_parent_idx", ""},
+	{"task ancestors", db.ListTaskAncestorsSQL, planID, "tasks_pkey", ""},
+	{"latest build data previews of a node", db.BuildDataPreviewsSQL, "4096, 'node7', 101", "build_data_node_generator_idx", ""},
+	{"boot action contexts", db.ListBootActionContextsSQL, "''::text, 101", "boot_action_pkey", ""},
 	{"import: existing task ids", db.ExistingTaskIDsSQL, "ARRAY[" + planID + "]", "tasks_pkey", ""},
 	{"import: rejected task keys", db.DrydockImportRejectedTaskKeysSQL, "", "drydock_import_rejected_table_idx", ""},
 }

@@ -751,6 +751,129 @@ func (q *Queries) ListTasks(ctx context.Context, db DBTX, arg ListTasksParams) (
 	return items, nil
 }
 
+const listTasksFiltered = `-- name: ListTasksFiltered :many
+WITH RECURSIVE known_actions AS (
+    (SELECT x.action FROM tasks x ORDER BY x.action LIMIT 1)
+    UNION ALL
+    SELECT (SELECT x.action FROM tasks x WHERE x.action > k.action ORDER BY x.action LIMIT 1)
+    FROM known_actions k
+    WHERE k.action IS NOT NULL
+),
+acts AS (
+    SELECT a.action FROM unnest($5::text[]) AS a(action) WHERE cardinality($5::text[]) > 0
+    UNION ALL
+    SELECT k.action FROM known_actions k WHERE cardinality($5::text[]) = 0 AND k.action IS NOT NULL
+)
+SELECT t.task_id, t.parent_task_id, t.status, t.action, t.design_ref, t.node_filter, t.request_context, t.retry, t.created_at, t.created_by, t.updated_at, t.terminated_at, t.terminated_by, t.terminate, t.result_status, t.result_message, t.result_reason, t.result_error_count, t.result_successes, t.result_failures, t.result_links, t.version, t.last_message_seq, t.claimed_by, t.claimed_at, t.attempt, statemgmt_subtask_ids(t.task_id)::uuid[] AS subtask_ids
+FROM acts
+CROSS JOIN unnest($1::text[]) AS s(status)
+CROSS JOIN LATERAL (
+    SELECT x.task_id, x.parent_task_id, x.status, x.action, x.design_ref, x.node_filter, x.request_context, x.retry, x.created_at, x.created_by, x.updated_at, x.terminated_at, x.terminated_by, x.terminate, x.result_status, x.result_message, x.result_reason, x.result_error_count, x.result_successes, x.result_failures, x.result_links, x.version, x.last_message_seq, x.claimed_by, x.claimed_at, x.attempt FROM tasks x
+    WHERE x.action = acts.action AND x.status = s.status
+      AND (x.created_at, x.task_id) < ($2::timestamptz, $3::uuid)
+    ORDER BY x.created_at DESC, x.task_id DESC
+    LIMIT $4
+) AS t
+ORDER BY t.created_at DESC, t.task_id DESC
+LIMIT $4
+`
+
+type ListTasksFilteredParams struct {
+	Statuses        []string  `json:"statuses"`
+	CursorCreatedAt time.Time `json:"cursor_created_at"`
+	CursorTaskID    uuid.UUID `json:"cursor_task_id"`
+	MaxRows         int32     `json:"max_rows"`
+	Actions         []string  `json:"actions"`
+}
+
+type ListTasksFilteredRow struct {
+	TaskID           uuid.UUID       `json:"task_id"`
+	ParentTaskID     *uuid.UUID      `json:"parent_task_id"`
+	Status           string          `json:"status"`
+	Action           string          `json:"action"`
+	DesignRef        string          `json:"design_ref"`
+	NodeFilter       json.RawMessage `json:"node_filter"`
+	RequestContext   json.RawMessage `json:"request_context"`
+	Retry            int32           `json:"retry"`
+	CreatedAt        time.Time       `json:"created_at"`
+	CreatedBy        string          `json:"created_by"`
+	UpdatedAt        time.Time       `json:"updated_at"`
+	TerminatedAt     *time.Time      `json:"terminated_at"`
+	TerminatedBy     *string         `json:"terminated_by"`
+	Terminate        bool            `json:"terminate"`
+	ResultStatus     string          `json:"result_status"`
+	ResultMessage    string          `json:"result_message"`
+	ResultReason     string          `json:"result_reason"`
+	ResultErrorCount int32           `json:"result_error_count"`
+	ResultSuccesses  []string        `json:"result_successes"`
+	ResultFailures   []string        `json:"result_failures"`
+	ResultLinks      json.RawMessage `json:"result_links"`
+	Version          int64           `json:"version"`
+	LastMessageSeq   int64           `json:"last_message_seq"`
+	ClaimedBy        *string         `json:"claimed_by"`
+	ClaimedAt        *time.Time      `json:"claimed_at"`
+	Attempt          int64           `json:"attempt"`
+	SubtaskIds       []uuid.UUID     `json:"subtask_ids"`
+}
+
+// ListTasks with a status or action filter (statuses: those asked, or all six; actions: those asked,
+// or every action in the table, found with a skip scan of the index) and no parent or time filter:
+// for each (action, status) pair, the newest tasks from the cursor through
+// tasks_action_status_created_idx, one short range each, merged.
+func (q *Queries) ListTasksFiltered(ctx context.Context, db DBTX, arg ListTasksFilteredParams) ([]*ListTasksFilteredRow, error) {
+	rows, err := db.Query(ctx, listTasksFiltered,
+		arg.Statuses,
+		arg.CursorCreatedAt,
+		arg.CursorTaskID,
+		arg.MaxRows,
+		arg.Actions,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []*ListTasksFilteredRow{}
+	for rows.Next() {
+		var i ListTasksFilteredRow
+		if err := rows.Scan(
+			&i.TaskID,
+			&i.ParentTaskID,
+			&i.Status,
+			&i.Action,
+			&i.DesignRef,
+			&i.NodeFilter,
+			&i.RequestContext,
+			&i.Retry,
+			&i.CreatedAt,
+			&i.CreatedBy,
+			&i.UpdatedAt,
+			&i.TerminatedAt,
+			&i.TerminatedBy,
+			&i.Terminate,
+			&i.ResultStatus,
+			&i.ResultMessage,
+			&i.ResultReason,
+			&i.ResultErrorCount,
+			&i.ResultSuccesses,
+			&i.ResultFailures,
+			&i.ResultLinks,
+			&i.Version,
+			&i.LastMessageSeq,
+			&i.ClaimedBy,
+			&i.ClaimedAt,
+			&i.Attempt,
+			&i.SubtaskIds,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, &i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const lockParents = `-- name: LockParents :many
 SELECT task_id, status FROM tasks WHERE task_id = ANY($1::uuid[]) ORDER BY task_id FOR SHARE
 `

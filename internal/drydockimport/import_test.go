@@ -428,7 +428,7 @@ func TestImportMatchesSourceTaskByTask(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer el.Close()
-	if term := leadertest.Lead(t, el, 0); term <= hist[0].Term {
+	if term, _ := leadertest.Lead(t, el, 0); term <= hist[0].Term {
 		t.Fatalf("fresh election: term %d; want above %d", term, hist[0].Term)
 	}
 

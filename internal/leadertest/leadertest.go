@@ -6,17 +6,19 @@ package leadertest
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/drydock-go/statemgmt/statestore"
 )
 
-// Lead runs el.Run until the test ends and returns the term once el leads.
-// It fails the test when el stops or has not led within timeout (default
-// 30 s when zero). The leader function holds leadership until cleanup,
-// which cancels Run and waits for it to return.
-func Lead(t testing.TB, el *statestore.Elector, timeout time.Duration) int64 {
+// Lead runs el.Run and returns the term once el leads, with stop, which
+// ends Run (the term ends as resigned) and waits for it to return. It fails
+// the test when el stops or has not led within timeout (default 30 s when
+// zero). The leader function holds leadership until stop or the end of the
+// test, whichever comes first.
+func Lead(t testing.TB, el *statestore.Elector, timeout time.Duration) (term int64, stop func()) {
 	t.Helper()
 	if timeout == 0 {
 		timeout = 30 * time.Second
@@ -34,14 +36,17 @@ func Lead(t testing.TB, el *statestore.Elector, timeout time.Duration) int64 {
 			return nil
 		})
 	}()
-	t.Cleanup(func() { cancel(); <-ran })
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-ran }) }
+	t.Cleanup(stop)
 	select {
 	case term := <-terms:
-		return term
+		return term, stop
 	case err := <-ran:
+		ran <- err // for stop
 		t.Fatalf("leadertest: elector stopped before leading: %v", err)
 	case <-time.After(timeout):
 		t.Fatalf("leadertest: elector did not lead within %s", timeout)
 	}
-	return 0
+	return 0, stop
 }

@@ -541,6 +541,12 @@ CREATE INDEX build_data_task_idx ON public.build_data USING btree (task_id, coll
 CREATE INDEX drydock_import_rejected_table_idx ON public.drydock_import_rejected USING btree (source_table, rejected_id);
 
 --
+-- Name: tasks_action_status_created_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX tasks_action_status_created_idx ON public.tasks USING btree (action, status, created_at, task_id);
+
+--
 -- Name: tasks_claimed_idx; Type: INDEX; Schema: public; Owner: -
 --
 

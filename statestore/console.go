@@ -27,17 +27,27 @@ func (s *Store) GetTaskHeader(ctx context.Context, id uuid.UUID) (*Task, error) 
 
 // TreeTask is one task of a TaskTree: its place in the tree and its state.
 type TreeTask struct {
-	ID       uuid.UUID
-	ParentID *uuid.UUID // nil for a top-level task (the root of a tree may have one)
+	// ID is the task's id.
+	ID uuid.UUID
+	// ParentID is nil for a top-level task (the root of a tree may have one).
+	ParentID *uuid.UUID
 	// Depth is 0 for the root, 1 for its subtasks, and so on.
-	Depth          int
-	Status         TaskStatus
-	Action         string
-	ResultStatus   ResultStatus
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
-	ClaimedBy      string
-	Attempt        int64
+	Depth int
+	// Status is the task's lifecycle status.
+	Status TaskStatus
+	// Action is what the task does, e.g. deploy_node.
+	Action string
+	// ResultStatus is the task's result so far.
+	ResultStatus ResultStatus
+	// CreatedAt is when the task was created (the database's clock).
+	CreatedAt time.Time
+	// UpdatedAt is when the task last changed.
+	UpdatedAt time.Time
+	// ClaimedBy names the claimer of the current or last attempt ("" if never claimed).
+	ClaimedBy string
+	// Attempt counts the task's claims (0 if never claimed).
+	Attempt int64
+	// LastMessageSeq is the sequence of the task's newest message (0 if none).
 	LastMessageSeq int64
 }
 

@@ -18,3 +18,12 @@ SELECT t.table_name::text AS table_name,
 FROM information_schema.tables t
 WHERE t.table_schema = current_schema() AND t.table_name = ANY(@tables::text[])
 ORDER BY t.table_name;
+
+-- name: ServerRole :one
+-- Failover awareness, on every new connection: whether this server is a writable primary (not in
+-- recovery, not read-only) and, when it requires a synchronous standby, whether one is attached (a
+-- zombie old primary brought back after a promotion requires one that never comes).
+SELECT pg_is_in_recovery() AS in_recovery,
+       current_setting('transaction_read_only')::boolean AS read_only,
+       current_setting('synchronous_standby_names') <> '' AS sync_required,
+       statemgmt_sync_standbys()::bigint AS sync_standbys;

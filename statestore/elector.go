@@ -51,6 +51,12 @@ type ElectorConfig struct {
 	// ConnString is a DIRECT connection to PostgreSQL for the elector's own
 	// session. Required. Never a transaction pooler: see the package docs.
 	ConnString string
+	// FailoverAware makes the elector's connection reach only a durable
+	// primary of a multi-host ConnString (host=a,b port=p,q
+	// target_session_attrs=read-write): never a standby, nor a zombie old
+	// primary that lost its synchronous standby (see ConfigureForFailover,
+	// whose check it runs, and docs/ha.md).
+	FailoverAware bool
 	// Identity names this instance; a random UUID when zero.
 	Identity uuid.UUID
 	// Hostname and PID describe this instance for operators; os.Hostname()
@@ -800,6 +806,9 @@ func (e *Elector) connection(ctx context.Context) (*pgx.Conn, error) {
 		Control: userTimeoutControl(e.cfg.UserTimeout),
 	}
 	cfg.DialFunc = dialer.DialContext
+	if e.cfg.FailoverAware {
+		configureConnForFailover(cfg) // the current primary only, never a standby or a zombie
+	}
 	// Advisory locks and LISTEN need a real session; prepared statements are
 	// fine on a direct connection.
 	if cfg.ConnectTimeout == 0 {

@@ -1,0 +1,4 @@
+-- Placeholder for migration 012, which another branch adds: tern refuses a
+-- gap before 013_ha.sql. DELETE THIS FILE AT MERGE (the real 012 replaces it).
+
+---- create above / drop below ----

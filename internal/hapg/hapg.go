@@ -204,6 +204,19 @@ func (p *Pair) RestartAsZombie(ctx context.Context) error {
 	return p.startNode(ctx, p.Primary)
 }
 
+// RestartStandby starts a killed standby again (still a standby, on its
+// own data) and waits until the primary has it back as its synchronous
+// standby.
+func (p *Pair) RestartStandby(ctx context.Context) error {
+	if p.Standby.Running() {
+		return errors.New("hapg: the standby still runs; Kill it first")
+	}
+	if err := p.startNode(ctx, p.Standby); err != nil {
+		return err
+	}
+	return p.waitSyncStandby(ctx)
+}
+
 // Close kills both servers and removes every file.
 func (p *Pair) Close() {
 	for _, n := range []*Node{p.Primary, p.Standby} {

@@ -79,10 +79,10 @@ func Start(ctx context.Context) (p *Pair, err error) {
 		return nil, fmt.Errorf("hapg: temporary directory: %w", err)
 	}
 	p = &Pair{bin: bin, dir: dir, cred: cred}
+	started := p
 	defer func() {
 		if err != nil {
-			p.Close()
-			p = nil
+			started.Close()
 		}
 	}()
 	if cred != nil {

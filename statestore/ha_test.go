@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -40,7 +41,14 @@ func startPair(t *testing.T, ctx context.Context) *hapg.Pair {
 		}
 		p.Close()
 	})
-	conn, err := pgx.Connect(ctx, p.Primary.URL("postgres"))
+	createAndMigrate(t, ctx, p.Primary.URL("postgres"), p.Primary.URL(haDatabase))
+	return p
+}
+
+// createAndMigrate creates haDatabase through adminURL and migrates it.
+func createAndMigrate(t *testing.T, ctx context.Context, adminURL, dbURL string) {
+	t.Helper()
+	conn, err := pgx.Connect(ctx, adminURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +56,7 @@ func startPair(t *testing.T, ctx context.Context) *hapg.Pair {
 		t.Fatal(err)
 	}
 	conn.Close(ctx)
-	conn, err = pgx.Connect(ctx, p.Primary.URL(haDatabase))
+	conn, err = pgx.Connect(ctx, dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +64,6 @@ func startPair(t *testing.T, ctx context.Context) *hapg.Pair {
 	if _, err := statestore.Migrate(ctx, conn, quietLogger); err != nil {
 		t.Fatal(err)
 	}
-	return p
 }
 
 // haPool opens a pool on the pair's multi-host URL, failover-aware unless
@@ -117,14 +124,60 @@ func (l *ledger) add(f func()) {
 // returned success before (or after) the kill is on the new primary; the
 // same store and elector resume without a restart; a new leader runs with
 // a higher term; the old term's fenced writes are refused there.
-func TestFailoverKillPrimaryKeepsAcknowledgedWrites(t *testing.T) {
+func TestHAKillPrimaryKeepsAcknowledgedWrites(t *testing.T) {
 	ctx := ctxTimeout(t, 4*time.Minute)
 	p := startPair(t, ctx)
-	pool := haPool(t, ctx, p, false)
+	failoverUnderLoad(t, ctx, p.URL(haDatabase), func() error {
+		if err := p.Primary.Kill(); err != nil {
+			return err
+		}
+		return p.Promote(ctx)
+	}, p.Standby.URL(haDatabase))
+}
+
+// TestHAAutoFailoverKillPrimaryKeepsAcknowledgedWrites is the same on a
+// pg_auto_failover formation (tuned timing): the monitor, not the test,
+// decides to promote node2 after node1's host dies (make test-ha).
+func TestHAAutoFailoverKillPrimaryKeepsAcknowledgedWrites(t *testing.T) {
+	if os.Getenv("STATEMGMT_TEST_HA") == "" {
+		t.Skip("pg_auto_failover formation: make test-ha (STATEMGMT_TEST_HA=1)")
+	}
+	if viaPgBouncer {
+		t.Skip("starts its own servers")
+	}
+	ctx := ctxTimeout(t, 5*time.Minute)
+	f, err := hapg.StartFormation(ctx, hapg.TunedTiming)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("formation log:\n%s", f.LogTail(60))
+		}
+		f.Close()
+	})
+	createAndMigrate(t, ctx, f.Nodes[0].NodeURL("postgres"), f.Nodes[0].NodeURL(haDatabase))
+	failoverUnderLoad(t, ctx, f.URL(haDatabase), f.Nodes[0].Kill, f.Nodes[1].NodeURL(haDatabase))
+}
+
+// failoverUnderLoad runs the workload on url, calls failover once 100
+// tasks are complete, and checks every acknowledged write on newPrimary.
+func failoverUnderLoad(t *testing.T, ctx context.Context, url string, failover func() error, newPrimary string) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.MaxConns = 8
+	statestore.ConfigureForFailover(cfg)
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
 	store := statestore.New(pool, statestore.Options{Logger: quietLogger, FailoverAware: true,
 		PollInterval: 100 * time.Millisecond})
 	t.Cleanup(store.Close)
-	elector, err := statestore.NewElector(statestore.ElectorConfig{ConnString: p.URL(haDatabase),
+	elector, err := statestore.NewElector(statestore.ElectorConfig{ConnString: url,
 		FailoverAware: true, CheckInterval: 200 * time.Millisecond, Logger: quietLogger})
 	if err != nil {
 		t.Fatal(err)
@@ -210,16 +263,15 @@ func TestFailoverKillPrimaryKeepsAcknowledgedWrites(t *testing.T) {
 	waitFor(t, "100 completions before the kill", func() bool { return progress() >= 100 && requeues.Load() > 0 })
 	oldTerm := term.Load()
 
-	if err := p.Primary.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Promote(ctx); err != nil {
+	killed := time.Now()
+	if err := failover(); err != nil {
 		t.Fatal(err)
 	}
 	atPromotion := progress()
 	// The same store and elector, no restart: work resumes on the new primary.
 	waitFor(t, "a new leader with a higher term", func() bool { tm, ok := elector.Leading(); return ok && tm > oldTerm })
 	waitFor(t, "100 completions on the new primary", func() bool { return progress() >= atPromotion+100 })
+	resumed := time.Now()
 	stop()
 	wg.Wait()
 
@@ -228,7 +280,7 @@ func TestFailoverKillPrimaryKeepsAcknowledgedWrites(t *testing.T) {
 		t.Fatalf("old term %d's fenced write on the new primary: %v, want ErrNotLeader", oldTerm, err)
 	}
 	// Every acknowledged write is on the new primary.
-	check, err := pgx.Connect(ctx, p.Standby.URL(haDatabase))
+	check, err := pgx.Connect(ctx, newPrimary)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,8 +309,9 @@ func TestFailoverKillPrimaryKeepsAcknowledgedWrites(t *testing.T) {
 			t.Fatalf("acknowledged completion of %s attempt %d: %s attempt %d on the new primary (%v)", id, attempt, status, got, err)
 		}
 	}
-	t.Logf("acknowledged before and after the kill, all present: %d tasks, %d messages, %d completions; terms %d → %d",
-		len(l.created), len(l.messages), len(l.completed), oldTerm, term.Load())
+	t.Logf("acknowledged before and after the kill, all present: %d tasks, %d messages, %d completions; terms %d → %d; "+
+		"kill → new leader and 100 more completions: %v", len(l.created), len(l.messages), len(l.completed), oldTerm,
+		term.Load(), resumed.Sub(killed).Round(10*time.Millisecond))
 }
 
 // waitFor polls cond until it holds, failing the test after two minutes.
@@ -276,7 +329,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // On a promoted standby, the old term's fenced writes are refused at once,
 // before any candidate has campaigned there: the term was elected on the
 // old primary's WAL timeline and the promotion started a new one.
-func TestPromotedStandbyRefusesOldTermBeforeAnyElection(t *testing.T) {
+func TestHAPromotedStandbyRefusesOldTermBeforeAnyElection(t *testing.T) {
 	ctx := ctxTimeout(t, 3*time.Minute)
 	p := startPair(t, ctx)
 	elector, err := statestore.NewElector(statestore.ElectorConfig{ConnString: p.Primary.URL(haDatabase), Logger: quietLogger})
@@ -321,7 +374,7 @@ func TestPromotedStandbyRefusesOldTermBeforeAnyElection(t *testing.T) {
 // read-write, first in the connection string — never receives an
 // acknowledged write: a failover-aware pool (and elector) opened after it
 // came back sends every write to the new primary.
-func TestZombieOldPrimaryGetsNoAcknowledgedWrite(t *testing.T) {
+func TestHAZombieOldPrimaryGetsNoAcknowledgedWrite(t *testing.T) {
 	ctx := ctxTimeout(t, 3*time.Minute)
 	p := startPair(t, ctx)
 	if err := p.Primary.Kill(); err != nil {
@@ -383,7 +436,7 @@ func TestZombieOldPrimaryGetsNoAcknowledgedWrite(t *testing.T) {
 // fails with SQLSTATE 25006 resets the pool and the next write reaches the
 // new primary. Without FailoverAware the pool's connections stay on the
 // read-only server.
-func TestFailoverAwarePoolLeavesServerTurnedReadOnly(t *testing.T) {
+func TestHAPoolLeavesServerTurnedReadOnly(t *testing.T) {
 	ctx := ctxTimeout(t, 3*time.Minute)
 	p := startPair(t, ctx)
 	pool := haPool(t, ctx, p, false)
@@ -431,7 +484,7 @@ func TestFailoverAwarePoolLeavesServerTurnedReadOnly(t *testing.T) {
 // new connections are refused (ErrNotPrimary). When the standby is back,
 // retrying the same call with the same caller-chosen id returns the one
 // task: nothing acknowledged was lost, nothing doubled.
-func TestStandbyDiesWritesFailThenRetryIsExact(t *testing.T) {
+func TestHAStandbyDiesWritesFailThenRetryIsExact(t *testing.T) {
 	ctx := ctxTimeout(t, 3*time.Minute)
 	p := startPair(t, ctx)
 	pool := haPool(t, ctx, p, false)

@@ -313,11 +313,20 @@ func (f *Formation) tuneKeeper(ctx context.Context, autoctl string, n *AutoNode,
 		if v == 0 {
 			continue
 		}
-		cmd := exec.CommandContext(ctx, autoctl, "config", "set", "--pgdata", n.data, name, strconv.Itoa(v))
-		cmd.Env, cmd.Dir = f.env, f.dir
-		cmd.Stdout, cmd.Stderr = f.log, f.log
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: f.cred}
-		if err := cmd.Run(); err != nil {
+		// The keeper rewrites its state and configuration while it
+		// settles (config set then exits 12, "bad state"): try again.
+		var err error
+		for try := 0; try < 50; try++ {
+			cmd := exec.CommandContext(ctx, autoctl, "config", "set", "--pgdata", n.data, name, strconv.Itoa(v))
+			cmd.Env, cmd.Dir = f.env, f.dir
+			cmd.Stdout, cmd.Stderr = f.log, f.log
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: f.cred}
+			if err = cmd.Run(); err == nil {
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		if err != nil {
 			return fmt.Errorf("hapg: pg_autoctl config set %s on %s: %w\n%s", name, n.Name, err, f.LogTail(10))
 		}
 	}

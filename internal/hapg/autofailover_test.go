@@ -12,10 +12,10 @@ import (
 	"github.com/drydock-go/statemgmt/internal/hapg"
 )
 
-// TestFormationFailsOver (make test-ha): a pg_auto_failover formation with
+// TestHAFormationFailsOver (make test-ha): a pg_auto_failover formation with
 // the tuned timing promotes node2 after node1 is killed; a row committed
 // before the kill is there.
-func TestFormationFailsOver(t *testing.T) {
+func TestHAFormationFailsOver(t *testing.T) {
 	if os.Getenv("STATEMGMT_TEST_HA") == "" {
 		t.Skip("pg_auto_failover formation: make test-ha (STATEMGMT_TEST_HA=1)")
 	}

@@ -10,11 +10,11 @@ import (
 	"github.com/drydock-go/statemgmt/internal/hapg"
 )
 
-// TestPairSurvivesPrimaryKill: a row committed on the primary (synchronous
+// TestHAPairSurvivesPrimaryKill: a row committed on the primary (synchronous
 // commit) is on the promoted standby after the primary's process group is
 // killed, and the multi-host URL reaches the new primary; the zombie comes
 // back read-write; Close leaves nothing running.
-func TestPairSurvivesPrimaryKill(t *testing.T) {
+func TestHAPairSurvivesPrimaryKill(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	p, err := hapg.Start(ctx)

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/drydock-go/statemgmt/internal/hapg"
+	"github.com/drydock-go/statemgmt/internal/pgbouncertest"
 	"github.com/drydock-go/statemgmt/statestore"
 )
 
@@ -522,5 +523,70 @@ func TestHAStandbyDiesWritesFailThenRetryIsExact(t *testing.T) {
 	})
 	if task.ID != nt.ID || count(t, pool, "SELECT count(*) FROM tasks WHERE task_id = $1", nt.ID) != 1 {
 		t.Fatalf("retried create: %v, want exactly one task %s", task, nt.ID)
+	}
+}
+
+// The store's pool through PgBouncer, one per database node (each in
+// front of its local server), on a multi-host URL of the two poolers: the
+// role check runs through the pooler on the server behind it, so the pool
+// uses the pooler of the primary, and after the primary is killed and the
+// standby promoted, the same store (no restart) writes through the other
+// pooler to the new primary.
+func TestHAThroughPgBouncerPerNode(t *testing.T) {
+	ctx := ctxTimeout(t, 3*time.Minute)
+	p := startPair(t, ctx)
+	var ports []int
+	for _, n := range []*hapg.Node{p.Primary, p.Standby} {
+		b, err := pgbouncertest.Start(ctx, n.URL("postgres"))
+		if errors.Is(err, pgbouncertest.ErrNotInstalled) {
+			t.Skip(err)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(b.Close)
+		ports = append(ports, b.Port)
+	}
+	cfg, err := pgxpool.ParseConfig(fmt.Sprintf("host=127.0.0.1,127.0.0.1 port=%d,%d user=postgres dbname=%s sslmode=disable "+
+		"target_session_attrs=read-write connect_timeout=3", ports[0], ports[1], haDatabase))
+	if err != nil {
+		t.Fatal(err)
+	}
+	statestore.ConfigureForPooler(cfg)
+	statestore.ConfigureForFailover(cfg)
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	store := statestore.New(pool, statestore.Options{Logger: quietLogger, DisableListen: true, FailoverAware: true})
+	defer store.Close()
+	var ids []uuid.UUID
+	create := func(ctx context.Context) error {
+		task, err := store.CreateTask(ctx, statestore.NewTask{Action: "deploy_node"})
+		if err == nil {
+			ids = append(ids, task.ID)
+		}
+		return err
+	}
+	for i := 0; i < 20; i++ {
+		if err := create(ctx); err != nil {
+			t.Fatalf("write %d before the kill: %v", i, err)
+		}
+	}
+	if err := p.Primary.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Promote(ctx); err != nil {
+		t.Fatal(err)
+	}
+	retryUntil(t, ctx, "a write through the new primary's pooler", create)
+	for i := 0; i < 20; i++ {
+		if err := create(ctx); err != nil {
+			t.Fatalf("write %d after the failover: %v", i, err)
+		}
+	}
+	if n := count(t, pool, "SELECT count(*) FROM tasks WHERE task_id = ANY($1)", ids); n != len(ids) {
+		t.Fatalf("%d of %d acknowledged tasks on the new primary", n, len(ids))
 	}
 }

@@ -21,8 +21,9 @@ import (
 // formation (monitor + two nodes, internal/hapg): a producer creates tasks,
 // a worker claims them fenced by the current term; then the primary's host
 // "dies" (SIGKILL to its keeper and PostgreSQL). Figures: kill → first
-// successful claim on the new primary (the write outage), promotion → the
-// store's first success, promotion → a new leader running; with
+// successful claim on the new primary (the write outage), promotion (the
+// monitor reports the new primary writable) → the store's first success,
+// promotion → a new leader running; with
 // pg_auto_failover's default timing and with hapg.TunedTiming.
 func failoverDB(ctx context.Context, cfg *config, b *bench) error {
 	type variant struct {
@@ -166,6 +167,18 @@ func failoverDBTrial(ctx context.Context, timing hapg.Timing) (outage, toStore, 
 	if err != nil {
 		return 0, 0, 0, err
 	}
+	// pg_auto_failover promotes the standby (out of recovery) in
+	// stop_replication, where it still blocks writes until the old primary
+	// has had primary_demote_timeout to demote itself; writes are enabled
+	// when the monitor reports it wait_primary. That is "the promotion"
+	// the figures count from.
+	writable, err := waitWritable(ctx, f)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	fmt.Fprintf(os.Stderr, "failover-db: kill → out of recovery %v, → writes enabled (monitor: wait_primary) %v\n",
+		promoted.Sub(start).Round(time.Millisecond), writable.Sub(start).Round(time.Millisecond))
+	promoted = writable
 	deadline = time.Now().Add(2 * time.Minute)
 	for firstClaim.Load() == 0 || firstCreate.Load() == 0 || term.Load() <= oldTerm || leaderAt.Load() == 0 {
 		if time.Now().After(deadline) {
@@ -204,6 +217,19 @@ func waitPromoted(ctx context.Context, url string) (time.Time, error) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return time.Time{}, errors.New("the standby was not promoted within 3 min")
+}
+
+// waitWritable polls the monitor until it reports node2 as the primary
+// (wait_primary or primary) and returns when it saw that.
+func waitWritable(ctx context.Context, f *hapg.Formation) (time.Time, error) {
+	deadline := time.Now().Add(3 * time.Minute)
+	for time.Now().Before(deadline) {
+		if n, err := f.Primary(ctx); err == nil && n == f.Nodes[1] {
+			return time.Now(), nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return time.Time{}, errors.New("the monitor did not report node2 primary within 3 min")
 }
 
 // createAndMigrate creates database dbName through adminURL and migrates it.

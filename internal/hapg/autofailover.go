@@ -172,19 +172,31 @@ func (n *AutoNode) NodeURL(database string) string {
 	return fmt.Sprintf("host=127.0.0.1 port=%d user=postgres dbname=%s sslmode=disable", n.Port, database)
 }
 
-// Primary returns the node the monitor reports as primary (or
-// wait_primary: a primary whose standby is gone), or nil.
+// Primary returns the node the monitor has as the writable primary — both
+// assigned and reporting primary or wait_primary (a primary whose standby
+// is gone) — or nil. (A dead primary's last report stays "primary" while
+// the monitor assigns it "demoted".)
 func (f *Formation) Primary(ctx context.Context) (*AutoNode, error) {
-	states, err := f.states(ctx)
+	conn, err := pgx.Connect(ctx, f.monitorURL())
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("hapg: connect to the monitor: %w", err)
+	}
+	defer conn.Close(ctx)
+	var name string
+	err = conn.QueryRow(ctx, `SELECT nodename FROM pgautofailover.node
+		WHERE reportedstate = goalstate AND reportedstate::text IN ('primary', 'wait_primary')`).Scan(&name)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("hapg: read the primary: %w", err)
 	}
 	for _, n := range f.Nodes {
-		if s := states[n.Name]; s == "primary" || s == "wait_primary" {
+		if n.Name == name {
 			return n, nil
 		}
 	}
-	return nil, nil
+	return nil, fmt.Errorf("hapg: the monitor names an unknown primary %q", name)
 }
 
 // Kill kills the node's keeper and PostgreSQL at once (SIGKILL to the

@@ -240,7 +240,11 @@ type LeaderFunc func(ctx context.Context, term int64) error
 // pass: that setup is not supported. With synchronous replication, on the new
 // primary the old leader's fenced writes find their term superseded and fail
 // with ErrNotLeader, and its heartbeat fails and cancels its context
-// (TestPromotedPrimaryWithSyncHistoryFencesOldTerm). On the old primary,
+// (TestPromotedPrimaryWithSyncHistoryFencesOldTerm). The term also records the
+// WAL timeline it was elected on and is current only on that timeline, so
+// on the promoted standby (a new timeline) the old term's fenced writes
+// fail even before any candidate has campaigned there
+// (TestHAPromotedStandbyRefusesOldTermBeforeAnyElection). On the old primary,
 // nothing it writes can commit (synchronous commit waits for a standby that
 // has left). Two
 // sessions holding the lock at once is therefore harmless; only the newest

@@ -91,9 +91,9 @@ func StartFormation(ctx context.Context, timing Timing) (f *Formation, err error
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "statemgmt-autofailover-")
+	dir, err := newDir("statemgmt-autofailover-")
 	if err != nil {
-		return nil, fmt.Errorf("hapg: temporary directory: %w", err)
+		return nil, err
 	}
 	f = &Formation{dir: dir, cred: cred}
 	started := f

@@ -74,9 +74,9 @@ func Start(ctx context.Context) (p *Pair, err error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "statemgmt-hapg-")
+	dir, err := newDir("statemgmt-hapg-")
 	if err != nil {
-		return nil, fmt.Errorf("hapg: temporary directory: %w", err)
+		return nil, err
 	}
 	p = &Pair{bin: bin, dir: dir, cred: cred}
 	started := p
@@ -230,6 +230,9 @@ func (p *Pair) Close() {
 	_ = os.RemoveAll(p.dir)
 }
 
+// Dir is the pair's temporary directory (data, sockets, log).
+func (p *Pair) Dir() string { return p.dir }
+
 // LogTail returns the end of the servers' and tools' shared log, for a
 // failing test's message.
 func (p *Pair) LogTail(lines int) string {
@@ -382,6 +385,36 @@ func freePorts(n int) ([]int, error) {
 		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
 	}
 	return ports, nil
+}
+
+// ownerFile in a harness directory holds the pid of the process that made
+// it: servers die with that process (parent-death signal), and the next
+// Start or StartFormation removes directories whose owner is gone.
+const ownerFile = "owner.pid"
+
+// newDir sweeps the directories of dead owners with prefix, then makes a
+// new one owned by this process.
+func newDir(prefix string) (string, error) {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), prefix+"*")) // a valid pattern
+	for _, d := range dirs {
+		b, err := os.ReadFile(filepath.Join(d, ownerFile))
+		if err != nil {
+			continue // not ours, or being made: leave it
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err == nil && pid > 0 && errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) {
+			_ = os.RemoveAll(d) // hygiene: failures leave it for the next sweep
+		}
+	}
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		return "", fmt.Errorf("hapg: temporary directory: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		_ = os.RemoveAll(dir)
+		return "", fmt.Errorf("hapg: temporary directory: %w", err)
+	}
+	return dir, nil
 }
 
 // waitPortFree waits until nothing accepts connections on port.

@@ -116,14 +116,13 @@ type textRow struct {
 	values [][]byte
 }
 
-var textTypes = pgtype.NewMap()
-
 func (r textRow) Scan(dest ...any) error {
 	if len(dest) != len(r.values) {
 		return fmt.Errorf("statestore: %d columns scanned into %d destinations", len(r.values), len(dest))
 	}
+	types := pgtype.NewMap() // a Map caches scan plans: not for concurrent connects
 	for i, d := range dest {
-		if err := textTypes.Scan(r.fields[i].DataTypeOID, r.fields[i].Format, r.values[i], d); err != nil {
+		if err := types.Scan(r.fields[i].DataTypeOID, r.fields[i].Format, r.values[i], d); err != nil {
 			return fmt.Errorf("statestore: scan column %s: %w", r.fields[i].Name, err)
 		}
 	}

@@ -35,3 +35,6 @@ const DataFormatPatternForTest = dataFormatPattern
 func SetListenRetriedForTest(s *Store, f func(time.Duration)) {
 	s.wake.retried = f
 }
+
+// FailoverErrorForTest exposes failoverError.
+func FailoverErrorForTest(err error) bool { return failoverError(err) }

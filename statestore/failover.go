@@ -177,7 +177,7 @@ func failoverError(err error) bool {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch pgErr.Code {
-		case pgReadOnlyTransaction, pgQueryCanceled, "57P01", "57P02", "57P03":
+		case pgReadOnlyTransaction, pgQueryCanceled, pgAdminShutdown, pgCrashShutdown, "57P03":
 			return true
 		}
 		return false

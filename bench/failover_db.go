@@ -54,8 +54,8 @@ func failoverDB(ctx context.Context, cfg *config, b *bench) error {
 			metric string
 			ds     []time.Duration
 		}{{"kill → first claim on the new primary (median)", outage},
-			{"promotion → store's first success (median)", toStore},
-			{"promotion → new leader running (median)", toLeader}} {
+			{"writes enabled (monitor: wait_primary) → store's first success (median)", toStore},
+			{"writes enabled (monitor: wait_primary) → new leader running (median)", toLeader}} {
 			b.emit(record{Scenario: "failover-db", System: "statemgmt", Metric: m.metric,
 				Value: ms(percentile(m.ds, 0.5)), Unit: "ms", Params: params})
 			b.emit(record{Scenario: "failover-db", System: "statemgmt", Metric: m.metric[:len(m.metric)-len("(median)")] + "(max)",

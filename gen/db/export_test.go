@@ -27,4 +27,7 @@ var (
 	LatestBuildDataOfAllNodesSQL = latestBuildDataOfAllNodes
 	ListBootActionStatusesSQL    = listBootActionStatusesOfNode
 	QueuedTaskExistsSQL          = queuedTaskExists
+	ListMessagesByClientIDSQL    = listMessagesByClientID
+	LockTaskForAppendSQL         = lockTaskForAppend
+	GetTasksSQL                  = getTasks
 )

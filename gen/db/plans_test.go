@@ -9,6 +9,7 @@ package db_test
 import (
 	"context"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -88,11 +89,14 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 		{"boot action statuses of a node", db.ListBootActionStatusesSQL, "'node7'", "boot_action_status_node_idx"},
 		{"queued exists", db.QueuedTaskExistsSQL, "'{}'::text[]", "tasks_queued_idx"},
 		{"queued exists by action", db.QueuedTaskExistsSQL, "'{deploy_nodes}'::text[]", "tasks_queued_idx"},
+		{"idempotent append: lock", db.LockTaskForAppendSQL, id, "tasks_pkey"},
+		{"idempotent append: client ids", db.ListMessagesByClientIDSQL, id + ", '{c1,c2}'::text[]", "result_message_client_message_id_key"},
+		{"retried create: tasks by id", db.GetTasksSQL, "ARRAY[" + id + "]", "tasks_pkey"},
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			body := tc.sql[strings.Index(tc.sql, "\n")+1:] // drop the "-- name:" line
-			stmt := "q" + string(rune('a'+i))
+			stmt := "q" + strconv.Itoa(i)                  // any number of cases
 			if _, err := conn.Exec(ctx, "PREPARE "+stmt+" AS "+body); err != nil {
 				t.Fatalf("prepare: %v", err)
 			}

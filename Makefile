@@ -4,7 +4,7 @@ GO      ?= go
 SQLC    := $(GO) run github.com/sqlc-dev/sqlc/cmd/sqlc
 PKGS    := ./...
 
-.PHONY: all demo generate check-generated test lint bench fuzz
+.PHONY: all demo generate check-generated test test-ha lint bench fuzz
 
 all: check-generated lint test
 
@@ -41,6 +41,13 @@ test:
 		echo "SKIPPED: the store suite through PgBouncer (apt-get install pgbouncer)"; \
 		if [ -n "$$CI" ]; then exit 1; fi; \
 	fi
+
+## test-ha: the database failover tests (docs/ha.md): the primary + synchronous
+## standby pair (also part of make test) and a pg_auto_failover formation
+## (apt-get install -y postgresql-15-auto-failover pg-auto-failover-cli)
+test-ha:
+	@command -v pg_autoctl >/dev/null 2>&1 || { echo "make test-ha needs pg_autoctl: apt-get install -y postgresql-15-auto-failover pg-auto-failover-cli"; exit 1; }
+	STATEMGMT_TEST_HA=1 $(GO) test -race -count=1 -p 1 -timeout 5m -run '^TestHA' ./internal/hapg/ ./statestore/
 
 ## lint: gofmt, go vet and staticcheck must be clean; squawk on the migrations
 ## and sqlc vet on the queries (docs/sql.md)

@@ -24,8 +24,8 @@ previous AS (
     RETURNING leader_term.term
 ),
 current AS (
-    INSERT INTO active_instance (identity, term, hostname, pid, lock_key)
-    SELECT @identity, next.term, @hostname, @pid, @lock_key::bigint FROM next
+    INSERT INTO active_instance (identity, term, hostname, pid, lock_key, timeline)
+    SELECT @identity, next.term, @hostname, @pid, @lock_key::bigint, statemgmt_timeline() FROM next
     ON CONFLICT (dummy_key) DO UPDATE
     SET identity = excluded.identity,
         term = greatest(active_instance.term + 1, excluded.term),
@@ -35,7 +35,8 @@ current AS (
         hostname = excluded.hostname,
         pid = excluded.pid,
         backend_pid = pg_backend_pid(),
-        lock_key = excluded.lock_key
+        lock_key = excluded.lock_key,
+        timeline = excluded.timeline
     RETURNING *
 ),
 fence AS (
@@ -106,10 +107,12 @@ SELECT (SELECT count(*) FROM resigned) > 0 AS resigned,
 -- Fencing: share-locks the leader row if term is still current, so the term cannot change before the
 -- caller's transaction ends (a new leader's RecordLeader waits for it). No row: term is stale. Inside a
 -- transaction it also bounds how long the transaction may sit idle (idle_ms), so a leader host that
--- vanishes mid-transaction cannot hold up the next election for ever.
+-- vanishes mid-transaction cannot hold up the next election for ever. A term elected on another WAL
+-- timeline is stale too: this server is a promoted standby and nobody has campaigned on it yet.
 SELECT term, set_config('idle_in_transaction_session_timeout', (@idle_ms::integer)::text, true) AS idle_limit
 FROM active_instance
 WHERE dummy_key = 1 AND term = @term AND resigned_at IS NULL
+  AND (timeline IS NULL OR timeline = statemgmt_timeline())
 FOR SHARE;
 
 -- name: ListLeaderTerms :many

@@ -25,3 +25,12 @@ SELECT (CASE WHEN to_regclass('public.schema_version') IS NULL THEN -1
              ELSE coalesce(((xpath('/row/version/text()',
                                    query_to_xml('SELECT version FROM public.schema_version', false, true, '')))[1]::text)::int, 0)
         END)::int AS version;
+
+-- name: ServerRole :one
+-- Failover awareness, on every new connection: whether this server is a writable primary (not in
+-- recovery, not read-only) and, when it requires a synchronous standby, whether one is attached (a
+-- zombie old primary brought back after a promotion requires one that never comes).
+SELECT pg_is_in_recovery() AS in_recovery,
+       current_setting('transaction_read_only')::boolean AS read_only,
+       current_setting('synchronous_standby_names') <> '' AS sync_required,
+       statemgmt_sync_standbys()::bigint AS sync_standbys;

@@ -17,15 +17,16 @@ RETURNING *;
 -- name: AppendResultMessages :many
 -- Appends a batch of messages to one task in one statement: the task's counter moves by the batch
 -- size under its row lock and the messages take the numbers in input order; returns only the
--- assigned sequence numbers and times (the caller has the rest); no rows if no such task.
+-- assigned sequence numbers and times (the caller has the rest); no rows if no such task. An empty
+-- client message id stores NULL (none).
 WITH input AS (
     -- ROWS FROM (unnest, ...) walks the arrays in step: linear in the batch. (Subscripting
     -- (array)[ord] per row is not: a text or jsonb array is walked from its start for every lookup.)
-    SELECT x.message, x.error, x.context, x.context_type, x.has_ts, x.ts, x.extra, x.ord
+    SELECT x.message, x.error, x.context, x.context_type, x.has_ts, x.ts, x.extra, x.client_message_id, x.ord
     FROM ROWS FROM (unnest(@messages::text[]), unnest(@errors::boolean[]), unnest(@contexts::text[]),
                     unnest(@context_types::text[]), unnest(@has_ts::boolean[]), unnest(@tss::timestamptz[]),
-                    unnest(@extras::jsonb[]))
-         WITH ORDINALITY AS x(message, error, context, context_type, has_ts, ts, extra, ord)
+                    unnest(@extras::jsonb[]), unnest(@client_message_ids::text[]))
+         WITH ORDINALITY AS x(message, error, context, context_type, has_ts, ts, extra, client_message_id, ord)
 ),
 next AS (
     UPDATE tasks
@@ -34,10 +35,10 @@ next AS (
     WHERE tasks.task_id = @task_id
     RETURNING tasks.task_id, tasks.last_message_seq
 )
-INSERT INTO result_message (task_id, sequence, message, error, context, context_type, ts, extra)
+INSERT INTO result_message (task_id, sequence, message, error, context, context_type, ts, extra, client_message_id)
 SELECT next.task_id, next.last_message_seq - (SELECT count(*) FROM input) + i.ord,
        i.message, i.error, i.context, i.context_type,
-       CASE WHEN i.has_ts THEN i.ts ELSE now() END, i.extra
+       CASE WHEN i.has_ts THEN i.ts ELSE now() END, i.extra, nullif(i.client_message_id, '')
 FROM input i, next
 RETURNING result_message.sequence, result_message.ts;
 
@@ -57,3 +58,13 @@ LIMIT @max_rows;
 -- groups them by task and orders each task's few messages itself, cheaper than sorting them all here.
 SELECT * FROM result_message
 WHERE task_id = ANY(@task_ids::uuid[]);
+
+-- name: LockTaskForAppend :one
+-- Idempotent append, step 1: takes the task's row lock that appends take (so a duplicate append waits
+-- for the original and then sees it); no row if no such task.
+SELECT task_id FROM tasks WHERE task_id = @task_id FOR NO KEY UPDATE;
+
+-- name: ListMessagesByClientID :many
+-- Idempotent append, step 2: the task's messages already stored under the given client message ids.
+SELECT * FROM result_message
+WHERE task_id = @task_id AND client_message_id IS NOT NULL AND client_message_id = ANY(@client_message_ids::text[]);

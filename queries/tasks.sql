@@ -40,8 +40,13 @@ SELECT task_id, status FROM tasks WHERE task_id = ANY(@task_ids::uuid[]) ORDER B
 SELECT t.*, statemgmt_subtask_ids(t.task_id)::uuid[] AS subtask_ids FROM tasks t WHERE t.task_id = @task_id;
 
 -- name: GetClaimStates :many
--- Reads the claim state of the given tasks: why a write naming attempts found no row.
-SELECT task_id, status, attempt, claimed_by FROM tasks WHERE task_id = ANY(@task_ids::uuid[]);
+-- Reads the claim state of the given tasks: why a write naming attempts found no row (or that it
+-- was already applied: complete under that attempt with that result).
+SELECT task_id, status, attempt, claimed_by, result_status FROM tasks WHERE task_id = ANY(@task_ids::uuid[]);
+
+-- name: GetTasks :many
+-- Reads the given tasks, with their subtask ids, in no order (idempotent retries return them).
+SELECT t.*, statemgmt_subtask_ids(t.task_id)::uuid[] AS subtask_ids FROM tasks t WHERE t.task_id = ANY(@task_ids::uuid[]);
 
 -- name: ListTasks :many
 -- Lists tasks newest first with optional filters and keyset pagination on (created_at, task_id).

@@ -49,6 +49,12 @@ type ElectorConfig struct {
 	// ConnString is a DIRECT connection to PostgreSQL for the elector's own
 	// session. Required. Never a transaction pooler: see the package docs.
 	ConnString string
+	// FailoverAware makes the elector's connection reach only a durable
+	// primary of a multi-host ConnString (host=a,b port=p,q
+	// target_session_attrs=read-write): never a standby, nor a zombie old
+	// primary that lost its synchronous standby (see ConfigureForFailover,
+	// whose check it runs, and docs/ha.md).
+	FailoverAware bool
 	// Identity names this instance; a random UUID when zero.
 	Identity uuid.UUID
 	// Hostname and PID describe this instance for operators; os.Hostname()
@@ -239,7 +245,11 @@ type LeaderFunc func(ctx context.Context, term int64) error
 // pass: that setup is not supported. With synchronous replication, on the new
 // primary the old leader's fenced writes find their term superseded and fail
 // with ErrNotLeader, and its heartbeat fails and cancels its context
-// (TestPromotedPrimaryWithSyncHistoryFencesOldTerm). On the old primary,
+// (TestPromotedPrimaryWithSyncHistoryFencesOldTerm). The term also records the
+// WAL timeline it was elected on and is current only on that timeline, so
+// on the promoted standby (a new timeline) the old term's fenced writes
+// fail even before any candidate has campaigned there
+// (TestHAPromotedStandbyRefusesOldTermBeforeAnyElection). On the old primary,
 // nothing it writes can commit (synchronous commit waits for a standby that
 // has left). Two
 // sessions holding the lock at once is therefore harmless; only the newest
@@ -805,6 +815,9 @@ func (e *Elector) connection(ctx context.Context) (*pgx.Conn, error) {
 		Control: userTimeoutControl(e.cfg.UserTimeout),
 	}
 	cfg.DialFunc = dialer.DialContext
+	if e.cfg.FailoverAware {
+		configureConnForFailover(cfg) // the current primary only, never a standby or a zombie
+	}
 	// Advisory locks and LISTEN need a real session; prepared statements are
 	// fine on a direct connection.
 	if cfg.ConnectTimeout == 0 {

@@ -1,8 +1,11 @@
 package statestore
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -27,6 +30,12 @@ var (
 	ErrInvalidInput = errors.New("statestore: invalid input")
 	// ErrClosed means the store's pool has been closed.
 	ErrClosed = errors.New("statestore: closed")
+	// ErrOutcomeUnknown means the connection failed (or the call's context
+	// ended) after the call was sent: it may or may not have been applied —
+	// a commit can complete on the server after the client has gone. Retry
+	// only a call that is idempotent (docs/ha.md), or read back. The
+	// driver's error is wrapped too.
+	ErrOutcomeUnknown = errors.New("statestore: outcome unknown")
 )
 
 // InvalidInputError describes one rejected argument: which field and what is
@@ -66,7 +75,23 @@ const (
 	pgDatetimeOverflow    = "22008" // a timestamp beyond timestamptz's range
 	pgSerializationFail   = "40001"
 	pgDeadlockDetected    = "40P01"
+	pgAdminShutdown       = "57P01"
+	pgCrashShutdown       = "57P02"
 )
+
+// outcomeUnknown reports whether a driver error (not the server's) means
+// the call may have been applied: the connection broke or timed out after
+// the call was sent. Errors pgx marks safe to retry (nothing was sent) and
+// failures to connect are not.
+func outcomeUnknown(err error) bool {
+	var connectErr *pgconn.ConnectError
+	if pgconn.SafeToRetry(err) || errors.As(err, &connectErr) || errors.Is(err, ErrNotPrimary) {
+		return false
+	}
+	var netErr net.Error
+	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.As(err, &netErr) ||
+		pgconn.Timeout(err) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+}
 
 // mapError turns a database error into the store's vocabulary. It is the only
 // place that inspects driver errors; it matches SQLSTATE codes, never message
@@ -83,9 +108,16 @@ func mapError(op string, err error) error {
 	}
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) {
+		if outcomeUnknown(err) {
+			return fmt.Errorf("%s: %w: %w", op, ErrOutcomeUnknown, err)
+		}
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	switch pgErr.Code {
+	case pgAdminShutdown, pgCrashShutdown:
+		// The session was ended mid-call, perhaps while its commit waited
+		// for the synchronous standby (committed locally by then).
+		return fmt.Errorf("%s: %w: %w", op, ErrOutcomeUnknown, err)
 	case pgUniqueViolation:
 		return fmt.Errorf("%s: %w: %s already exists", op, ErrConflict, constraintField(pgErr))
 	case pgSerializationFail, pgDeadlockDetected:

@@ -512,3 +512,49 @@ func ExampleConfigureForPooler() {
 	// Output:
 	// cache describe queued
 }
+
+// ExampleConfigureForFailover is docs/ha.md's configuration for several
+// hosts: the store's pool through two PgBouncers in front of an HA pair,
+// and the elector on a direct multi-host URL. Nothing connects until used.
+func ExampleConfigureForFailover() {
+	ctx := context.Background()
+	run := func() error {
+		// snippet:start ha-config
+		// The store: both poolers, read-write only, and the role check.
+		cfg, err := pgxpool.ParseConfig("host=pgb1,pgb2 port=6432,6432 dbname=statemgmt " +
+			"target_session_attrs=read-write connect_timeout=3")
+		if err != nil {
+			return err
+		}
+		statestore.ConfigureForPooler(cfg)   // PgBouncer in transaction mode
+		statestore.ConfigureForFailover(cfg) // only a durable primary, never a standby or a zombie
+		pool, err := pgxpool.NewWithConfig(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		defer pool.Close()
+		store := statestore.New(pool, statestore.Options{DisableListen: true, FailoverAware: true})
+		defer store.Close()
+
+		elector, err := statestore.NewElector(statestore.ElectorConfig{
+			ConnString:    "host=db1,db2 port=5432,5432 dbname=statemgmt target_session_attrs=read-write",
+			FailoverAware: true,
+		})
+		if err != nil {
+			return err
+		}
+		defer elector.Close()
+		// snippet:end ha-config
+		hosts := map[string]bool{cfg.ConnConfig.Host: true}
+		for _, fb := range cfg.ConnConfig.Fallbacks { // each host, with and without TLS
+			hosts[fb.Host] = true
+		}
+		fmt.Println("store hosts:", len(hosts))
+		return nil
+	}
+	if err := run(); err != nil {
+		fmt.Println(err)
+	}
+	// Output:
+	// store hosts: 2
+}

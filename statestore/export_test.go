@@ -55,3 +55,6 @@ func (e *Elector) Maintain(ctx context.Context, term int64) error { return e.mai
 
 // Abdicate: see Claim.
 func (e *Elector) Abdicate(ctx context.Context, term int64) error { return e.abdicateTerm(ctx, term) }
+
+// FailoverErrorForTest exposes failoverError.
+func FailoverErrorForTest(err error) bool { return failoverError(err) }

@@ -32,6 +32,8 @@ type ResultMessage struct {
 	// Time is when it happened: NewMessage.Time, or the database's clock.
 	Time  time.Time
 	Extra json.RawMessage // nil when unset
+	// ClientID is the caller's id for it (NewMessage.ClientID); "" when none.
+	ClientID string
 }
 
 // NewMessage is a message to append.
@@ -48,11 +50,20 @@ type NewMessage struct {
 	Time time.Time
 	// Extra is any JSON to keep with the message, or nil.
 	Extra json.RawMessage
+	// ClientID, when set, is the caller's id for the message, unique per
+	// task (at most MaxClientMessageIDLength characters): appending a message
+	// whose ClientID the task already has stores nothing and returns the
+	// stored message (its first sequence number), so a retry after an
+	// unknown outcome appends once. The same ClientID with a different
+	// message (text, error flag, context, context type, extra) is
+	// ErrConflict.
+	ClientID string
 }
 
 func messageFromRow(r *db.ResultMessage) ResultMessage {
 	return ResultMessage{TaskID: r.TaskID, Sequence: r.Sequence, Message: r.Message, Error: r.Error,
-		Context: r.Context, ContextType: r.ContextType, Time: r.Ts.UTC(), Extra: r.Extra}
+		Context: r.Context, ContextType: r.ContextType, Time: r.Ts.UTC(), Extra: r.Extra,
+		ClientID: deref(r.ClientMessageID)}
 }
 
 // AppendMessages appends messages to task id in one statement and returns
@@ -61,15 +72,16 @@ func messageFromRow(r *db.ResultMessage) ResultMessage {
 // numbers are gap-free and unique however many writers append at once. A
 // message flagged Error raises the task's Result.ErrorCount. A missing task
 // is ErrNotFound; an invalid message fails the call and nothing is written.
+//
+// Messages with a ClientID are appended idempotently (see NewMessage): the
+// call then runs in a transaction of three statements (lock the task, look
+// the ids up, append the new ones) instead of one.
 func (s *Store) AppendMessages(ctx context.Context, id uuid.UUID, msgs ...NewMessage) ([]ResultMessage, error) {
 	if len(msgs) == 0 {
 		return []ResultMessage{}, nil
 	}
 	n := len(msgs)
-	p := db.AppendResultMessagesParams{TaskID: id,
-		Messages: make([]string, n), Errors: make([]bool, n), Contexts: make([]string, n),
-		ContextTypes: make([]string, n), HasTs: make([]bool, n), Tss: make([]time.Time, n),
-		Extras: make([]json.RawMessage, n)}
+	clientIDs := make(map[string]bool)
 	for i, m := range msgs {
 		field := func(name string) string {
 			if n == 1 {
@@ -80,8 +92,36 @@ func (s *Store) AppendMessages(ctx context.Context, id uuid.UUID, msgs ...NewMes
 		if err := validateMessage(m, field); err != nil {
 			return nil, err
 		}
+		if m.ClientID == "" {
+			continue
+		}
+		if err := validateText(m.ClientID, field("ClientID"), MaxClientMessageIDLength); err != nil {
+			return nil, err
+		}
+		if clientIDs[m.ClientID] {
+			return nil, invalid(field("ClientID"), "appears twice in the batch")
+		}
+		clientIDs[m.ClientID] = true
+	}
+	if len(clientIDs) > 0 {
+		return s.appendIdempotent(ctx, id, msgs)
+	}
+	return s.appendMessages(ctx, id, msgs)
+}
+
+// appendMessages appends validated messages in one statement.
+func (s *Store) appendMessages(ctx context.Context, id uuid.UUID, msgs []NewMessage) ([]ResultMessage, error) {
+	if len(msgs) == 0 {
+		return []ResultMessage{}, nil
+	}
+	n := len(msgs)
+	p := db.AppendResultMessagesParams{TaskID: id,
+		Messages: make([]string, n), Errors: make([]bool, n), Contexts: make([]string, n),
+		ContextTypes: make([]string, n), HasTs: make([]bool, n), Tss: make([]time.Time, n),
+		Extras: make([]json.RawMessage, n), ClientMessageIds: make([]string, n)}
+	for i, m := range msgs {
 		p.Messages[i], p.Errors[i], p.Contexts[i], p.ContextTypes[i] = m.Message, m.Error, m.Context, m.ContextType
-		p.HasTs[i], p.Tss[i], p.Extras[i] = !m.Time.IsZero(), m.Time, m.Extra
+		p.HasTs[i], p.Tss[i], p.Extras[i], p.ClientMessageIds[i] = !m.Time.IsZero(), m.Time, m.Extra, m.ClientID
 	}
 	rows, err := s.q.AppendResultMessages(ctx, s.conn, p)
 	if err != nil {
@@ -102,7 +142,7 @@ func (s *Store) AppendMessages(ctx context.Context, id uuid.UUID, msgs ...NewMes
 	for i, r := range rows {
 		m := msgs[i]
 		out[i] = ResultMessage{TaskID: id, Sequence: r.Sequence, Message: m.Message, Error: m.Error,
-			Context: m.Context, ContextType: m.ContextType, Time: r.Ts.UTC(), Extra: m.Extra}
+			Context: m.Context, ContextType: m.ContextType, Time: r.Ts.UTC(), Extra: m.Extra, ClientID: m.ClientID}
 	}
 	return out, nil
 }

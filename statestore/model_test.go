@@ -630,6 +630,13 @@ func modelStep(s mTask, in mIn, out mOut) (bool, mTask) {
 		switch out.Err {
 		case errNone:
 			if in.Kind == opComplete {
+				// A claim already completed under this attempt: a retry,
+				// which succeeds and changes nothing (docs/ha.md; the
+				// result status must match too, which this model does not
+				// track: TestCompleteTasksPerClaim checks it).
+				if s.Exists && s.Status == statestore.StatusComplete && s.Claimed && s.Attempt == in.Attempt && out.Task == s {
+					return true, s
+				}
 				next.Status = statestore.StatusComplete
 			} else {
 				next.Status, next.Claimed = statestore.StatusQueued, false

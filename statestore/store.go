@@ -34,6 +34,15 @@ type Options struct {
 	// appends (and opening the connection it sends them on): tailers
 	// elsewhere then learn of new messages by polling.
 	DisableNotify bool
+	// FailoverAware resets the pool (pgxpool's Reset) after an error that
+	// says the server behind it is no longer the writable primary — a
+	// read-only server (SQLSTATE 25006), a shutdown (57P01-57P03), a
+	// statement timeout or deadline (a commit waiting for a standby that
+	// left), a broken connection — so the next call reconnects, without
+	// restarting the application. Pair it with ConfigureForFailover on the
+	// pool's configuration, which makes those new connections reach the
+	// current primary only. See docs/ha.md.
+	FailoverAware bool
 }
 
 // ConfigureForPooler adjusts a pool configuration for a transaction-pooling
@@ -65,6 +74,8 @@ type Store struct {
 	// derived marks a Store made by WithTx or AsLeader: it shares its
 	// parent's listener, which only the parent's Close may stop.
 	derived bool
+	// reset, when set (Options.FailoverAware), sees every database error.
+	reset *poolResetter
 }
 
 // New returns a Store over pool. The pool stays the caller's: Close stops
@@ -79,6 +90,10 @@ func New(pool *pgxpool.Pool, opts Options) *Store {
 		poll = DefaultPollInterval
 	}
 	s := &Store{pool: pool, conn: pool, q: db.New(), logger: logger, poll: poll}
+	if opts.FailoverAware {
+		s.reset = &poolResetter{pool: pool, logger: logger}
+		s.conn = observedDBTX{DBTX: pool, r: s.reset}
+	}
 	cfg := pool.Config()
 	s.wake = newListener(cfg, logger, !opts.DisableListen)
 	s.notify = newNotifier(cfg, logger, !opts.DisableNotify)
@@ -105,6 +120,9 @@ func (s *Store) Close() {
 func (s *Store) WithTx(tx pgx.Tx) *Store {
 	c := *s
 	c.conn, c.tx, c.derived, c.pending = tx, tx, true, nil
+	if s.reset != nil {
+		c.conn = observedDBTX{DBTX: tx, r: s.reset}
+	}
 	return &c
 }
 
@@ -121,7 +139,7 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context, tx *Store
 		tx, err = s.pool.Begin(ctx)
 	}
 	if err != nil {
-		return mapError("begin transaction", err)
+		return mapError("begin transaction", s.reset.observe(err))
 	}
 	defer func() {
 		if p := recover(); p != nil {
@@ -143,7 +161,7 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context, tx *Store
 		return err
 	}
 	if err = tx.Commit(ctx); err != nil {
-		return mapError("commit", err)
+		return mapError("commit", s.reset.observe(err))
 	}
 	if s.tx == nil {
 		s.notify.messages(inner.pending.tasks...)

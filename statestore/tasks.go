@@ -266,7 +266,12 @@ func (s *Store) CreateSubtask(ctx context.Context, parent uuid.UUID, nt NewTask)
 // CreateTasks creates many tasks in one statement (one round trip) and
 // returns them in the order given. A subtask's parent may be an existing
 // task or one in the same batch. A missing parent fails the whole batch
-// with ErrNotFound; a taken id with ErrConflict; a parent that is
+// with ErrNotFound; a taken id with ErrConflict — unless the call is a
+// retry: when every task of the batch exists with the same content (parent,
+// action, design ref, node filter, request context, created by), they are
+// returned as they are now and nothing is written, so a batch with
+// caller-chosen ids may be retried safely after an unknown outcome (not
+// inside a caller's transaction, which the refused insert aborts); a parent that is
 // terminating, terminated or complete with ErrParentClosed; nothing is
 // written. The cost per task does not grow with the batch. A batch naming
 // existing parents runs in a transaction of two statements (lock and check
@@ -331,8 +336,10 @@ func (s *Store) CreateTasks(ctx context.Context, tasks ...NewTask) ([]*Task, err
 	}
 	var rows []*db.Tasks
 	var err error
+	taken := false // the insert found an id taken: perhaps a retry of a batch that committed
 	if len(existing) == 0 {
 		rows, err = s.q.InsertTasks(ctx, s.conn, p)
+		taken = isTaskIDTaken(err)
 		err = mapError("create tasks", err)
 	} else {
 		err = s.InTx(ctx, func(ctx context.Context, tx *Store) (err error) {
@@ -341,8 +348,14 @@ func (s *Store) CreateTasks(ctx context.Context, tasks ...NewTask) ([]*Task, err
 			}
 			statementBoundary(ctx, "CreateTasks: parents locked, before the insert")
 			rows, err = tx.q.InsertTasks(ctx, tx.conn, p)
+			taken = isTaskIDTaken(err)
 			return mapError("create tasks", err)
 		})
+	}
+	if taken && s.tx == nil {
+		// Outside a caller's transaction (which the failed insert aborted),
+		// a retry of a batch that committed returns that batch.
+		return s.existingBatch(ctx, p)
 	}
 	if err != nil {
 		return nil, err
@@ -1150,7 +1163,10 @@ func utcPtr(t *time.Time) *time.Time {
 // live, the error (returned with those tasks) wraps ErrStaleAttempt (the
 // task was requeued, perhaps claimed again, or ended since), ErrConflict (no longer
 // running, e.g. terminating: end it with UpdateTask to terminated) or
-// ErrNotFound for the first of them; see ClaimsNotLiveError. Use UpdateTask
+// ErrNotFound for the first of them; see ClaimsNotLiveError. A claim
+// already completed under its attempt with the same result status counts
+// as applied and its task is returned (after them): a retry whose first
+// call's answer was lost succeeds, and writes nothing. Use UpdateTask
 // (with TaskUpdate.Attempt) to set more of the result. A task named twice
 // is invalid input (*InvalidInputError on claims[i].TaskID), nothing
 // written.
@@ -1169,5 +1185,10 @@ func (s *Store) CompleteTasks(ctx context.Context, rs ResultStatus, claims ...Cl
 	}
 	statementBoundary(ctx, "CompleteTasks: before checking every claim was live")
 	out := tasksFromRows(rows)
+	again, err := s.alreadyCompleted(ctx, rs, claims, out)
+	if err != nil {
+		return out, err
+	}
+	out = append(out, again...)
 	return out, s.claimsNotLive(ctx, "complete tasks", claims, out)
 }

@@ -899,11 +899,21 @@ func TestCompleteTasksPerClaim(t *testing.T) {
 	if err != nil || got.Status != statestore.StatusRunning || got.Version != theirs[0].Version {
 		t.Fatalf("b's task after a stale claim on it = %v v%d, %v; want running, untouched", got.Status, got.Version, err)
 	}
-	// Completing twice: the claim ended with the first (a claim is live
-	// only while its task is running or terminating).
-	_, err = s.CompleteTasks(ctx, statestore.ResultSuccess, mine[0].Claim())
+	// Completing twice with the same result: a retry whose answer was lost,
+	// it succeeds and writes nothing (docs/ha.md). With another result the
+	// claim has ended with the first (a claim is live only while its task
+	// is running or terminating).
+	before, err := s.GetTask(ctx, mine[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := s.CompleteTasks(ctx, statestore.ResultSuccess, mine[0].Claim())
+	if err != nil || len(again) != 1 || again[0].ID != mine[0].ID || again[0].Version != before.Version {
+		t.Fatalf("complete twice, same result: %v, %v; want the task as it is (v%d), no error", again, err, before.Version)
+	}
+	_, err = s.CompleteTasks(ctx, statestore.ResultFailure, mine[0].Claim())
 	if !errors.Is(err, statestore.ErrStaleAttempt) {
-		t.Fatalf("complete twice: %v, want ErrStaleAttempt (the claim ended with the task)", err)
+		t.Fatalf("complete twice, another result: %v, want ErrStaleAttempt (the claim ended with the task)", err)
 	}
 	_, err = s.CompleteTasks(ctx, statestore.ResultSuccess, statestore.Claim{TaskID: uuid.New(), Attempt: 1})
 	if !errors.Is(err, statestore.ErrNotFound) {

@@ -168,6 +168,7 @@ const lockLeaderTerm = `-- name: LockLeaderTerm :one
 SELECT term, set_config('idle_in_transaction_session_timeout', ($1::integer)::text, true) AS idle_limit
 FROM active_instance
 WHERE dummy_key = 1 AND term = $2 AND resigned_at IS NULL
+  AND (timeline IS NULL OR timeline = statemgmt_timeline())
 FOR SHARE
 `
 
@@ -184,7 +185,8 @@ type LockLeaderTermRow struct {
 // Fencing: share-locks the leader row if term is still current, so the term cannot change before the
 // caller's transaction ends (a new leader's RecordLeader waits for it). No row: term is stale. Inside a
 // transaction it also bounds how long the transaction may sit idle (idle_ms), so a leader host that
-// vanishes mid-transaction cannot hold up the next election for ever.
+// vanishes mid-transaction cannot hold up the next election for ever. A term elected on another WAL
+// timeline is stale too: this server is a promoted standby and nobody has campaigned on it yet.
 func (q *Queries) LockLeaderTerm(ctx context.Context, db DBTX, arg LockLeaderTermParams) (*LockLeaderTermRow, error) {
 	row := db.QueryRow(ctx, lockLeaderTerm, arg.IdleMs, arg.Term)
 	var i LockLeaderTermRow
@@ -204,8 +206,8 @@ previous AS (
     RETURNING leader_term.term
 ),
 current AS (
-    INSERT INTO active_instance (identity, term, hostname, pid, lock_key)
-    SELECT $1, next.term, $2, $3, $4::bigint FROM next
+    INSERT INTO active_instance (identity, term, hostname, pid, lock_key, timeline)
+    SELECT $1, next.term, $2, $3, $4::bigint, statemgmt_timeline() FROM next
     ON CONFLICT (dummy_key) DO UPDATE
     SET identity = excluded.identity,
         term = greatest(active_instance.term + 1, excluded.term),
@@ -215,8 +217,9 @@ current AS (
         hostname = excluded.hostname,
         pid = excluded.pid,
         backend_pid = pg_backend_pid(),
-        lock_key = excluded.lock_key
-    RETURNING dummy_key, identity, term, elected_at, last_ping, resigned_at, hostname, pid, backend_pid, lock_key
+        lock_key = excluded.lock_key,
+        timeline = excluded.timeline
+    RETURNING dummy_key, identity, term, elected_at, last_ping, resigned_at, hostname, pid, backend_pid, lock_key, timeline
 ),
 fence AS (
     INSERT INTO leadership_fence (max_term, lock_key)
@@ -230,7 +233,7 @@ history AS (
            current.elected_at
     FROM current
 )
-SELECT dummy_key, identity, term, elected_at, last_ping, resigned_at, hostname, pid, backend_pid, lock_key FROM current
+SELECT dummy_key, identity, term, elected_at, last_ping, resigned_at, hostname, pid, backend_pid, lock_key, timeline FROM current
 `
 
 type RecordLeaderParams struct {
@@ -251,6 +254,7 @@ type RecordLeaderRow struct {
 	Pid        int32      `json:"pid"`
 	BackendPid int32      `json:"backend_pid"`
 	LockKey    *int64     `json:"lock_key"`
+	Timeline   *int64     `json:"timeline"`
 }
 
 // Records a new leadership (call only while holding the lock): the next term (above every term ever
@@ -275,6 +279,7 @@ func (q *Queries) RecordLeader(ctx context.Context, db DBTX, arg RecordLeaderPar
 		&i.Pid,
 		&i.BackendPid,
 		&i.LockKey,
+		&i.Timeline,
 	)
 	return &i, err
 }

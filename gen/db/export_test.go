@@ -34,4 +34,7 @@ var (
 	ListTaskAncestorsSQL             = listTaskAncestors
 	ListBootActionContextsSQL        = listBootActionContexts
 	BuildDataPreviewsSQL             = latestBuildDataPreviewsOfNode
+	ListMessagesByClientIDSQL        = listMessagesByClientID
+	LockTaskForAppendSQL             = lockTaskForAppend
+	GetTasksSQL                      = getTasks
 )

@@ -91,3 +91,32 @@ func (q *Queries) ReadSchemaVersion(ctx context.Context, db DBTX) (int32, error)
 	err := row.Scan(&version)
 	return version, err
 }
+
+const serverRole = `-- name: ServerRole :one
+SELECT pg_is_in_recovery() AS in_recovery,
+       current_setting('transaction_read_only')::boolean AS read_only,
+       current_setting('synchronous_standby_names') <> '' AS sync_required,
+       statemgmt_sync_standbys()::bigint AS sync_standbys
+`
+
+type ServerRoleRow struct {
+	InRecovery   bool  `json:"in_recovery"`
+	ReadOnly     bool  `json:"read_only"`
+	SyncRequired bool  `json:"sync_required"`
+	SyncStandbys int64 `json:"sync_standbys"`
+}
+
+// Failover awareness, on every new connection: whether this server is a writable primary (not in
+// recovery, not read-only) and, when it requires a synchronous standby, whether one is attached (a
+// zombie old primary brought back after a promotion requires one that never comes).
+func (q *Queries) ServerRole(ctx context.Context, db DBTX) (*ServerRoleRow, error) {
+	row := db.QueryRow(ctx, serverRole)
+	var i ServerRoleRow
+	err := row.Scan(
+		&i.InRecovery,
+		&i.ReadOnly,
+		&i.SyncRequired,
+		&i.SyncStandbys,
+	)
+	return &i, err
+}

@@ -25,6 +25,8 @@ type ActiveInstance struct {
 	BackendPid int32 `json:"backend_pid"`
 	// Advisory lock key the leader holds (NULL: recorded before version 7, the default key).
 	LockKey *int64 `json:"lock_key"`
+	// WAL timeline the term was elected on; its fenced writes pass only on it.
+	Timeline *int64 `json:"timeline"`
 }
 
 type BootAction struct {
@@ -122,6 +124,8 @@ type ResultMessage struct {
 	ContextType string          `json:"context_type"`
 	Ts          time.Time       `json:"ts"`
 	Extra       json.RawMessage `json:"extra"`
+	// Caller-chosen id making a retried append idempotent; unique per task.
+	ClientMessageID *string `json:"client_message_id"`
 }
 
 // Every orchestrator task; the orchestrator takes its work from here.

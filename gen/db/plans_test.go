@@ -160,6 +160,9 @@ var planCases = []planCase{
 	{"task ancestors", db.ListTaskAncestorsSQL, planID, "tasks_pkey", ""},
 	{"latest build data previews of a node", db.BuildDataPreviewsSQL, "4096, 'node7', 101", "build_data_node_generator_idx", ""},
 	{"boot action contexts", db.ListBootActionContextsSQL, "''::text, 101", "boot_action_pkey", ""},
+	{"idempotent append: lock", db.LockTaskForAppendSQL, planID, "tasks_pkey", ""},
+	{"idempotent append: client ids", db.ListMessagesByClientIDSQL, planID + ", '{c1,c2}'::text[]", "result_message_client_message_id_key", ""},
+	{"retried create: tasks by id", db.GetTasksSQL, "ARRAY[" + planID + "]", "tasks_pkey", ""},
 	{"import: existing task ids", db.ExistingTaskIDsSQL, "ARRAY[" + planID + "]", "tasks_pkey", ""},
 	{"import: rejected task keys", db.DrydockImportRejectedTaskKeysSQL, "", "drydock_import_rejected_table_idx", ""},
 }

@@ -25,7 +25,7 @@ INSERT INTO result_message (task_id, sequence, message, error, context, context_
 SELECT next.task_id, next.last_message_seq, $1, $2, $3, $4,
        coalesce($5::timestamptz, now()), $6
 FROM next
-RETURNING task_id, sequence, message, error, context, context_type, ts, extra
+RETURNING task_id, sequence, message, error, context, context_type, ts, extra, client_message_id
 `
 
 type AppendResultMessageParams struct {
@@ -60,6 +60,7 @@ func (q *Queries) AppendResultMessage(ctx context.Context, db DBTX, arg AppendRe
 		&i.ContextType,
 		&i.Ts,
 		&i.Extra,
+		&i.ClientMessageID,
 	)
 	return &i, err
 }
@@ -68,36 +69,37 @@ const appendResultMessages = `-- name: AppendResultMessages :many
 WITH input AS (
     -- ROWS FROM (unnest, ...) walks the arrays in step: linear in the batch. (Subscripting
     -- (array)[ord] per row is not: a text or jsonb array is walked from its start for every lookup.)
-    SELECT x.message, x.error, x.context, x.context_type, x.has_ts, x.ts, x.extra, x.ord
+    SELECT x.message, x.error, x.context, x.context_type, x.has_ts, x.ts, x.extra, x.client_message_id, x.ord
     FROM ROWS FROM (unnest($1::text[]), unnest($2::boolean[]), unnest($3::text[]),
                     unnest($4::text[]), unnest($5::boolean[]), unnest($6::timestamptz[]),
-                    unnest($7::jsonb[]))
-         WITH ORDINALITY AS x(message, error, context, context_type, has_ts, ts, extra, ord)
+                    unnest($7::jsonb[]), unnest($8::text[]))
+         WITH ORDINALITY AS x(message, error, context, context_type, has_ts, ts, extra, client_message_id, ord)
 ),
 next AS (
     UPDATE tasks
     SET last_message_seq = last_message_seq + (SELECT count(*) FROM input),
         result_error_count = result_error_count + (SELECT count(*) FROM input WHERE input.error)
-    WHERE tasks.task_id = $8
+    WHERE tasks.task_id = $9
     RETURNING tasks.task_id, tasks.last_message_seq
 )
-INSERT INTO result_message (task_id, sequence, message, error, context, context_type, ts, extra)
+INSERT INTO result_message (task_id, sequence, message, error, context, context_type, ts, extra, client_message_id)
 SELECT next.task_id, next.last_message_seq - (SELECT count(*) FROM input) + i.ord,
        i.message, i.error, i.context, i.context_type,
-       CASE WHEN i.has_ts THEN i.ts ELSE now() END, i.extra
+       CASE WHEN i.has_ts THEN i.ts ELSE now() END, i.extra, nullif(i.client_message_id, '')
 FROM input i, next
 RETURNING result_message.sequence, result_message.ts
 `
 
 type AppendResultMessagesParams struct {
-	Messages     []string          `json:"messages"`
-	Errors       []bool            `json:"errors"`
-	Contexts     []string          `json:"contexts"`
-	ContextTypes []string          `json:"context_types"`
-	HasTs        []bool            `json:"has_ts"`
-	Tss          []time.Time       `json:"tss"`
-	Extras       []json.RawMessage `json:"extras"`
-	TaskID       uuid.UUID         `json:"task_id"`
+	Messages         []string          `json:"messages"`
+	Errors           []bool            `json:"errors"`
+	Contexts         []string          `json:"contexts"`
+	ContextTypes     []string          `json:"context_types"`
+	HasTs            []bool            `json:"has_ts"`
+	Tss              []time.Time       `json:"tss"`
+	Extras           []json.RawMessage `json:"extras"`
+	ClientMessageIds []string          `json:"client_message_ids"`
+	TaskID           uuid.UUID         `json:"task_id"`
 }
 
 type AppendResultMessagesRow struct {
@@ -107,7 +109,8 @@ type AppendResultMessagesRow struct {
 
 // Appends a batch of messages to one task in one statement: the task's counter moves by the batch
 // size under its row lock and the messages take the numbers in input order; returns only the
-// assigned sequence numbers and times (the caller has the rest); no rows if no such task.
+// assigned sequence numbers and times (the caller has the rest); no rows if no such task. An empty
+// client message id stores NULL (none).
 func (q *Queries) AppendResultMessages(ctx context.Context, db DBTX, arg AppendResultMessagesParams) ([]*AppendResultMessagesRow, error) {
 	rows, err := db.Query(ctx, appendResultMessages,
 		arg.Messages,
@@ -117,6 +120,7 @@ func (q *Queries) AppendResultMessages(ctx context.Context, db DBTX, arg AppendR
 		arg.HasTs,
 		arg.Tss,
 		arg.Extras,
+		arg.ClientMessageIds,
 		arg.TaskID,
 	)
 	if err != nil {
@@ -138,7 +142,7 @@ func (q *Queries) AppendResultMessages(ctx context.Context, db DBTX, arg AppendR
 }
 
 const getResultMessage = `-- name: GetResultMessage :one
-SELECT task_id, sequence, message, error, context, context_type, ts, extra FROM result_message WHERE task_id = $1 AND sequence = $2
+SELECT task_id, sequence, message, error, context, context_type, ts, extra, client_message_id FROM result_message WHERE task_id = $1 AND sequence = $2
 `
 
 type GetResultMessageParams struct {
@@ -159,12 +163,54 @@ func (q *Queries) GetResultMessage(ctx context.Context, db DBTX, arg GetResultMe
 		&i.ContextType,
 		&i.Ts,
 		&i.Extra,
+		&i.ClientMessageID,
 	)
 	return &i, err
 }
 
+const listMessagesByClientID = `-- name: ListMessagesByClientID :many
+SELECT task_id, sequence, message, error, context, context_type, ts, extra, client_message_id FROM result_message
+WHERE task_id = $1 AND client_message_id IS NOT NULL AND client_message_id = ANY($2::text[])
+`
+
+type ListMessagesByClientIDParams struct {
+	TaskID           uuid.UUID `json:"task_id"`
+	ClientMessageIds []string  `json:"client_message_ids"`
+}
+
+// Idempotent append, step 2: the task's messages already stored under the given client message ids.
+func (q *Queries) ListMessagesByClientID(ctx context.Context, db DBTX, arg ListMessagesByClientIDParams) ([]*ResultMessage, error) {
+	rows, err := db.Query(ctx, listMessagesByClientID, arg.TaskID, arg.ClientMessageIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []*ResultMessage{}
+	for rows.Next() {
+		var i ResultMessage
+		if err := rows.Scan(
+			&i.TaskID,
+			&i.Sequence,
+			&i.Message,
+			&i.Error,
+			&i.Context,
+			&i.ContextType,
+			&i.Ts,
+			&i.Extra,
+			&i.ClientMessageID,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, &i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listResultMessages = `-- name: ListResultMessages :many
-SELECT task_id, sequence, message, error, context, context_type, ts, extra FROM result_message
+SELECT task_id, sequence, message, error, context, context_type, ts, extra, client_message_id FROM result_message
 WHERE task_id = $1 AND sequence > $2
 ORDER BY sequence
 LIMIT $3
@@ -195,6 +241,7 @@ func (q *Queries) ListResultMessages(ctx context.Context, db DBTX, arg ListResul
 			&i.ContextType,
 			&i.Ts,
 			&i.Extra,
+			&i.ClientMessageID,
 		); err != nil {
 			return nil, err
 		}
@@ -207,7 +254,7 @@ func (q *Queries) ListResultMessages(ctx context.Context, db DBTX, arg ListResul
 }
 
 const listResultMessagesOfTasks = `-- name: ListResultMessagesOfTasks :many
-SELECT task_id, sequence, message, error, context, context_type, ts, extra FROM result_message
+SELECT task_id, sequence, message, error, context, context_type, ts, extra, client_message_id FROM result_message
 WHERE task_id = ANY($1::uuid[])
 `
 
@@ -231,6 +278,7 @@ func (q *Queries) ListResultMessagesOfTasks(ctx context.Context, db DBTX, taskId
 			&i.ContextType,
 			&i.Ts,
 			&i.Extra,
+			&i.ClientMessageID,
 		); err != nil {
 			return nil, err
 		}
@@ -240,4 +288,17 @@ func (q *Queries) ListResultMessagesOfTasks(ctx context.Context, db DBTX, taskId
 		return nil, err
 	}
 	return items, nil
+}
+
+const lockTaskForAppend = `-- name: LockTaskForAppend :one
+SELECT task_id FROM tasks WHERE task_id = $1 FOR NO KEY UPDATE
+`
+
+// Idempotent append, step 1: takes the task's row lock that appends take (so a duplicate append waits
+// for the original and then sees it); no row if no such task.
+func (q *Queries) LockTaskForAppend(ctx context.Context, db DBTX, taskID uuid.UUID) (uuid.UUID, error) {
+	row := db.QueryRow(ctx, lockTaskForAppend, taskID)
+	var task_id uuid.UUID
+	err := row.Scan(&task_id)
+	return task_id, err
 }

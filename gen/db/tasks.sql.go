@@ -269,17 +269,19 @@ func (q *Queries) CountTaskTreesCreatedBefore(ctx context.Context, db DBTX, crea
 }
 
 const getClaimStates = `-- name: GetClaimStates :many
-SELECT task_id, status, attempt, claimed_by FROM tasks WHERE task_id = ANY($1::uuid[])
+SELECT task_id, status, attempt, claimed_by, result_status FROM tasks WHERE task_id = ANY($1::uuid[])
 `
 
 type GetClaimStatesRow struct {
-	TaskID    uuid.UUID `json:"task_id"`
-	Status    string    `json:"status"`
-	Attempt   int64     `json:"attempt"`
-	ClaimedBy *string   `json:"claimed_by"`
+	TaskID       uuid.UUID `json:"task_id"`
+	Status       string    `json:"status"`
+	Attempt      int64     `json:"attempt"`
+	ClaimedBy    *string   `json:"claimed_by"`
+	ResultStatus string    `json:"result_status"`
 }
 
-// Reads the claim state of the given tasks: why a write naming attempts found no row.
+// Reads the claim state of the given tasks: why a write naming attempts found no row (or that it
+// was already applied: complete under that attempt with that result).
 func (q *Queries) GetClaimStates(ctx context.Context, db DBTX, taskIds []uuid.UUID) ([]*GetClaimStatesRow, error) {
 	rows, err := db.Query(ctx, getClaimStates, taskIds)
 	if err != nil {
@@ -294,6 +296,7 @@ func (q *Queries) GetClaimStates(ctx context.Context, db DBTX, taskIds []uuid.UU
 			&i.Status,
 			&i.Attempt,
 			&i.ClaimedBy,
+			&i.ResultStatus,
 		); err != nil {
 			return nil, err
 		}
@@ -373,6 +376,89 @@ func (q *Queries) GetTask(ctx context.Context, db DBTX, taskID uuid.UUID) (*GetT
 		&i.SubtaskIds,
 	)
 	return &i, err
+}
+
+const getTasks = `-- name: GetTasks :many
+SELECT t.task_id, t.parent_task_id, t.status, t.action, t.design_ref, t.node_filter, t.request_context, t.retry, t.created_at, t.created_by, t.updated_at, t.terminated_at, t.terminated_by, t.terminate, t.result_status, t.result_message, t.result_reason, t.result_error_count, t.result_successes, t.result_failures, t.result_links, t.version, t.last_message_seq, t.claimed_by, t.claimed_at, t.attempt, statemgmt_subtask_ids(t.task_id)::uuid[] AS subtask_ids FROM tasks t WHERE t.task_id = ANY($1::uuid[])
+`
+
+type GetTasksRow struct {
+	TaskID           uuid.UUID       `json:"task_id"`
+	ParentTaskID     *uuid.UUID      `json:"parent_task_id"`
+	Status           string          `json:"status"`
+	Action           string          `json:"action"`
+	DesignRef        string          `json:"design_ref"`
+	NodeFilter       json.RawMessage `json:"node_filter"`
+	RequestContext   json.RawMessage `json:"request_context"`
+	Retry            int32           `json:"retry"`
+	CreatedAt        time.Time       `json:"created_at"`
+	CreatedBy        string          `json:"created_by"`
+	UpdatedAt        time.Time       `json:"updated_at"`
+	TerminatedAt     *time.Time      `json:"terminated_at"`
+	TerminatedBy     *string         `json:"terminated_by"`
+	Terminate        bool            `json:"terminate"`
+	ResultStatus     string          `json:"result_status"`
+	ResultMessage    string          `json:"result_message"`
+	ResultReason     string          `json:"result_reason"`
+	ResultErrorCount int32           `json:"result_error_count"`
+	ResultSuccesses  []string        `json:"result_successes"`
+	ResultFailures   []string        `json:"result_failures"`
+	ResultLinks      json.RawMessage `json:"result_links"`
+	Version          int64           `json:"version"`
+	LastMessageSeq   int64           `json:"last_message_seq"`
+	ClaimedBy        *string         `json:"claimed_by"`
+	ClaimedAt        *time.Time      `json:"claimed_at"`
+	Attempt          int64           `json:"attempt"`
+	SubtaskIds       []uuid.UUID     `json:"subtask_ids"`
+}
+
+// Reads the given tasks, with their subtask ids, in no order (idempotent retries return them).
+func (q *Queries) GetTasks(ctx context.Context, db DBTX, taskIds []uuid.UUID) ([]*GetTasksRow, error) {
+	rows, err := db.Query(ctx, getTasks, taskIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []*GetTasksRow{}
+	for rows.Next() {
+		var i GetTasksRow
+		if err := rows.Scan(
+			&i.TaskID,
+			&i.ParentTaskID,
+			&i.Status,
+			&i.Action,
+			&i.DesignRef,
+			&i.NodeFilter,
+			&i.RequestContext,
+			&i.Retry,
+			&i.CreatedAt,
+			&i.CreatedBy,
+			&i.UpdatedAt,
+			&i.TerminatedAt,
+			&i.TerminatedBy,
+			&i.Terminate,
+			&i.ResultStatus,
+			&i.ResultMessage,
+			&i.ResultReason,
+			&i.ResultErrorCount,
+			&i.ResultSuccesses,
+			&i.ResultFailures,
+			&i.ResultLinks,
+			&i.Version,
+			&i.LastMessageSeq,
+			&i.ClaimedBy,
+			&i.ClaimedAt,
+			&i.Attempt,
+			&i.SubtaskIds,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, &i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const insertTask = `-- name: InsertTask :one

@@ -49,6 +49,24 @@ $$;
 COMMENT ON FUNCTION public.statemgmt_subtask_ids(parent uuid) IS 'Direct subtasks of a task, oldest first.';
 
 --
+-- Name: statemgmt_sync_standbys(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.statemgmt_sync_standbys() RETURNS bigint
+    LANGUAGE sql STABLE
+    AS $$
+    -- Rows of others' sessions are hidden from roles without pg_read_all_stats
+    -- (pg_monitor): such a role sees 0 here.
+    SELECT count(*) FROM pg_catalog.pg_stat_replication r WHERE r.sync_state IN ('sync', 'quorum')
+$$;
+
+--
+-- Name: FUNCTION statemgmt_sync_standbys(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.statemgmt_sync_standbys() IS 'Standbys streaming to this server as synchronous ones now.';
+
+--
 -- Name: statemgmt_terminate_fenced_sessions(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -60,6 +78,24 @@ CREATE FUNCTION public.statemgmt_terminate_fenced_sessions() RETURNS bigint
     WHERE l.locktype = 'relation' AND l.relation = 'active_instance'::regclass AND l.mode = 'RowShareLock'
       AND l.granted AND l.pid <> pg_catalog.pg_backend_pid()
 $$;
+
+--
+-- Name: statemgmt_timeline(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.statemgmt_timeline() RETURNS bigint
+    LANGUAGE sql
+    AS $$
+    -- The first 8 hex digits of the current WAL file name are the timeline
+    -- new WAL is written on (a primary only: it fails during recovery).
+    SELECT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::bigint
+$$;
+
+--
+-- Name: FUNCTION statemgmt_timeline(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.statemgmt_timeline() IS 'The WAL timeline this primary writes on; a promotion moves to a new one.';
 
 --
 -- Name: active_instance; Type: TABLE; Schema: public; Owner: -
@@ -76,6 +112,7 @@ CREATE TABLE public.active_instance (
     pid integer DEFAULT 0 NOT NULL,
     backend_pid integer DEFAULT pg_backend_pid() NOT NULL,
     lock_key bigint,
+    timeline bigint,
     CONSTRAINT active_instance_hostname_length CHECK ((char_length(hostname) <= 255)),
     CONSTRAINT active_instance_pid_nonnegative CHECK ((pid >= 0)),
     CONSTRAINT active_instance_single_row CHECK ((dummy_key = 1)),
@@ -99,6 +136,12 @@ COMMENT ON COLUMN public.active_instance.backend_pid IS 'PostgreSQL backend that
 --
 
 COMMENT ON COLUMN public.active_instance.lock_key IS 'Advisory lock key the leader holds (NULL: recorded before version 7, the default key).';
+
+--
+-- Name: COLUMN active_instance.timeline; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.active_instance.timeline IS 'WAL timeline the term was elected on; its fenced writes pass only on it.';
 
 --
 -- Name: boot_action; Type: TABLE; Schema: public; Owner: -
@@ -340,6 +383,8 @@ CREATE TABLE public.result_message (
     context_type text DEFAULT ''::text NOT NULL,
     ts timestamp with time zone DEFAULT now() NOT NULL,
     extra jsonb,
+    client_message_id text,
+    CONSTRAINT result_message_client_message_id_length CHECK (((char_length(client_message_id) >= 1) AND (char_length(client_message_id) <= 200))),
     CONSTRAINT result_message_context_length CHECK ((char_length(context) <= 1024)),
     CONSTRAINT result_message_context_type_length CHECK ((char_length(context_type) <= 64)),
     CONSTRAINT result_message_message_length CHECK ((char_length(message) <= 65536)),
@@ -351,6 +396,12 @@ CREATE TABLE public.result_message (
 --
 
 COMMENT ON TABLE public.result_message IS 'The ordered log of a task: sequence is 1, 2, 3 ... per task, without gaps.';
+
+--
+-- Name: COLUMN result_message.client_message_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.result_message.client_message_id IS 'Caller-chosen id making a retried append idempotent; unique per task.';
 
 --
 -- Name: tasks; Type: TABLE; Schema: public; Owner: -
@@ -539,6 +590,12 @@ CREATE INDEX build_data_task_idx ON public.build_data USING btree (task_id, coll
 --
 
 CREATE INDEX drydock_import_rejected_table_idx ON public.drydock_import_rejected USING btree (source_table, rejected_id);
+
+--
+-- Name: result_message_client_message_id_key; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX result_message_client_message_id_key ON public.result_message USING btree (task_id, client_message_id) WHERE (client_message_id IS NOT NULL);
 
 --
 -- Name: tasks_action_status_created_idx; Type: INDEX; Schema: public; Owner: -

@@ -1,0 +1,7 @@
+//go:build !linux
+
+package hapg
+
+import "syscall"
+
+func setParentDeathSignal(*syscall.SysProcAttr) {}

@@ -1,0 +1,185 @@
+package statestore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/drydock-go/statemgmt/gen/db"
+)
+
+// Retrying a call whose outcome is unknown (the connection died during the
+// commit, a failover happened) must not write twice. Which calls are safe
+// to retry, and how, is tabled in docs/ha.md; this file holds the three
+// that needed help: CreateTasks with caller-chosen ids, AppendMessages
+// with client message ids, and CompleteTasks naming the attempt.
+
+// MaxClientMessageIDLength is the longest NewMessage.ClientID accepted.
+const MaxClientMessageIDLength = 200
+
+// isTaskIDTaken reports whether err is the tasks primary key refusing an id
+// that exists.
+func isTaskIDTaken(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == pgUniqueViolation && pgErr.ConstraintName == "tasks_pkey"
+}
+
+// existingBatch is CreateTasks' answer when the insert found the batch's
+// ids taken: if every task of the batch exists with the same content (the
+// batch committed before, and this is a retry), those tasks; otherwise
+// ErrConflict. A batch commits whole or not at all, so a retry finds all of
+// its tasks or none.
+func (s *Store) existingBatch(ctx context.Context, p db.InsertTasksParams) ([]*Task, error) {
+	rows, err := s.q.GetTasks(ctx, s.conn, p.TaskIds)
+	if err != nil {
+		return nil, mapError("create tasks: read the existing tasks", err)
+	}
+	byID := make(map[uuid.UUID]*db.GetTasksRow, len(rows))
+	for _, r := range rows {
+		byID[r.TaskID] = r
+	}
+	out := make([]*Task, len(p.TaskIds))
+	for i, id := range p.TaskIds {
+		r := byID[id]
+		if r == nil {
+			return nil, fmt.Errorf("create tasks: %w: task_id already exists (other tasks of the batch do not: not a retry of it)", ErrConflict)
+		}
+		var parent uuid.UUID
+		if r.ParentTaskID != nil {
+			parent = *r.ParentTaskID
+		}
+		if parent != p.ParentTaskIds[i] || r.Action != p.Actions[i] || r.DesignRef != p.DesignRefs[i] ||
+			r.CreatedBy != p.CreatedBys[i] || !sameJSON(r.NodeFilter, p.NodeFilters[i]) ||
+			!sameJSON(r.RequestContext, p.RequestContexts[i]) {
+			return nil, fmt.Errorf("create tasks: %w: task_id %s already exists with different content", ErrConflict, id)
+		}
+		row := db.GetTaskRow(*r)
+		out[i] = taskFromRow(&row)
+	}
+	return out, nil
+}
+
+// sameJSON compares two JSON documents by value (jsonb does not keep
+// spacing or key order); nil and JSON null are the same.
+func sameJSON(a, b json.RawMessage) bool {
+	var x, y any
+	if len(a) > 0 {
+		if err := json.Unmarshal(a, &x); err != nil {
+			return false
+		}
+	}
+	if len(b) > 0 {
+		if err := json.Unmarshal(b, &y); err != nil {
+			return false
+		}
+	}
+	return reflect.DeepEqual(x, y)
+}
+
+// appendIdempotent appends msgs, some of which carry client message ids,
+// in a transaction: it takes the task's row lock (a duplicate append waits
+// for the original and then sees it), returns the messages already stored
+// under those ids as they are, and appends only the others.
+func (s *Store) appendIdempotent(ctx context.Context, id uuid.UUID, msgs []NewMessage) ([]ResultMessage, error) {
+	var out []ResultMessage
+	err := s.InTx(ctx, func(ctx context.Context, tx *Store) error {
+		if _, err := tx.q.LockTaskForAppend(ctx, tx.conn, id); err != nil {
+			return mapError("append messages to task "+id.String(), err)
+		}
+		ids := []string{}
+		for _, m := range msgs {
+			if m.ClientID != "" {
+				ids = append(ids, m.ClientID)
+			}
+		}
+		rows, err := tx.q.ListMessagesByClientID(ctx, tx.conn, db.ListMessagesByClientIDParams{
+			TaskID: id, ClientMessageIds: ids})
+		if err != nil {
+			return mapError("append messages to task "+id.String()+": read client message ids", err)
+		}
+		stored := make(map[string]*db.ResultMessage, len(rows))
+		for _, r := range rows {
+			stored[*r.ClientMessageID] = r
+		}
+		var fresh []NewMessage
+		for i, m := range msgs {
+			if r := stored[m.ClientID]; m.ClientID != "" && r != nil {
+				if r.Message != m.Message || r.Error != m.Error || r.Context != m.Context ||
+					r.ContextType != m.ContextType || !sameJSON(r.Extra, m.Extra) {
+					return fmt.Errorf("append messages to task %s: %w: messages[%d].ClientID is taken by a different message",
+						id, ErrConflict, i)
+				}
+				continue
+			}
+			fresh = append(fresh, m)
+		}
+		added, err := tx.appendMessages(ctx, id, fresh)
+		if err != nil {
+			return err
+		}
+		out = make([]ResultMessage, len(msgs))
+		for i, m := range msgs {
+			if r := stored[m.ClientID]; m.ClientID != "" && r != nil {
+				out[i] = messageFromRow(r)
+				continue
+			}
+			out[i], added = added[0], added[1:]
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// alreadyCompleted returns, of the claims CompleteTasks did not apply, the
+// tasks already complete under that very attempt with that result status:
+// an earlier call (whose answer was lost) completed them, so a retry
+// succeeds. The claims still missing are returned too.
+func (s *Store) alreadyCompleted(ctx context.Context, rs ResultStatus, claims []Claim, done []*Task) ([]*Task, error) {
+	if len(done) == len(claims) {
+		return nil, nil
+	}
+	applied := make(map[uuid.UUID]bool, len(done))
+	for _, t := range done {
+		applied[t.ID] = true
+	}
+	var ids []uuid.UUID
+	want := map[uuid.UUID]int64{}
+	for _, c := range claims {
+		if !applied[c.TaskID] {
+			ids = append(ids, c.TaskID)
+			want[c.TaskID] = c.Attempt
+		}
+	}
+	states, err := s.q.GetClaimStates(ctx, s.conn, ids)
+	if err != nil {
+		return nil, mapError("complete tasks: read claim states", err)
+	}
+	var again []uuid.UUID
+	for _, st := range states {
+		if st.Status == string(StatusComplete) && st.Attempt == want[st.TaskID] && st.ClaimedBy != nil &&
+			st.ResultStatus == string(rs) {
+			again = append(again, st.TaskID)
+		}
+	}
+	if len(again) == 0 {
+		return nil, nil
+	}
+	rows, err := s.q.GetTasks(ctx, s.conn, again)
+	if err != nil {
+		return nil, mapError("complete tasks: read completed tasks", err)
+	}
+	out := make([]*Task, len(rows))
+	for i, r := range rows {
+		row := db.GetTaskRow(*r)
+		out[i] = taskFromRow(&row)
+	}
+	return out, nil
+}

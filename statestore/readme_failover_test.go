@@ -1,0 +1,66 @@
+package statestore_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/drydock-go/statemgmt/statestore"
+)
+
+// TestReadmeOrchestratorRecoversADeadLeadersClaims runs the README's
+// orchestrator loop (readmeOrchestrator, the very region the README copies)
+// after another instance led, claimed a task as leader and died before
+// completing it. The README promises that every instance runs this loop and
+// the leader does the work: the new leader must put the dead one's claim
+// back in the queue and complete the task, not leave it running for ever.
+func TestReadmeOrchestratorRecoversADeadLeadersClaims(t *testing.T) {
+	// The deadline only bounds a broken run (the task stays running).
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	e := newExampleDB(ctx)
+	defer e.close()
+	e.setenv("DATABASE_URL", "STATEMGMT_ELECTOR_URL")
+	queued := e.queue(ctx, "deploy_node")
+
+	// orchestrator-1 is elected, claims the task as the loop does, and dies
+	// before completing it: its session ends, its claim stays.
+	dead, err := statestore.NewElector(statestore.ElectorConfig{ConnString: e.db.URL, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadCtx, die := context.WithCancel(ctx)
+	err = dead.Run(deadCtx, func(ctx context.Context, term int64) error {
+		defer die()
+		claimed, err := e.store.AsLeader(term).ClaimTasks(ctx, "orchestrator-1", 10, "deploy_node")
+		if err == nil && (len(claimed) != 1 || claimed[0].ID != queued.ID) {
+			err = errors.New("orchestrator-1 did not claim the queued task")
+		}
+		return err
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("orchestrator-1's Run: %v, want it ended by its context", err)
+	}
+	if held := e.task(queued.ID); held.Status != statestore.StatusRunning || held.ClaimedBy != "orchestrator-1" {
+		t.Fatalf("before orchestrator-2: task %s claimed by %q, want running, claimed by orchestrator-1", held.Status, held.ClaimedBy)
+	}
+
+	// orchestrator-2 runs the README's loop until the task is complete.
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		e.cancelWhenComplete(ctx, cancel, queued.ID)
+	}()
+	err = readmeOrchestrator(ctx, slog.New(slog.DiscardHandler), "orchestrator-2")
+	<-watched
+	done := e.task(queued.ID)
+	if done.Status != statestore.StatusComplete || done.ClaimedBy != "orchestrator-2" {
+		t.Fatalf("the README's loop as orchestrator-2 (ended: %v) left the dead leader's task %s, claimed by %q; want complete, claimed by orchestrator-2",
+			err, done.Status, done.ClaimedBy)
+	}
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("readmeOrchestrator: %v, want it ended by its context", err)
+	}
+}

@@ -161,7 +161,7 @@ func readmeOrchestrator(ctx context.Context, logger *slog.Logger, instanceID str
 		return err
 	}
 	return elector.Run(ctx, func(ctx context.Context, term int64) error {
-		leader := store.AsLeader(term) // fenced: writes fail with ErrNotLeader once deposed
+		leader := store.AsLeader(term) // fenced: claims fail with ErrNotLeader once deposed
 		// Only leaders claim, and this one has claimed nothing yet in this term: every open
 		// claim is a former leader's (a dead one's, or this instance's own), so back to the
 		// queue. A minute ahead: claims carry the server's clock, which may run ahead of ours.

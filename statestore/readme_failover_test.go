@@ -32,11 +32,17 @@ func TestReadmeOrchestratorRecoversADeadLeadersClaims(t *testing.T) {
 		t.Fatal(err)
 	}
 	deadCtx, die := context.WithCancel(ctx)
+	var deposed *statestore.Store // orchestrator-1's fenced store, for its late writes
+	var claim statestore.Claim
 	err = dead.Run(deadCtx, func(ctx context.Context, term int64) error {
 		defer die()
-		claimed, err := e.store.AsLeader(term).ClaimTasks(ctx, "orchestrator-1", 10, "deploy_node")
+		deposed = e.store.AsLeader(term)
+		claimed, err := deposed.ClaimTasks(ctx, "orchestrator-1", 10, "deploy_node")
 		if err == nil && (len(claimed) != 1 || claimed[0].ID != queued.ID) {
 			err = errors.New("orchestrator-1 did not claim the queued task")
+		}
+		if err == nil {
+			claim = claimed[0].Claim()
 		}
 		return err
 	})
@@ -62,5 +68,18 @@ func TestReadmeOrchestratorRecoversADeadLeadersClaims(t *testing.T) {
 	}
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("readmeOrchestrator: %v, want it ended by its context", err)
+	}
+
+	// What the README says of a deposed leader's writes: its claims are
+	// fenced, and its completion of the claim it held is refused.
+	late := context.Background()
+	if _, err := e.store.CreateTask(late, statestore.NewTask{Action: "deploy_node", CreatedBy: "example"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := deposed.ClaimTasks(late, "orchestrator-1", 10, "deploy_node"); !errors.Is(err, statestore.ErrNotLeader) {
+		t.Errorf("the deposed leader's ClaimTasks = %v, %v; want ErrNotLeader", got, err)
+	}
+	if _, err := deposed.CompleteTasks(late, statestore.ResultSuccess, claim); !errors.Is(err, statestore.ErrStaleAttempt) {
+		t.Errorf("the deposed leader's CompleteTasks of its old claim: %v, want ErrStaleAttempt", err)
 	}
 }

@@ -271,6 +271,10 @@ func TestBinaryBadFlagValues(t *testing.T) {
 		{[]string{"leader", "show", "-o", "xml"}, []string{`-o/--output "xml"`}},
 		{[]string{"leader", "show", "now"}, []string{`statectl leader show takes no arguments, got "now"`}},
 		// design fetch
+		{[]string{"design", "fetch", "gopher://x/y"}, []string{`the URI argument: unsupported scheme "gopher"`}},
+		{[]string{"design", "fetch", "site.yaml"}, []string{`the URI argument: unsupported scheme: no scheme`}},
+		{[]string{"design", "fetch", "file://host/etc/hosts"}, []string{`the URI argument: invalid URI: file URI must not name a host`}},
+		{[]string{"design", "fetch", "https://user:secretpw@designs.example/site.yaml#md5=x"}, []string{"the URI argument: invalid URI"}},
 		{[]string{"design", "fetch", "file:///etc/hosts", "-o", "xml"}, []string{`-o/--output "xml"`, "--out-file"}},
 		{[]string{"design", "fetch", "file:///etc/hosts", "--root", "/nonexistent-statectl-root"}, []string{"--root /nonexistent-statectl-root: no such directory"}},
 		{[]string{"design", "fetch"}, []string{"statectl design fetch: missing URI (usage: statectl design fetch URI; see --help)"}},
@@ -300,6 +304,9 @@ func TestBinaryBadFlagValues(t *testing.T) {
 			r.wantErrorLine(t, ExitUsage, tc.want...)
 			if m := goFieldName.FindString(r.stderr); m != "" {
 				t.Errorf("statectl %q: the message names the Go field %q: %s", tc.args, m, r.stderr)
+			}
+			if strings.Contains(r.stderr, "secretpw") {
+				t.Errorf("statectl %q: the message holds the URI's password: %s", tc.args, r.stderr)
 			}
 			if m := goIdentifier.FindString(strings.ReplaceAll(r.stderr, "PostgreSQL", "")); m != "" {
 				t.Errorf("statectl %q: the message names the Go function or type %q: %s", tc.args, m, r.stderr)

@@ -300,8 +300,9 @@ func TestDesignFetch(t *testing.T) {
 		t.Fatalf("--out-file -o yaml: %v\n%s", err, r.stdout)
 	}
 
-	run(t, "", "", "design", "fetch", "file:relative").want(t, 1, "absolute path")
-	run(t, "", "", "design", "fetch", "gopher://x/y").want(t, 1, "unsupported scheme")
+	// A URI that is not one statectl can fetch is a wrong command line: exit 2.
+	run(t, "", "", "design", "fetch", "file:relative").want(t, 2, "absolute path")
+	run(t, "", "", "design", "fetch", "gopher://x/y").want(t, 2, "unsupported scheme")
 }
 
 // Errors name statectl's own knobs (--root, STATECTL_SERVICE_TOKEN), never the

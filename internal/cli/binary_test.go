@@ -562,6 +562,25 @@ func TestBinaryVersion(t *testing.T) {
 	if v.Version != info.Main.Version || v.Schema.Latest != latest || v.Schema.Database == nil || *v.Schema.Database != latest {
 		t.Fatalf("version -o json = %+v", v)
 	}
+	// Every key docs/operations.md lists is there, the VCS ones null when
+	// the binary carries no VCS information (never absent, never a made-up
+	// "modified": false).
+	var keys map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &keys); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"module", "version", "revision", "revision_time", "modified", "go_version", "schema"} {
+		if _, ok := keys[k]; !ok {
+			t.Errorf("version -o json lacks %q:\n%s", k, r.stdout)
+		}
+	}
+	if wantRevision == "unknown (built without VCS information)" {
+		for _, k := range []string{"revision", "revision_time", "modified"} {
+			if keys[k] != nil {
+				t.Errorf("version -o json without VCS information: %q = %v, want null", k, keys[k])
+			}
+		}
+	}
 
 	// No database: DATABASE_URL names a port nothing listens on.
 	r = statectl(t, cleanEnv("DATABASE_URL=postgres://statectl:pw@127.0.0.1:1/none?connect_timeout=2"), "", "version").

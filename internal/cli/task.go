@@ -253,6 +253,14 @@ func (e *env) taskCommand() *cobra.Command {
 			} else {
 				fmt.Fprintf(e.stdout, "  active (work may be in progress), kept (--include-active deletes them): %s\n", statusCounts(preview.Active))
 			}
+			toDelete := countTasks(preview.Finished)
+			if includeActive {
+				toDelete += countTasks(preview.Active)
+			}
+			if toDelete == 0 && !yes {
+				fmt.Fprintln(e.stdout, "nothing to delete")
+				return nil
+			}
 			if !yes {
 				fmt.Fprintf(e.stderr, "delete these task trees with their subtasks and messages? [y/N] ")
 				answer, _ := bufio.NewReader(e.stdin).ReadString('\n')

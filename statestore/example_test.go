@@ -144,6 +144,17 @@ func (e *exampleDB) cancelWhenComplete(ctx context.Context, cancel context.Cance
 // TestReadmeOrchestratorRecoversADeadLeadersClaims).
 func readmeOrchestrator(ctx context.Context, logger *slog.Logger, instanceID string) error {
 	// snippet:start readme-orchestrator
+	// Migrate at start-up, over a direct connection (tern's lock is a session lock):
+	// every instance may; one applies, the others wait and find nothing to do.
+	conn, err := pgx.Connect(ctx, os.Getenv("STATEMGMT_ELECTOR_URL"))
+	if err != nil {
+		return err
+	}
+	_, err = statestore.Migrate(ctx, conn, logger)
+	if err := errors.Join(err, conn.Close(ctx)); err != nil {
+		return err
+	}
+
 	pool, err := pgxpool.New(ctx, os.Getenv("DATABASE_URL"))
 	if err != nil {
 		return err

@@ -7,7 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/drydock-go/statemgmt/statestore"
+	"github.com/drydock-go/statemgmt/statestore/statetest"
 )
 
 // TestReadmeOrchestratorRecoversADeadLeadersClaims runs the README's
@@ -81,5 +84,73 @@ func TestReadmeOrchestratorRecoversADeadLeadersClaims(t *testing.T) {
 	}
 	if _, err := deposed.CompleteTasks(late, statestore.ResultSuccess, claim); !errors.Is(err, statestore.ErrStaleAttempt) {
 		t.Errorf("the deposed leader's CompleteTasks of its old claim: %v, want ErrStaleAttempt", err)
+	}
+}
+
+// TestReadmeOrchestratorMigratesAFreshDatabase runs the README's
+// orchestrator loop on a database nobody migrated, as a newcomer copying it
+// would: it migrates at start-up, is elected and completes a task queued
+// once the schema is there (without the migration its elector only logged
+// `relation "leadership_fence" does not exist`, retrying for ever).
+func TestReadmeOrchestratorMigratesAFreshDatabase(t *testing.T) {
+	// The deadline only bounds a broken run (the schema never appears).
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	db := statetest.NewEmpty(t)
+	t.Setenv("DATABASE_URL", db.URL)
+	t.Setenv("STATEMGMT_ELECTOR_URL", db.URL)
+
+	ended := make(chan error, 1)
+	go func() { ended <- readmeOrchestrator(ctx, slog.New(slog.DiscardHandler), "orchestrator-1") }()
+
+	pool, err := pgxpool.New(ctx, db.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	store := statestore.New(pool, statestore.Options{})
+	defer store.Close()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for v := int32(0); v != statestore.LatestSchemaVersion(); {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the README's loop left the fresh database at schema version %d, not %d", v, statestore.LatestSchemaVersion())
+		case err := <-ended:
+			t.Fatalf("the README's loop ended before migrating: %v", err)
+		case <-tick.C:
+		}
+		conn, err := pool.Acquire(ctx)
+		if err != nil {
+			t.Logf("acquire: %v (polling again)", err)
+			continue
+		}
+		got, err := statestore.SchemaVersion(ctx, conn.Conn())
+		conn.Release()
+		if err != nil {
+			t.Logf("schema version: %v (polling again)", err)
+			continue
+		}
+		v = got
+	}
+	queued, err := store.CreateTask(ctx, statestore.NewTask{Action: "deploy_node", CreatedBy: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the README's loop did not complete the task queued after the migration")
+		case err := <-ended:
+			t.Fatalf("the README's loop ended: %v", err)
+		case <-tick.C:
+		}
+		if done, err := store.GetTask(ctx, queued.ID); err == nil && done.Status == statestore.StatusComplete {
+			break
+		}
+	}
+	cancel()
+	if err := <-ended; !errors.Is(err, context.Canceled) {
+		t.Errorf("readmeOrchestrator: %v, want it ended by its context", err)
 	}
 }

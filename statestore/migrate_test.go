@@ -22,7 +22,8 @@ import (
 	"github.com/drydock-go/statemgmt/statestore/statetest"
 )
 
-var allTables = []string{"active_instance", "boot_action", "boot_action_status", "build_data", "leader_term", "leadership_fence", "result_message", "tasks"}
+var allTables = []string{"active_instance", "boot_action", "boot_action_status", "build_data", "drydock_import", "drydock_import_progress",
+	"drydock_import_rejected", "leader_term", "leadership_fence", "result_message", "tasks"}
 
 // keptTables survive every down migration on purpose: leadership_fence keeps
 // terms from going back (TestTermsNeverGoBackAcrossMigrations).

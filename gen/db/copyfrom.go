@@ -46,3 +46,206 @@ func (r iteratorForCopyBuildData) Err() error {
 func (q *Queries) CopyBuildData(ctx context.Context, db DBTX, arg []CopyBuildDataParams) (int64, error) {
 	return db.CopyFrom(ctx, []string{"build_data"}, []string{"node_name", "task_id", "collected_at", "generator", "data_format", "data_element"}, &iteratorForCopyBuildData{rows: arg})
 }
+
+// iteratorForCopyDrydockImportRejected implements pgx.CopyFromSource.
+type iteratorForCopyDrydockImportRejected struct {
+	rows                 []CopyDrydockImportRejectedParams
+	skippedFirstNextCall bool
+}
+
+func (r *iteratorForCopyDrydockImportRejected) Next() bool {
+	if len(r.rows) == 0 {
+		return false
+	}
+	if !r.skippedFirstNextCall {
+		r.skippedFirstNextCall = true
+		return true
+	}
+	r.rows = r.rows[1:]
+	return len(r.rows) > 0
+}
+
+func (r iteratorForCopyDrydockImportRejected) Values() ([]interface{}, error) {
+	return []interface{}{
+		r.rows[0].SourceTable,
+		r.rows[0].SourceKey,
+		r.rows[0].Reason,
+	}, nil
+}
+
+func (r iteratorForCopyDrydockImportRejected) Err() error {
+	return nil
+}
+
+// Records rejected source rows (table, key, reason).
+func (q *Queries) CopyDrydockImportRejected(ctx context.Context, db DBTX, arg []CopyDrydockImportRejectedParams) (int64, error) {
+	return db.CopyFrom(ctx, []string{"drydock_import_rejected"}, []string{"source_table", "source_key", "reason"}, &iteratorForCopyDrydockImportRejected{rows: arg})
+}
+
+// iteratorForCopyImportBootActionStatuses implements pgx.CopyFromSource.
+type iteratorForCopyImportBootActionStatuses struct {
+	rows                 []CopyImportBootActionStatusesParams
+	skippedFirstNextCall bool
+}
+
+func (r *iteratorForCopyImportBootActionStatuses) Next() bool {
+	if len(r.rows) == 0 {
+		return false
+	}
+	if !r.skippedFirstNextCall {
+		r.skippedFirstNextCall = true
+		return true
+	}
+	r.rows = r.rows[1:]
+	return len(r.rows) > 0
+}
+
+func (r iteratorForCopyImportBootActionStatuses) Values() ([]interface{}, error) {
+	return []interface{}{
+		r.rows[0].ActionID,
+		r.rows[0].NodeName,
+		r.rows[0].ActionName,
+		r.rows[0].TaskID,
+		r.rows[0].IdentityKeyHash,
+		r.rows[0].ActionStatus,
+		r.rows[0].CreatedAt,
+		r.rows[0].UpdatedAt,
+	}, nil
+}
+
+func (r iteratorForCopyImportBootActionStatuses) Err() error {
+	return nil
+}
+
+// Bulk-loads imported boot action runs with COPY, in action id order (run_seq follows it).
+func (q *Queries) CopyImportBootActionStatuses(ctx context.Context, db DBTX, arg []CopyImportBootActionStatusesParams) (int64, error) {
+	return db.CopyFrom(ctx, []string{"boot_action_status"}, []string{"action_id", "node_name", "action_name", "task_id", "identity_key_hash", "action_status", "created_at", "updated_at"}, &iteratorForCopyImportBootActionStatuses{rows: arg})
+}
+
+// iteratorForCopyImportBootActions implements pgx.CopyFromSource.
+type iteratorForCopyImportBootActions struct {
+	rows                 []CopyImportBootActionsParams
+	skippedFirstNextCall bool
+}
+
+func (r *iteratorForCopyImportBootActions) Next() bool {
+	if len(r.rows) == 0 {
+		return false
+	}
+	if !r.skippedFirstNextCall {
+		r.skippedFirstNextCall = true
+		return true
+	}
+	r.rows = r.rows[1:]
+	return len(r.rows) > 0
+}
+
+func (r iteratorForCopyImportBootActions) Values() ([]interface{}, error) {
+	return []interface{}{
+		r.rows[0].NodeName,
+		r.rows[0].TaskID,
+		r.rows[0].IdentityKeyHash,
+	}, nil
+}
+
+func (r iteratorForCopyImportBootActions) Err() error {
+	return nil
+}
+
+// Bulk-loads imported boot action contexts (key digests only) with COPY.
+func (q *Queries) CopyImportBootActions(ctx context.Context, db DBTX, arg []CopyImportBootActionsParams) (int64, error) {
+	return db.CopyFrom(ctx, []string{"boot_action"}, []string{"node_name", "task_id", "identity_key_hash"}, &iteratorForCopyImportBootActions{rows: arg})
+}
+
+// iteratorForCopyImportMessages implements pgx.CopyFromSource.
+type iteratorForCopyImportMessages struct {
+	rows                 []CopyImportMessagesParams
+	skippedFirstNextCall bool
+}
+
+func (r *iteratorForCopyImportMessages) Next() bool {
+	if len(r.rows) == 0 {
+		return false
+	}
+	if !r.skippedFirstNextCall {
+		r.skippedFirstNextCall = true
+		return true
+	}
+	r.rows = r.rows[1:]
+	return len(r.rows) > 0
+}
+
+func (r iteratorForCopyImportMessages) Values() ([]interface{}, error) {
+	return []interface{}{
+		r.rows[0].TaskID,
+		r.rows[0].Sequence,
+		r.rows[0].Message,
+		r.rows[0].Error,
+		r.rows[0].Context,
+		r.rows[0].ContextType,
+		r.rows[0].Ts,
+		r.rows[0].Extra,
+	}, nil
+}
+
+func (r iteratorForCopyImportMessages) Err() error {
+	return nil
+}
+
+// Bulk-loads imported result messages with COPY, already numbered per task.
+func (q *Queries) CopyImportMessages(ctx context.Context, db DBTX, arg []CopyImportMessagesParams) (int64, error) {
+	return db.CopyFrom(ctx, []string{"result_message"}, []string{"task_id", "sequence", "message", "error", "context", "context_type", "ts", "extra"}, &iteratorForCopyImportMessages{rows: arg})
+}
+
+// iteratorForCopyImportTasks implements pgx.CopyFromSource.
+type iteratorForCopyImportTasks struct {
+	rows                 []CopyImportTasksParams
+	skippedFirstNextCall bool
+}
+
+func (r *iteratorForCopyImportTasks) Next() bool {
+	if len(r.rows) == 0 {
+		return false
+	}
+	if !r.skippedFirstNextCall {
+		r.skippedFirstNextCall = true
+		return true
+	}
+	r.rows = r.rows[1:]
+	return len(r.rows) > 0
+}
+
+func (r iteratorForCopyImportTasks) Values() ([]interface{}, error) {
+	return []interface{}{
+		r.rows[0].TaskID,
+		r.rows[0].ParentTaskID,
+		r.rows[0].Status,
+		r.rows[0].Action,
+		r.rows[0].DesignRef,
+		r.rows[0].NodeFilter,
+		r.rows[0].RequestContext,
+		r.rows[0].Retry,
+		r.rows[0].CreatedAt,
+		r.rows[0].CreatedBy,
+		r.rows[0].UpdatedAt,
+		r.rows[0].TerminatedAt,
+		r.rows[0].TerminatedBy,
+		r.rows[0].Terminate,
+		r.rows[0].ResultStatus,
+		r.rows[0].ResultMessage,
+		r.rows[0].ResultReason,
+		r.rows[0].ResultErrorCount,
+		r.rows[0].ResultSuccesses,
+		r.rows[0].ResultFailures,
+		r.rows[0].ResultLinks,
+	}, nil
+}
+
+func (r iteratorForCopyImportTasks) Err() error {
+	return nil
+}
+
+// Bulk-loads imported tasks with COPY, every column the source has.
+func (q *Queries) CopyImportTasks(ctx context.Context, db DBTX, arg []CopyImportTasksParams) (int64, error) {
+	return db.CopyFrom(ctx, []string{"tasks"}, []string{"task_id", "parent_task_id", "status", "action", "design_ref", "node_filter", "request_context", "retry", "created_at", "created_by", "updated_at", "terminated_at", "terminated_by", "terminate", "result_status", "result_message", "result_reason", "result_error_count", "result_successes", "result_failures", "result_links"}, &iteratorForCopyImportTasks{rows: arg})
+}

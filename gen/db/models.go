@@ -61,6 +61,35 @@ type BuildData struct {
 	DataElement string    `json:"data_element"`
 }
 
+// The Drydock import into this database: which source (counts, revision), when it started and finished.
+type DrydockImport struct {
+	Singleton         bool       `json:"singleton"`
+	SourceFingerprint string     `json:"source_fingerprint"`
+	SourceTimezone    string     `json:"source_timezone"`
+	StartedAt         time.Time  `json:"started_at"`
+	FinishedAt        *time.Time `json:"finished_at"`
+}
+
+// Per source table: where the import stands (position: the last key done) and what it wrote.
+type DrydockImportProgress struct {
+	SourceTable  string `json:"source_table"`
+	Position     string `json:"position"`
+	RowsRead     int64  `json:"rows_read"`
+	RowsWritten  int64  `json:"rows_written"`
+	RowsRejected int64  `json:"rows_rejected"`
+	Truncated    int64  `json:"truncated"`
+	Recovered    int64  `json:"recovered"`
+	Done         bool   `json:"done"`
+}
+
+// Source rows the import skipped, with why; never holds a boot action key.
+type DrydockImportRejected struct {
+	RejectedID  int64  `json:"rejected_id"`
+	SourceTable string `json:"source_table"`
+	SourceKey   string `json:"source_key"`
+	Reason      string `json:"reason"`
+}
+
 // Every leadership term: who, when elected, when and how it ended.
 type LeaderTerm struct {
 	Term       int64      `json:"term"`

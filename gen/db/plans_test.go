@@ -62,6 +62,9 @@ SELECT gen_random_uuid(), 'node' || (g % 2000), 'action' || (g % 7), gen_random_
 FROM generate_series(1, 100000) g;
 -- Statistics from every row (the sample covers the largest table): plans
 -- that do not change with ANALYZE's random sample, so the plan files are stable.
+INSERT INTO drydock_import_rejected (source_table, source_key, reason)
+SELECT CASE WHEN g % 100 = 0 THEN 'tasks' ELSE 'result_message' END, g::text, 'x'
+FROM generate_series(1, 100000) g;
 SET default_statistics_target = 10000;
 ANALYZE;
 `
@@ -150,6 +153,8 @@ var planCases = []planCase{
 	{"boot action statuses of a node", db.ListBootActionStatusesSQL, "'node7'", "boot_action_status_node_idx", ""},
 	{"queued exists", db.QueuedTaskExistsSQL, "'{}'::text[]", "tasks_queued_idx", ""},
 	{"queued exists by action", db.QueuedTaskExistsSQL, "'{deploy_nodes}'::text[]", "tasks_queued_idx", ""},
+	{"import: existing task ids", db.ExistingTaskIDsSQL, "ARRAY[" + planID + "]", "tasks_pkey", ""},
+	{"import: rejected task keys", db.DrydockImportRejectedTaskKeysSQL, "", "drydock_import_rejected_table_idx", ""},
 }
 
 // explain PREPAREs the case's query as stmt on conn and returns the lines of
@@ -162,7 +167,11 @@ func explain(t *testing.T, conn *pgx.Conn, stmt, options string, tc planCase) []
 	if _, err := conn.Exec(ctx, "PREPARE "+stmt+" AS "+body); err != nil {
 		t.Fatalf("prepare: %v", err)
 	}
-	rows, err := conn.Query(ctx, "EXPLAIN "+options+" EXECUTE "+stmt+"("+tc.args+")")
+	args := "(" + tc.args + ")"
+	if tc.args == "" {
+		args = "" // a query without parameters
+	}
+	rows, err := conn.Query(ctx, "EXPLAIN "+options+" EXECUTE "+stmt+args)
 	if err != nil {
 		t.Fatalf("explain: %v", err)
 	}

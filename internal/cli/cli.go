@@ -82,7 +82,7 @@ Connection: --database-url, else $DATABASE_URL, else libpq defaults (PGHOST, PGU
 	root.PersistentFlags().StringVar(&e.databaseURL, "database-url", "", "PostgreSQL connection URL (default $DATABASE_URL, then libpq defaults)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{flagParseError(err)} })
 	root.AddCommand(e.migrateCommand(), e.taskCommand(), e.msgCommand(), e.buildDataCommand(),
-		e.bootActionCommand(), e.leaderCommand(), e.designCommand(), e.demoCommand(), e.versionCommand())
+		e.bootActionCommand(), e.leaderCommand(), e.designCommand(), e.demoCommand(), e.versionCommand(), e.importCommand())
 	root.SetHelpCommand(helpCommand(root))
 	root.InitDefaultCompletionCmd()
 	e.strict(root)

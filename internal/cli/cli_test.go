@@ -12,12 +12,12 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/drydock-go/statemgmt/internal/leadertest"
 	"github.com/drydock-go/statemgmt/statestore"
 	"github.com/drydock-go/statemgmt/statestore/statetest"
 )
@@ -239,24 +239,7 @@ func TestMessagesBuildDataBootActionsLeader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runCtx, stopRun := context.WithCancel(ctx)
-	ran := make(chan error, 1)
-	leading := make(chan struct{})
-	go func() {
-		ran <- el.Run(runCtx, func(ctx context.Context, _ int64) error {
-			close(leading)
-			<-ctx.Done()
-			return nil
-		})
-	}()
-	defer func() { stopRun(); <-ran }()
-	select {
-	case <-leading:
-	case err := <-ran:
-		t.Fatalf("elector stopped before leading: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("elector did not lead within 30 s")
-	}
+	leadertest.Lead(t, el, 0)
 	run(t, url, "", "leader", "show").want(t, 0, "term:", "1", "orch-a", "leading")
 	run(t, url, "", "leader", "show", "-o", "json").want(t, 0, `"term": 1`)
 }

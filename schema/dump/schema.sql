@@ -202,6 +202,77 @@ ALTER TABLE public.build_data ALTER COLUMN build_data_id ADD GENERATED ALWAYS AS
 );
 
 --
+-- Name: drydock_import; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.drydock_import (
+    singleton boolean DEFAULT true NOT NULL,
+    source_fingerprint text NOT NULL,
+    source_timezone text NOT NULL,
+    started_at timestamp with time zone DEFAULT now() NOT NULL,
+    finished_at timestamp with time zone,
+    CONSTRAINT drydock_import_singleton_check CHECK (singleton)
+);
+
+--
+-- Name: TABLE drydock_import; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.drydock_import IS 'The Drydock import into this database: which source (counts, revision), when it started and finished.';
+
+--
+-- Name: drydock_import_progress; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.drydock_import_progress (
+    source_table text NOT NULL,
+    "position" text DEFAULT ''::text NOT NULL,
+    rows_read bigint DEFAULT 0 NOT NULL,
+    rows_written bigint DEFAULT 0 NOT NULL,
+    rows_rejected bigint DEFAULT 0 NOT NULL,
+    truncated bigint DEFAULT 0 NOT NULL,
+    recovered bigint DEFAULT 0 NOT NULL,
+    done boolean DEFAULT false NOT NULL,
+    CONSTRAINT drydock_import_progress_rows_read_nonnegative CHECK ((rows_read >= 0))
+);
+
+--
+-- Name: TABLE drydock_import_progress; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.drydock_import_progress IS 'Per source table: where the import stands (position: the last key done) and what it wrote.';
+
+--
+-- Name: drydock_import_rejected; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.drydock_import_rejected (
+    rejected_id bigint NOT NULL,
+    source_table text NOT NULL,
+    source_key text NOT NULL,
+    reason text NOT NULL
+);
+
+--
+-- Name: TABLE drydock_import_rejected; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.drydock_import_rejected IS 'Source rows the import skipped, with why; never holds a boot action key.';
+
+--
+-- Name: drydock_import_rejected_rejected_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+ALTER TABLE public.drydock_import_rejected ALTER COLUMN rejected_id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.drydock_import_rejected_rejected_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
 -- Name: leader_term; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -391,6 +462,27 @@ ALTER TABLE ONLY public.build_data
     ADD CONSTRAINT build_data_pkey PRIMARY KEY (build_data_id);
 
 --
+-- Name: drydock_import drydock_import_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.drydock_import
+    ADD CONSTRAINT drydock_import_pkey PRIMARY KEY (singleton);
+
+--
+-- Name: drydock_import_progress drydock_import_progress_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.drydock_import_progress
+    ADD CONSTRAINT drydock_import_progress_pkey PRIMARY KEY (source_table);
+
+--
+-- Name: drydock_import_rejected drydock_import_rejected_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.drydock_import_rejected
+    ADD CONSTRAINT drydock_import_rejected_pkey PRIMARY KEY (rejected_id);
+
+--
 -- Name: leader_term leader_term_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -441,6 +533,12 @@ CREATE INDEX build_data_node_idx ON public.build_data USING btree (node_name, co
 --
 
 CREATE INDEX build_data_task_idx ON public.build_data USING btree (task_id, collected_at DESC);
+
+--
+-- Name: drydock_import_rejected_table_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX drydock_import_rejected_table_idx ON public.drydock_import_rejected USING btree (source_table, rejected_id);
 
 --
 -- Name: tasks_claimed_idx; Type: INDEX; Schema: public; Owner: -

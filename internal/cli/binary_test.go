@@ -284,6 +284,11 @@ func TestBinaryBadFlagValues(t *testing.T) {
 		{[]string{"migrate", "down", "--yes=maybe"}, []string{`--yes "maybe": want true or false`}},
 		{[]string{"msg", "tail", id, "--follow=maybe"}, []string{`--follow "maybe": want true or false`}},
 		{[]string{"--database-url"}, []string{"flag needs an argument: --database-url"}},
+		// Given empty (a script's unset variable), never DATABASE_URL's database instead.
+		{[]string{"--database-url", "", "task", "list"}, []string{"--database-url: must not be empty (omit it to use DATABASE_URL or the PG* variables)"}},
+		{[]string{"task", "create", "--action", "noop", "--database-url="}, []string{"--database-url: must not be empty"}},
+		{[]string{"demo", "--database-url", " "}, []string{"--database-url: must not be empty"}},
+		{[]string{"version", "--database-url", ""}, []string{"--database-url: must not be empty"}},
 		// migrate
 		{[]string{"migrate", "down", "zero"}, []string{`down "zero": N must be a positive number`}},
 		{[]string{"migrate", "down", "0"}, []string{`down "0": N must be a positive number`}},

@@ -50,9 +50,15 @@ func flagParseError(err error) error {
 }
 
 // checkRequiredFlags names the required flags (MarkFlagRequired) a command
-// line lacks, as typed: "--action is required". It runs as PreRunE, before
-// cobra's own check, whose message names them without the dashes.
+// line lacks, as typed: "--action is required", and refuses --database-url
+// given empty. It runs as PreRunE, before cobra's own check, whose message
+// names the flags without the dashes.
 func checkRequiredFlags(c *cobra.Command, _ []string) error {
+	// --database-url given empty (a script's unset variable) must not mean
+	// DATABASE_URL's or libpq's database: that may be another one entirely.
+	if f := c.Flags().Lookup("database-url"); f != nil && f.Changed && strings.TrimSpace(f.Value.String()) == "" {
+		return usagef("--database-url: must not be empty (omit it to use DATABASE_URL or the PG* variables)")
+	}
 	var missing []string
 	c.Flags().VisitAll(func(f *pflag.Flag) {
 		if v := f.Annotations[cobra.BashCompOneRequiredFlag]; len(v) > 0 && v[0] == "true" && !f.Changed {

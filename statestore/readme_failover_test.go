@@ -75,7 +75,7 @@ func TestReadmeOrchestratorRecoversADeadLeadersClaims(t *testing.T) {
 
 	// What the README says of a deposed leader's writes: its claims are
 	// fenced, and its completion of the claim it held is refused.
-	late := context.Background()
+	late := t.Context() // ctx ended with the loop
 	if _, err := e.store.CreateTask(late, statestore.NewTask{Action: "deploy_node", CreatedBy: "example"}); err != nil {
 		t.Fatal(err)
 	}

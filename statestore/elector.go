@@ -69,8 +69,9 @@ type ElectorConfig struct {
 	// silent (idle_session_timeout) before ending it, which releases the
 	// lock: the bound on how long a leader that stops answering keeps
 	// leadership, whatever the network does. Default max(2 s, 4 ×
-	// CheckInterval); at least 3 × CheckInterval. Callers of Claim must call
-	// Maintain more often than this.
+	// CheckInterval); at least 3 × CheckInterval (Run confirms leadership
+	// every CheckInterval, so a live leader's session is never silent that
+	// long).
 	SessionTimeout time.Duration
 	// Keepalive settings for the elector's connection, both ends. Defaults:
 	// idle 5 s, interval 1 s, count 3, user timeout 5 s.
@@ -221,13 +222,14 @@ type LeaderFunc func(ctx context.Context, term int64) error
 // — The term is the single truth —
 //
 // Only the term decides who may write; the lock only decides who may become
-// leader next. Claim by the current holder returns its term and changes
-// nothing (no second lock, no new term). Only the holder of the current term,
-// the session that recorded it and still holds the lock, can resign it;
-// Abdicate by anyone else changes nothing and returns ErrNotLeader. Terms never
-// go back: the highest term ever granted is kept in leadership_fence, a table
-// no down migration drops, so migrating down and up again does not reuse a
-// term a deposed leader may still carry.
+// leader next. An election grants a new term only to a session that was
+// granted the lock, never a second one while that session holds it. Only the
+// holder of the current term, the session that recorded it and still holds
+// the lock, can end it by resigning; no other instance's elector can, short
+// of that session losing the lock. Terms never go back: the highest term
+// ever granted is kept in leadership_fence, a table no down migration drops,
+// so migrating down and up again does not reuse a term a deposed leader may
+// still carry.
 //
 // — Database failover —
 //
@@ -350,10 +352,10 @@ func (e *Elector) MarshalJSON() ([]byte, error) { return json.Marshal(e.String()
 // Identity returns the identity this elector campaigns under.
 func (e *Elector) Identity() uuid.UUID { return e.cfg.Identity }
 
-// Leading returns the current term and true while this elector leads:
-// from a successful Claim (or Run's election) until Abdicate, a failed
-// Maintain, or — under Run — the moment the leader function's context is
-// cancelled (not when the function returns).
+// Leading returns the current term and true while this elector leads: from
+// Run's election until the moment the leader function's context is
+// cancelled (leadership lost, Resign, or Run's ctx ending), not when the
+// function returns.
 func (e *Elector) Leading() (int64, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -381,8 +383,7 @@ func (e *Elector) Resign() {
 // Run campaigns until ctx ends. Each time it wins, it runs lead and waits for
 // it to return before campaigning again. It returns ctx's error when ctx
 // ends; connection problems are logged and retried, never returned. It
-// refuses at once (an error) when it is already running, or while the
-// elector leads through Claim.
+// refuses at once (an error) when it is already running.
 func (e *Elector) Run(ctx context.Context, lead LeaderFunc) error {
 	e.callMu.Lock() // waits for a Claim / Maintain / Abdicate in flight
 	e.mu.Lock()

@@ -139,6 +139,64 @@ func (e *exampleDB) cancelWhenComplete(ctx context.Context, cancel context.Cance
 	}
 }
 
+// readmeOrchestrator is the README's orchestrator loop, run by instance
+// instanceID until ctx ends (Example_orchestrator,
+// TestReadmeOrchestratorRecoversADeadLeadersClaims).
+func readmeOrchestrator(ctx context.Context, logger *slog.Logger, instanceID string) error {
+	// snippet:start readme-orchestrator
+	// Migrate at start-up, over a direct connection (tern's lock is a session lock):
+	// every instance may; one applies, the others wait and find nothing to do.
+	conn, err := pgx.Connect(ctx, os.Getenv("STATEMGMT_ELECTOR_URL"))
+	if err != nil {
+		return err
+	}
+	_, err = statestore.Migrate(ctx, conn, logger)
+	if err := errors.Join(err, conn.Close(ctx)); err != nil {
+		return err
+	}
+
+	pool, err := pgxpool.New(ctx, os.Getenv("DATABASE_URL"))
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	store := statestore.New(pool, statestore.Options{Logger: logger})
+	defer store.Close()
+
+	// snippet:start leadership-elector
+	elector, err := statestore.NewElector(statestore.ElectorConfig{
+		ConnString: os.Getenv("STATEMGMT_ELECTOR_URL"), // DIRECT to PostgreSQL, never PgBouncer
+		Logger:     logger,
+	})
+	if err != nil {
+		return err
+	}
+	return elector.Run(ctx, func(ctx context.Context, term int64) error {
+		leader := store.AsLeader(term) // fenced: claims fail with ErrNotLeader once deposed
+		// Only leaders claim, and this one has claimed nothing yet in this term: every open
+		// claim is a former leader's (a dead one's, or this instance's own), so back to the
+		// queue. A minute ahead: claims carry the server's clock, which may run ahead of ours.
+		if _, err := leader.RequeueStaleTasks(ctx, time.Now().Add(time.Minute)); err != nil {
+			return err
+		}
+		for ctx.Err() == nil { // ctx ends the moment leadership is lost
+			tasks, err := leader.ClaimTasksWait(ctx, instanceID, 10, "deploy_node")
+			if err != nil {
+				return err // ErrNotLeader: deposed, stop at once
+			}
+			for _, t := range tasks {
+				// … do the work, log it with store.AppendMessage …
+				if _, err := leader.CompleteTasks(ctx, statestore.ResultSuccess, t.Claim()); err != nil {
+					logger.Warn("not completed", "task", t.ID, "err", err) // ErrStaleAttempt: requeued meanwhile
+				}
+			}
+		}
+		return nil // returning resigns; Run campaigns again until ctx ends
+	})
+	// snippet:end leadership-elector
+	// snippet:end readme-orchestrator
+}
+
 // Example_orchestrator is the README's "An orchestrator in 30 lines": an
 // elector and a store on a fresh database, one queued task, claimed and
 // completed by the leader; the context ends once the task is complete.
@@ -154,49 +212,7 @@ func Example_orchestrator() {
 	queued := e.queue(ctx, "deploy_node")
 	go e.cancelWhenComplete(ctx, cancel, queued.ID)
 
-	orchestrate := func(ctx context.Context) error {
-		// snippet:start readme-orchestrator
-		pool, err := pgxpool.New(ctx, os.Getenv("DATABASE_URL"))
-		if err != nil {
-			return err
-		}
-		defer pool.Close()
-		store := statestore.New(pool, statestore.Options{Logger: logger})
-		defer store.Close()
-
-		// snippet:start leadership-elector
-		elector, err := statestore.NewElector(statestore.ElectorConfig{
-			ConnString: os.Getenv("STATEMGMT_ELECTOR_URL"), // DIRECT to PostgreSQL, never PgBouncer
-			Logger:     logger,
-		})
-		if err != nil {
-			return err
-		}
-		return elector.Run(ctx, func(ctx context.Context, term int64) error {
-			leader := store.AsLeader(term) // fenced: writes fail with ErrNotLeader once deposed
-			// What this instance still held when it last lost leadership goes back to the queue.
-			if _, err := leader.RequeueTasksOfClaimer(ctx, instanceID); err != nil {
-				return err
-			}
-			for ctx.Err() == nil { // ctx ends the moment leadership is lost
-				tasks, err := leader.ClaimTasksWait(ctx, instanceID, 10, "deploy_node")
-				if err != nil {
-					return err // ErrNotLeader: deposed, stop at once
-				}
-				for _, t := range tasks {
-					// … do the work, log it with store.AppendMessage …
-					if _, err := leader.CompleteTasks(ctx, statestore.ResultSuccess, t.Claim()); err != nil {
-						logger.Warn("not completed", "task", t.ID, "err", err) // ErrStaleAttempt: requeued meanwhile
-					}
-				}
-			}
-			return nil // returning resigns; Run campaigns again until ctx ends
-		})
-		// snippet:end leadership-elector
-		// snippet:end readme-orchestrator
-	}
-
-	err := orchestrate(ctx)
+	err := readmeOrchestrator(ctx, logger, instanceID)
 	fmt.Println("Run ended with ctx:", errors.Is(err, context.Canceled))
 	done := e.task(queued.ID)
 	fmt.Println(done.Status, done.Result.Status, done.ClaimedBy)

@@ -135,6 +135,10 @@ func (r binRun) wantErrorLine(t *testing.T, code int, contains ...string) {
 // filter.Statuses[0], query.NodeName, opts.BatchSize, task.Action.
 var goFieldName = regexp.MustCompile(`\b[a-z]+\.[A-Z][A-Za-z]*|\[[0-9]+\]`)
 
+// goIdentifier matches a Go function or type name (ListTasks, BuildData,
+// InvalidInputError) in a message; PostgreSQL is removed before matching.
+var goIdentifier = regexp.MustCompile(`\b[A-Z][a-z]+[A-Z][A-Za-z]*\b`)
+
 // An unknown subcommand anywhere is a usage error (exit 2) naming it, with
 // suggestions; a command group without its subcommand prints its usage on
 // stderr and exits 2; help asked for is on stdout, exit 0.
@@ -154,7 +158,7 @@ func TestBinaryUnknownSubcommandsAndGroups(t *testing.T) {
 		{[]string{"completion", "fsh"}, []string{`unknown command "fsh" for "statectl completion"`, `"fish"`}},
 		{[]string{"help", "frob"}, []string{`unknown command "frob" for "statectl"`}},
 		{[]string{"help", "task", "lst"}, []string{`unknown command "lst" for "statectl task"`}},
-		{[]string{"task", "list", "extra"}, []string{`unknown command "extra" for "statectl task list"`}},
+		{[]string{"task", "list", "extra"}, []string{`statectl task list takes no arguments, got "extra" (see statectl task list --help)`}},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			statectl(t, nil, "", tc.args...).wantErrorLine(t, ExitUsage, tc.want...)
@@ -208,14 +212,18 @@ func TestBinaryBadFlagValues(t *testing.T) {
 		{[]string{"task", "list", "--limit", "-5"}, []string{"--limit -5: must be between 1 and 10000"}},
 		{[]string{"task", "list", "--limit", "10001"}, []string{"--limit 10001: must be between 1 and 10000"}},
 		{[]string{"task", "list", "--limit", "ten"}, []string{`--limit "ten": want a whole number`}},
-		{[]string{"task", "list", "--cursor", "garbage"}, []string{`--cursor "garbage": is not a cursor`}},
+		{[]string{"task", "list", "--cursor", "garbage"}, []string{`--cursor "garbage": is not a cursor statectl printed for this listing`}},
 		{[]string{"task", "list", "--cursor", ""}, []string{"--cursor: must not be empty"}},
 		{[]string{"task", "list", "-o", "xml"}, []string{`-o/--output "xml": unknown output format`}},
 		{[]string{"task", "list", "--bogus"}, []string{"unknown flag: --bogus"}},
 		// task show, tree
 		{[]string{"task", "show", "nope"}, []string{`task id "nope" is not a UUID`}},
 		{[]string{"task", "show", nilID}, []string{"task id", "nil UUID"}},
-		{[]string{"task", "show"}, []string{"accepts 1 arg(s), received 0"}},
+		{[]string{"task", "show"}, []string{"statectl task show: missing ID (usage: statectl task show ID; see --help)"}},
+		{[]string{"task", "show", id, id}, []string{`statectl task show: unexpected argument "` + id + `" (usage: statectl task show ID; see --help)`}},
+		{[]string{"task", "tree"}, []string{"statectl task tree: missing ID"}},
+		{[]string{"task", "terminate"}, []string{"statectl task terminate: missing ID"}},
+		{[]string{"msg", "tail"}, []string{"statectl msg tail: missing ID"}},
 		{[]string{"task", "show", id, "-o", "xml"}, []string{`-o/--output "xml"`}},
 		{[]string{"task", "tree", "nope"}, []string{`task id "nope" is not a UUID`}},
 		{[]string{"task", "tree", id, "-o", "xml"}, []string{`-o/--output "xml"`}},
@@ -251,7 +259,7 @@ func TestBinaryBadFlagValues(t *testing.T) {
 		{[]string{"builddata", "list", "--node", "bad node!"}, []string{`--node "bad node!": must be letters, digits`}},
 		{[]string{"builddata", "list", "--node", "node01", "--task", "nope"}, []string{`--task "nope" is not a UUID`}},
 		{[]string{"builddata", "list", "--node", "node01", "--limit", "0"}, []string{"--limit 0: must be between 1 and 10000"}},
-		{[]string{"builddata", "list", "--node", "node01", "--cursor", "garbage"}, []string{`--cursor "garbage": is not a cursor`}},
+		{[]string{"builddata", "list", "--node", "node01", "--cursor", "garbage"}, []string{`--cursor "garbage": is not a cursor statectl printed for this listing`}},
 		{[]string{"builddata", "list", "--node", "node01", "--latest", "--task", id}, []string{"--latest and --task cannot be combined"}},
 		{[]string{"builddata", "list", "--node", "node01", "-o", "xml"}, []string{`-o/--output "xml"`}},
 		// bootaction list
@@ -261,24 +269,33 @@ func TestBinaryBadFlagValues(t *testing.T) {
 		{[]string{"bootaction", "list", "--node", "node01", "-o", "xml"}, []string{`-o/--output "xml"`}},
 		// leader show
 		{[]string{"leader", "show", "-o", "xml"}, []string{`-o/--output "xml"`}},
-		{[]string{"leader", "show", "now"}, []string{`unknown command "now" for "statectl leader show"`}},
+		{[]string{"leader", "show", "now"}, []string{`statectl leader show takes no arguments, got "now"`}},
 		// design fetch
+		{[]string{"design", "fetch", "gopher://x/y"}, []string{`the URI argument: unsupported scheme "gopher"`}},
+		{[]string{"design", "fetch", "site.yaml"}, []string{`the URI argument: unsupported scheme: no scheme`}},
+		{[]string{"design", "fetch", "file://host/etc/hosts"}, []string{`the URI argument: invalid URI: file URI must not name a host`}},
+		{[]string{"design", "fetch", "https://user:secretpw@designs.example/site.yaml#md5=x"}, []string{"the URI argument: invalid URI"}},
 		{[]string{"design", "fetch", "file:///etc/hosts", "-o", "xml"}, []string{`-o/--output "xml"`, "--out-file"}},
 		{[]string{"design", "fetch", "file:///etc/hosts", "--root", "/nonexistent-statectl-root"}, []string{"--root /nonexistent-statectl-root: no such directory"}},
-		{[]string{"design", "fetch"}, []string{"accepts 1 arg(s), received 0"}},
+		{[]string{"design", "fetch"}, []string{"statectl design fetch: missing URI (usage: statectl design fetch URI; see --help)"}},
 		{[]string{"design", "fetch", "file:///etc/hosts", "--out-file", "/nonexistent-statectl-dir/site.yaml"}, []string{"--out-file /nonexistent-statectl-dir/site.yaml: no such directory"}},
 		{[]string{"builddata", "list", "--node", "node01", "--latest=maybe"}, []string{`--latest "maybe": want true or false`}},
 		{[]string{"task", "purge", "--older-than", "1d", "--include-active=maybe"}, []string{`--include-active "maybe": want true or false`}},
 		{[]string{"migrate", "down", "--yes=maybe"}, []string{`--yes "maybe": want true or false`}},
 		{[]string{"msg", "tail", id, "--follow=maybe"}, []string{`--follow "maybe": want true or false`}},
 		{[]string{"--database-url"}, []string{"flag needs an argument: --database-url"}},
+		// Given empty (a script's unset variable), never DATABASE_URL's database instead.
+		{[]string{"--database-url", "", "task", "list"}, []string{"--database-url: must not be empty (omit it to use DATABASE_URL or the PG* variables)"}},
+		{[]string{"task", "create", "--action", "noop", "--database-url="}, []string{"--database-url: must not be empty"}},
+		{[]string{"demo", "--database-url", " "}, []string{"--database-url: must not be empty"}},
+		{[]string{"version", "--database-url", ""}, []string{"--database-url: must not be empty"}},
 		// migrate
 		{[]string{"migrate", "down", "zero"}, []string{`down "zero": N must be a positive number`}},
 		{[]string{"migrate", "down", "0"}, []string{`down "0": N must be a positive number`}},
 		{[]string{"migrate", "down", "-1"}, []string{"unknown shorthand flag: '1' in -1"}},
-		{[]string{"migrate", "down", "1", "2"}, []string{"accepts at most 1 arg(s), received 2"}},
-		{[]string{"migrate", "up", "now"}, []string{`unknown command "now" for "statectl migrate up"`}},
-		{[]string{"migrate", "status", "now"}, []string{`unknown command "now" for "statectl migrate status"`}},
+		{[]string{"migrate", "down", "1", "2"}, []string{`statectl migrate down: unexpected argument "2" (usage: statectl migrate down [N]; see --help)`}},
+		{[]string{"migrate", "up", "now"}, []string{`statectl migrate up takes no arguments, got "now"`}},
+		{[]string{"migrate", "status", "now"}, []string{`statectl migrate status takes no arguments, got "now"`}},
 		// demo
 		{[]string{"demo", "--nodes", "0"}, []string{"--nodes 0: must be between 1 and 200"}},
 		{[]string{"demo", "--nodes", "-1"}, []string{"--nodes -1: must be between 1 and 200"}},
@@ -292,6 +309,15 @@ func TestBinaryBadFlagValues(t *testing.T) {
 			r.wantErrorLine(t, ExitUsage, tc.want...)
 			if m := goFieldName.FindString(r.stderr); m != "" {
 				t.Errorf("statectl %q: the message names the Go field %q: %s", tc.args, m, r.stderr)
+			}
+			if strings.Contains(r.stderr, "secretpw") {
+				t.Errorf("statectl %q: the message holds the URI's password: %s", tc.args, r.stderr)
+			}
+			if m := goIdentifier.FindString(strings.ReplaceAll(r.stderr, "PostgreSQL", "")); m != "" {
+				t.Errorf("statectl %q: the message names the Go function or type %q: %s", tc.args, m, r.stderr)
+			}
+			if strings.Contains(r.stderr, "arg(s)") {
+				t.Errorf("statectl %q: cobra's argument count instead of the argument's name: %s", tc.args, r.stderr)
 			}
 		})
 	}
@@ -540,6 +566,25 @@ func TestBinaryVersion(t *testing.T) {
 	}
 	if v.Version != info.Main.Version || v.Schema.Latest != latest || v.Schema.Database == nil || *v.Schema.Database != latest {
 		t.Fatalf("version -o json = %+v", v)
+	}
+	// Every key docs/operations.md lists is there, the VCS ones null when
+	// the binary carries no VCS information (never absent, never a made-up
+	// "modified": false).
+	var keys map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &keys); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"module", "version", "revision", "revision_time", "modified", "go_version", "schema"} {
+		if _, ok := keys[k]; !ok {
+			t.Errorf("version -o json lacks %q:\n%s", k, r.stdout)
+		}
+	}
+	if wantRevision == "unknown (built without VCS information)" {
+		for _, k := range []string{"revision", "revision_time", "modified"} {
+			if keys[k] != nil {
+				t.Errorf("version -o json without VCS information: %q = %v, want null", k, keys[k])
+			}
+		}
 	}
 
 	// No database: DATABASE_URL names a port nothing listens on.

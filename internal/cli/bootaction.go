@@ -34,7 +34,7 @@ A node with no boot action context is not found (exit 1), as in builddata list.`
 				return err
 			}
 			defer closeFn()
-			flags := map[string]flagRef{"node": {"--node", node}}
+			flags := map[string]flagRef{"node": {name: "--node", value: node}}
 			bctx, err := s.GetBootActionContext(c.Context(), node)
 			if errors.Is(err, statestore.ErrNotFound) {
 				return unknownNode(node, "no boot action context")

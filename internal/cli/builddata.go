@@ -47,7 +47,7 @@ a known node whose data --task or --latest filter out lists nothing (exit 0).`,
 				return err
 			}
 			defer closeFn()
-			flags := map[string]flagRef{"query.NodeName": {"--node", node}, "query.Cursor": {"--cursor", cursor}}
+			flags := map[string]flagRef{"query.NodeName": {name: "--node", value: node}, "query.Cursor": cursorFlag(cursor)}
 			page, err := s.BuildData(c.Context(), q)
 			if err != nil {
 				return storeFlagError(err, flags)

@@ -99,6 +99,9 @@ func (e *env) strict(c *cobra.Command) {
 		c.RunE = groupRunE
 		c.SuggestionsMinimumDistance = 2
 	}
+	if check := c.Args; check != nil && !c.HasSubCommands() {
+		c.Args = namedArgs(check)
+	}
 	if run := c.RunE; run != nil {
 		if c.PreRunE == nil && c.PreRun == nil {
 			c.PreRunE = checkRequiredFlags
@@ -110,6 +113,37 @@ func (e *env) strict(c *cobra.Command) {
 	}
 	for _, sub := range c.Commands() {
 		e.strict(sub)
+	}
+}
+
+// namedArgs wraps a command's argument check so that a wrong number of
+// arguments is a usage error naming the argument as its Use line does
+// ("statectl task show: missing ID (usage: statectl task show ID; see
+// --help)"), not cobra's "accepts 1 arg(s), received 0", nor "unknown
+// command" for an argument given to a command that takes none.
+func namedArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		err := check(c, args)
+		if err == nil {
+			return nil
+		}
+		names := strings.Fields(c.Use)[1:]
+		required := 0
+		for _, n := range names {
+			if !strings.HasPrefix(n, "[") {
+				required++
+			}
+		}
+		usage := strings.Join(append([]string{c.CommandPath()}, names...), " ")
+		switch {
+		case len(names) == 0 && len(args) > 0:
+			return usagef("%s takes no arguments, got %q (see %s --help)", c.CommandPath(), args[0], c.CommandPath())
+		case len(args) < required:
+			return usagef("%s: missing %s (usage: %s; see --help)", c.CommandPath(), names[len(args)], usage)
+		case len(args) > len(names):
+			return usagef("%s: unexpected argument %q (usage: %s; see --help)", c.CommandPath(), args[len(names)], usage)
+		}
+		return usageError{err}
 	}
 }
 

@@ -159,10 +159,15 @@ func TestTaskCommands(t *testing.T) {
 	run(t, url, "", "task", "create", "--action", "Bad Action").want(t, 2, `--action "Bad Action": must be`)
 	run(t, url, "", "frobnicate").want(t, 2, "unknown command")
 
-	// Purge keeps trees with work in progress and says so before asking.
-	run(t, url, "n\n", "task", "purge", "--older-than", "0s").want(t, 1,
+	// Purge keeps trees with work in progress and says so; with nothing to
+	// delete it does not ask (a script without --yes must not fail for that).
+	r = run(t, url, "n\n", "task", "purge", "--older-than", "0s")
+	r.want(t, 0,
 		"finished (every task complete or terminated), deleted: 0 tasks",
-		"active (work may be in progress), kept (--include-active deletes them): 2 tasks (queued 2)", "purge cancelled")
+		"active (work may be in progress), kept (--include-active deletes them): 2 tasks (queued 2)", "nothing to delete")
+	if strings.Contains(r.stderr, "[y/N]") {
+		t.Errorf("purge with nothing to delete asked:\n%s", r.stderr)
+	}
 	run(t, url, "", "task", "purge", "--older-than", "0s", "--yes").want(t, 0, "purged 0 tasks and 0 messages in 1 batches; kept 1 active trees")
 	run(t, url, "", "task", "terminate", created.ID, "--by", "ops").want(t, 0, "terminated: 2 task(s) changed")
 	run(t, url, "n\n", "task", "purge", "--older-than", "0s").want(t, 1, "deleted: 2 tasks (terminated 2)", "kept (--include-active deletes them): 0 tasks", "purge cancelled")
@@ -283,8 +288,9 @@ func TestDesignFetch(t *testing.T) {
 		t.Fatalf("--out-file -o yaml: %v\n%s", err, r.stdout)
 	}
 
-	run(t, "", "", "design", "fetch", "file:relative").want(t, 1, "absolute path")
-	run(t, "", "", "design", "fetch", "gopher://x/y").want(t, 1, "unsupported scheme")
+	// A URI that is not one statectl can fetch is a wrong command line: exit 2.
+	run(t, "", "", "design", "fetch", "file:relative").want(t, 2, "absolute path")
+	run(t, "", "", "design", "fetch", "gopher://x/y").want(t, 2, "unsupported scheme")
 }
 
 // Errors name statectl's own knobs (--root, STATECTL_SERVICE_TOKEN), never the

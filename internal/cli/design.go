@@ -73,6 +73,10 @@ the token in $STATECTL_SERVICE_TOKEN.`,
 				return fmt.Errorf("%w (allowed by --root: %s)", err, strings.Join(roots, ", "))
 			case errors.Is(err, fetch.ErrNoTokenSource), errors.Is(err, fetch.ErrEmptyToken):
 				return usagef("%s URIs need a service token: set STATECTL_SERVICE_TOKEN", scheme)
+			case errors.Is(err, fetch.ErrUnsupportedScheme), errors.Is(err, fetch.ErrInvalidURI):
+				// Not a URI statectl can fetch: the command line is wrong. The
+				// URI itself is not repeated (it may hold a password).
+				return usageError{fmt.Errorf("the URI argument: %w", unprefixed{err, "fetch: "})}
 			case err != nil:
 				return err
 			}
@@ -105,6 +109,16 @@ the token in $STATECTL_SERVICE_TOKEN.`,
 	cmd.AddCommand(get)
 	return cmd
 }
+
+// unprefixed is err with prefix cut from its message (the package name a
+// statectl message need not repeat); errors.Is and As still see err.
+type unprefixed struct {
+	err    error
+	prefix string
+}
+
+func (u unprefixed) Error() string { return strings.TrimPrefix(u.err.Error(), u.prefix) }
+func (u unprefixed) Unwrap() error { return u.err }
 
 // checkOutFileDir checks, before anything is fetched, that --out-file's
 // directory exists.

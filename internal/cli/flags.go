@@ -50,9 +50,15 @@ func flagParseError(err error) error {
 }
 
 // checkRequiredFlags names the required flags (MarkFlagRequired) a command
-// line lacks, as typed: "--action is required". It runs as PreRunE, before
-// cobra's own check, whose message names them without the dashes.
+// line lacks, as typed: "--action is required", and refuses --database-url
+// given empty. It runs as PreRunE, before cobra's own check, whose message
+// names the flags without the dashes.
 func checkRequiredFlags(c *cobra.Command, _ []string) error {
+	// --database-url given empty (a script's unset variable) must not mean
+	// DATABASE_URL's or libpq's database: that may be another one entirely.
+	if f := c.Flags().Lookup("database-url"); f != nil && f.Changed && strings.TrimSpace(f.Value.String()) == "" {
+		return usagef("--database-url: must not be empty (omit it to use DATABASE_URL or the PG* variables)")
+	}
 	var missing []string
 	c.Flags().VisitAll(func(f *pflag.Flag) {
 		if v := f.Annotations[cobra.BashCompOneRequiredFlag]; len(v) > 0 && v[0] == "true" && !f.Changed {
@@ -172,8 +178,15 @@ func parseID(s, what string) (uuid.UUID, error) {
 	return id, nil
 }
 
-// flagRef is the flag (or argument) that set a store field, with the value.
-type flagRef struct{ name, value string }
+// flagRef is the flag (or argument) that set a store field, with the value;
+// problem, when set, replaces the store's wording (which may name Go calls).
+type flagRef struct{ name, value, problem string }
+
+// cursorFlag is the --cursor flag of a list command: the store's complaint
+// names its Go call, the operator wants to know where a cursor comes from.
+func cursorFlag(cursor string) flagRef {
+	return flagRef{"--cursor", cursor, `is not a cursor statectl printed for this listing (the "more: --cursor …" line on stderr, or "next" in -o json/yaml, of the same command with the same flags)`}
+}
 
 // storeFlagError turns the store's *InvalidInputError about one of fields
 // (keyed by the store's field name; "filter.Statuses" also matches
@@ -189,7 +202,11 @@ func storeFlagError(err error, fields map[string]flagRef) error {
 	if !ok {
 		return err
 	}
-	return usagef("%s %s: %s", f.name, quote(f.value), ie.Problem)
+	problem := ie.Problem
+	if f.problem != "" {
+		problem = f.problem
+	}
+	return usagef("%s %s: %s", f.name, quote(f.value), problem)
 }
 
 // quote quotes a flag value for a message, cut short when long.

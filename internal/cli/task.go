@@ -42,7 +42,7 @@ func (e *env) taskCommand() *cobra.Command {
 			}
 			for _, a := range actions {
 				if err := statestore.ValidateAction(a); err != nil {
-					return storeFlagError(err, map[string]flagRef{"action": {"--action", a}})
+					return storeFlagError(err, map[string]flagRef{"action": {name: "--action", value: a}})
 				}
 			}
 			if err = checkGivenNotEmpty(c, "--cursor", cursor); err != nil {
@@ -58,7 +58,7 @@ func (e *env) taskCommand() *cobra.Command {
 			defer closeFn()
 			page, err := s.ListTasks(c.Context(), f)
 			if err != nil {
-				return storeFlagError(err, map[string]flagRef{"filter.Cursor": {"--cursor", cursor}})
+				return storeFlagError(err, map[string]flagRef{"filter.Cursor": cursorFlag(cursor)})
 			}
 			views := []*taskView{}
 			for _, t := range page.Tasks {
@@ -154,7 +154,7 @@ func (e *env) taskCommand() *cobra.Command {
 				return err
 			}
 			if err := statestore.ValidateAction(action); err != nil {
-				return storeFlagError(err, map[string]flagRef{"action": {"--action", action}})
+				return storeFlagError(err, map[string]flagRef{"action": {name: "--action", value: action}})
 			}
 			st, err := parseStatus("--status", status, []statestore.TaskStatus{statestore.StatusQueued, statestore.StatusRequested})
 			if err != nil {
@@ -177,9 +177,9 @@ func (e *env) taskCommand() *cobra.Command {
 			defer closeFn()
 			t, err := s.CreateTask(c.Context(), nt)
 			if err != nil {
-				return storeFlagError(err, map[string]flagRef{"task.Action": {"--action", action}, "task.DesignRef": {"--design-ref", designRef},
-					"task.CreatedBy": {"--by", createdBy}, "task.Status": {"--status", status}, "task.ParentID": {"--parent", parent},
-					"parent_task_id": {"--parent", parent}})
+				return storeFlagError(err, map[string]flagRef{"task.Action": {name: "--action", value: action}, "task.DesignRef": {name: "--design-ref", value: designRef},
+					"task.CreatedBy": {name: "--by", value: createdBy}, "task.Status": {name: "--status", value: status}, "task.ParentID": {name: "--parent", value: parent},
+					"parent_task_id": {name: "--parent", value: parent}})
 			}
 			v := viewTask(t)
 			return createOut.write(e.stdout, v, func(tw *tabwriter.Writer) {
@@ -210,7 +210,7 @@ func (e *env) taskCommand() *cobra.Command {
 			defer closeFn()
 			changed, err := s.TerminateTask(c.Context(), id, by)
 			if err != nil {
-				return storeFlagError(err, map[string]flagRef{"by": {"--by", by}})
+				return storeFlagError(err, map[string]flagRef{"by": {name: "--by", value: by}})
 			}
 			fmt.Fprintf(e.stdout, "terminated: %d task(s) changed\n", len(changed))
 			return nil
@@ -252,6 +252,14 @@ func (e *env) taskCommand() *cobra.Command {
 				fmt.Fprintf(e.stdout, "  ACTIVE (work may be in progress), deleted too (--include-active): %s\n", statusCounts(preview.Active))
 			} else {
 				fmt.Fprintf(e.stdout, "  active (work may be in progress), kept (--include-active deletes them): %s\n", statusCounts(preview.Active))
+			}
+			toDelete := countTasks(preview.Finished)
+			if includeActive {
+				toDelete += countTasks(preview.Active)
+			}
+			if toDelete == 0 && !yes {
+				fmt.Fprintln(e.stdout, "nothing to delete")
+				return nil
 			}
 			if !yes {
 				fmt.Fprintf(e.stderr, "delete these task trees with their subtasks and messages? [y/N] ")

@@ -16,11 +16,13 @@ import (
 
 // versionView is what statectl version prints.
 type versionView struct {
-	Module       string     `json:"module"`
-	Version      string     `json:"version"`
-	Revision     string     `json:"revision,omitempty"`
-	RevisionTime string     `json:"revision_time,omitempty"`
-	Modified     bool       `json:"modified"`
+	Module  string `json:"module"`
+	Version string `json:"version"`
+	// Revision, RevisionTime and Modified are the VCS stamp; null when the
+	// binary carries none.
+	Revision     *string    `json:"revision"`
+	RevisionTime *string    `json:"revision_time"`
+	Modified     *bool      `json:"modified"`
 	GoVersion    string     `json:"go_version"`
 	Schema       schemaView `json:"schema"`
 }
@@ -56,12 +58,12 @@ database it prints the rest and still exits 0.`,
 			v.Schema = e.schemaOfDatabase(c.Context())
 			return out.write(e.stdout, v, func(tw *tabwriter.Writer) {
 				rev := "unknown (built without VCS information)"
-				if v.Revision != "" {
-					rev = v.Revision
-					if v.RevisionTime != "" {
-						rev += " (" + v.RevisionTime + ")"
+				if v.Revision != nil {
+					rev = *v.Revision
+					if v.RevisionTime != nil {
+						rev += " (" + *v.RevisionTime + ")"
 					}
-					if v.Modified {
+					if v.Modified != nil && *v.Modified {
 						rev += ", with uncommitted changes"
 					}
 				}
@@ -106,11 +108,12 @@ func versionFrom(info *debug.BuildInfo) versionView {
 	for _, s := range info.Settings {
 		switch s.Key {
 		case "vcs.revision":
-			v.Revision = s.Value
+			v.Revision = &s.Value
 		case "vcs.time":
-			v.RevisionTime = s.Value
+			v.RevisionTime = &s.Value
 		case "vcs.modified":
-			v.Modified = s.Value == "true"
+			modified := s.Value == "true"
+			v.Modified = &modified
 		}
 	}
 	return v

@@ -15,8 +15,9 @@ func TestVersionFromBuildInfo(t *testing.T) {
 	info := &debug.BuildInfo{Main: debug.Module{Path: "github.com/drydock-go/statemgmt", Version: "v1.4.0"},
 		Settings: []debug.BuildSetting{{Key: "vcs", Value: "git"}, {Key: "vcs.revision", Value: "0123456789abcdef0123456789abcdef01234567"},
 			{Key: "vcs.time", Value: "2026-11-25T12:00:00Z"}, {Key: "vcs.modified", Value: "true"}}}
-	want := versionView{Module: "github.com/drydock-go/statemgmt", Version: "v1.4.0", Revision: "0123456789abcdef0123456789abcdef01234567",
-		RevisionTime: "2026-11-25T12:00:00Z", Modified: true, GoVersion: runtime.Version()}
+	rev, at, modified := "0123456789abcdef0123456789abcdef01234567", "2026-11-25T12:00:00Z", true
+	want := versionView{Module: "github.com/drydock-go/statemgmt", Version: "v1.4.0", Revision: &rev,
+		RevisionTime: &at, Modified: &modified, GoVersion: runtime.Version()}
 	if diff := cmp.Diff(want, versionFrom(info)); diff != "" {
 		t.Errorf("versionFrom (-want +got):\n%s", diff)
 	}

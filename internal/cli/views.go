@@ -116,6 +116,15 @@ func currentUser() string {
 
 // statusCounts prints task counts by status in lifecycle order, e.g.
 // "3 tasks (complete 2, terminated 1)".
+// countTasks is the number of tasks a count by status holds.
+func countTasks(m map[statestore.TaskStatus]int64) int64 {
+	var n int64
+	for _, c := range m {
+		n += c
+	}
+	return n
+}
+
 func statusCounts(m map[statestore.TaskStatus]int64) string {
 	var total int64
 	var parts []string

@@ -543,7 +543,10 @@ func (d *run) watch(ctx context.Context) error {
 			d.progress(ctx)
 			return nil
 		case <-ctx.Done():
-			return fmt.Errorf("demo: did not finish in time: %w", ctx.Err())
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return fmt.Errorf("demo: did not finish in time: %w", ctx.Err())
+			}
+			return fmt.Errorf("demo: interrupted before the end (cleaning up): %w", ctx.Err())
 		case <-tick.C:
 			d.progress(ctx)
 		case <-halfway:

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -159,4 +160,41 @@ func TestDemoRefusesADatabaseInUse(t *testing.T) {
 			check(t)
 		})
 	}
+}
+
+// Ctrl-C mid-run (the context cancelled) is reported as an interruption,
+// not as a run that "did not finish in time".
+func TestDemoInterruptedSaysSo(t *testing.T) {
+	db := statetest.New(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	out := &cancelOn{text: "created deploy_nodes", cancel: cancel}
+	err := Run(ctx, Config{DatabaseURL: db.URL, Nodes: 12, Out: out})
+	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "interrupted") || strings.Contains(err.Error(), "in time") {
+		t.Fatalf("demo cancelled mid-run: %v, want an error saying it was interrupted\n%s", err, out.String())
+	}
+}
+
+// cancelOn is the demo's output; it calls cancel once text is written.
+type cancelOn struct {
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	text   string
+	cancel context.CancelFunc
+}
+
+func (c *cancelOn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n, err := c.buf.Write(p)
+	if strings.Contains(c.buf.String(), c.text) {
+		c.cancel()
+	}
+	return n, err
+}
+
+func (c *cancelOn) String() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.buf.String()
 }

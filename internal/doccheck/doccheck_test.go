@@ -44,6 +44,70 @@ func TestExportedNamesDocumented(t *testing.T) {
 	}
 }
 
+// TestAPIDocsNameNoTestOnlyCalls fails when the documentation of the library
+// packages' exported names sends a reader to a call only their tests can
+// make (statestore's export_test.go: Elector.Claim, Maintain, Abdicate,
+// Store.WaitForQueued), which go doc readers look for in vain.
+func TestAPIDocsNameNoTestOnlyCalls(t *testing.T) {
+	for _, pkg := range []string{"statestore", "statestore/statetest", "fetch"} {
+		found, err := TestOnlyNamesInAPIDocs(filepath.Join(root, pkg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(found) > 0 {
+			t.Errorf("%s: doc comments naming test-only calls:\n  %s", pkg, strings.Join(found, "\n  "))
+		}
+	}
+}
+
+// TestTestOnlyNamesInAPIDocs checks the checker on a package of its own.
+func TestTestOnlyNamesInAPIDocs(t *testing.T) {
+	dir := writeTree(t, map[string]string{
+		"x.go": `package x
+
+// Claim is a type of its own.
+type Claim struct{}
+
+// E campaigns; after Claim, call Keep.
+type E struct {
+	// Timeout bounds Keep.
+	Timeout int
+}
+
+// Run runs; see Claim for the type.
+func (e *E) Run() {}
+
+// Other mentions Claim the type, and TestMain, and nothing test-only.
+func Other() {}
+`,
+		"export_test.go": `package x
+
+func TestMain() {}
+
+func (e *E) Claim() {}
+
+func (e *E) Keep() {}
+`,
+		"ext_test.go": `package x_test
+
+func Extern() {}
+`,
+	})
+	got, err := TestOnlyNamesInAPIDocs(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		filepath.ToSlash(filepath.Join(dir, "x.go")) + ":12: E.Run: Claim", // sorted as text
+		filepath.ToSlash(filepath.Join(dir, "x.go")) + ":6: E: Claim",
+		filepath.ToSlash(filepath.Join(dir, "x.go")) + ":6: E: Keep",
+		filepath.ToSlash(filepath.Join(dir, "x.go")) + ":8: E.Timeout: Keep",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("found:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+}
+
 // writeTree writes files (slash paths relative to dir) for the checker tests.
 func writeTree(t *testing.T, files map[string]string) string {
 	t.Helper()

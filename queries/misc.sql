@@ -34,3 +34,11 @@ SELECT pg_is_in_recovery() AS in_recovery,
        current_setting('transaction_read_only')::boolean AS read_only,
        current_setting('synchronous_standby_names') <> '' AS sync_required,
        statemgmt_sync_standbys()::bigint AS sync_standbys;
+
+-- name: TryMigrationLock :one
+-- Takes tern's migration lock (its advisory lock number) without waiting inside a statement: a migrator blocked in pg_advisory_lock would deadlock with another's CREATE INDEX CONCURRENTLY, so Migrate polls this instead.
+SELECT pg_try_advisory_lock(9628173550095224) AS locked;
+
+-- name: ReleaseMigrationLock :one
+-- Releases the migration lock TryMigrationLock took (tern takes and releases its own, nested, in between).
+SELECT pg_advisory_unlock(9628173550095224) AS released;

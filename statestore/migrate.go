@@ -48,6 +48,18 @@ func MigrateTo(ctx context.Context, conn *pgx.Conn, target int32, logger *slog.L
 	if latest := LatestSchemaVersion(); target < 0 || target > latest {
 		return MigrationResult{}, invalid("target version", "must be between 0 and %d, got %d", latest, target)
 	}
+	if conn == nil {
+		return MigrationResult{}, invalid("conn", "must not be nil")
+	}
+	unlock, err := lockMigrations(ctx, conn)
+	if err != nil {
+		return MigrationResult{}, err
+	}
+	defer func() {
+		if err := unlock(); err != nil {
+			logger.WarnContext(ctx, "statestore: release the migration lock (the session's end releases it)", "err", err)
+		}
+	}()
 	m, err := newMigrator(ctx, conn)
 	if err != nil {
 		return MigrationResult{}, err
@@ -81,17 +93,50 @@ func MigrateTo(ctx context.Context, conn *pgx.Conn, target int32, logger *slog.L
 }
 
 // SchemaVersion returns the schema version of the database behind conn
-// (0 for an empty database).
+// (0 for an empty database). It only reads: it creates nothing and takes no
+// lock, so it never waits for a migration in progress.
 func SchemaVersion(ctx context.Context, conn *pgx.Conn) (int32, error) {
-	m, err := newMigrator(ctx, conn)
-	if err != nil {
-		return 0, err
+	if conn == nil {
+		return 0, invalid("conn", "must not be nil")
 	}
-	v, err := m.GetCurrentVersion(ctx)
+	v, err := db.New().ReadSchemaVersion(ctx, conn)
 	if err != nil {
-		return 0, fmt.Errorf("statestore: read schema version: %w", err)
+		return 0, mapError("read schema version", err)
 	}
-	return v, nil
+	return max(v, 0), nil
+}
+
+// migrationLockPoll is how often a migrator waiting for another retries the
+// migration lock.
+const migrationLockPoll = 50 * time.Millisecond
+
+// lockMigrations takes tern's migration lock on conn, polling with
+// pg_try_advisory_lock rather than waiting in pg_advisory_lock: a session
+// blocked in a statement holds a snapshot, and CREATE INDEX CONCURRENTLY in
+// the migrator that holds the lock waits for every such snapshot — a
+// deadlock PostgreSQL breaks by failing one migrator
+// (TestConcurrentMigratorsBothSucceed, with migrations 012 and 015 built
+// CONCURRENTLY). tern then takes the same lock again, nested, and releases
+// its own; unlock releases this one.
+func lockMigrations(ctx context.Context, conn *pgx.Conn) (unlock func() error, err error) {
+	q := db.New()
+	for {
+		locked, err := q.TryMigrationLock(ctx, conn)
+		if err != nil {
+			return nil, fmt.Errorf("statestore: take the migration lock: %w", err)
+		}
+		if locked {
+			return func() error {
+				_, err := q.ReleaseMigrationLock(context.WithoutCancel(ctx), conn)
+				return err
+			}, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("statestore: waiting for another migrator: %w", ctx.Err())
+		case <-time.After(migrationLockPoll):
+		}
+	}
 }
 
 // LatestSchemaVersion returns the version the embedded migrations lead to.

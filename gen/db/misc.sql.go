@@ -92,6 +92,18 @@ func (q *Queries) ReadSchemaVersion(ctx context.Context, db DBTX) (int32, error)
 	return version, err
 }
 
+const releaseMigrationLock = `-- name: ReleaseMigrationLock :one
+SELECT pg_advisory_unlock(9628173550095224) AS released
+`
+
+// Releases the migration lock TryMigrationLock took (tern takes and releases its own, nested, in between).
+func (q *Queries) ReleaseMigrationLock(ctx context.Context, db DBTX) (bool, error) {
+	row := db.QueryRow(ctx, releaseMigrationLock)
+	var released bool
+	err := row.Scan(&released)
+	return released, err
+}
+
 const serverRole = `-- name: ServerRole :one
 SELECT pg_is_in_recovery() AS in_recovery,
        current_setting('transaction_read_only')::boolean AS read_only,
@@ -119,4 +131,16 @@ func (q *Queries) ServerRole(ctx context.Context, db DBTX) (*ServerRoleRow, erro
 		&i.SyncStandbys,
 	)
 	return &i, err
+}
+
+const tryMigrationLock = `-- name: TryMigrationLock :one
+SELECT pg_try_advisory_lock(9628173550095224) AS locked
+`
+
+// Takes tern's migration lock (its advisory lock number) without waiting inside a statement: a migrator blocked in pg_advisory_lock would deadlock with another's CREATE INDEX CONCURRENTLY, so Migrate polls this instead.
+func (q *Queries) TryMigrationLock(ctx context.Context, db DBTX) (bool, error) {
+	row := db.QueryRow(ctx, tryMigrationLock)
+	var locked bool
+	err := row.Scan(&locked)
+	return locked, err
 }

@@ -57,6 +57,8 @@ INSERT INTO build_data (node_name, task_id, collected_at, generator, data_format
 SELECT 'node' || (g % 2000), gen_random_uuid(), now() - make_interval(secs => g),
        (ARRAY['lshw','dmesg','lldp'])[1 + g % 3], 'text/plain', 'x'
 FROM generate_series(1, 200000) g;
+INSERT INTO boot_action (node_name, task_id, identity_key_hash)
+SELECT 'node' || g, gen_random_uuid(), decode(repeat('00', 32), 'hex') FROM generate_series(1, 2000) g;
 INSERT INTO boot_action_status (action_id, node_name, action_name, task_id, identity_key_hash)
 SELECT gen_random_uuid(), 'node' || (g % 2000), 'action' || (g % 7), gen_random_uuid(), decode(repeat('00', 32), 'hex')
 FROM generate_series(1, 100000) g;

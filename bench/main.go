@@ -50,7 +50,7 @@ type record struct {
 
 func main() {
 	var cfg config
-	scenario := flag.String("scenario", "all", "burn, latency, append, wakeups, appendbatch, read, failover, testdb, fanout, batch or all")
+	scenario := flag.String("scenario", "all", "burn, latency, latencysteps, append, wakeups, appendbatch, read, failover, testdb, fanout, batch or all")
 	flag.StringVar(&cfg.databaseURL, "database-url", os.Getenv("DATABASE_URL"), "PostgreSQL URL (default $DATABASE_URL, else a test database of its own)")
 	flag.BoolVar(&cfg.small, "small", false, "small sizes: a smoke test, not a measurement")
 	flag.IntVar(&cfg.tasks, "n", 100000, "burn: tasks/jobs to burn down")
@@ -71,9 +71,9 @@ func main() {
 	scenarios := map[string]func(context.Context, *config, *bench) error{
 		"burn": burn, "latency": latency, "append": appendScenario, "read": read, "failover": failover, "testdb": testdb,
 		"wakeups": wakeups, "appendbatch": appendBatch,
-		"fanout": fanout, "batch": batchScenario,
+		"fanout": fanout, "batch": batchScenario, "latencysteps": latencySteps,
 	}
-	order := []string{"burn", "latency", "append", "wakeups", "appendbatch", "read", "failover", "testdb", "fanout", "batch"}
+	order := []string{"burn", "latency", "latencysteps", "append", "wakeups", "appendbatch", "read", "failover", "testdb", "fanout", "batch"}
 	if *scenario != "all" {
 		if _, ok := scenarios[*scenario]; !ok {
 			fmt.Fprintf(os.Stderr, "bench: unknown scenario %q (want %s or all)\n", *scenario, strings.Join(order, ", "))

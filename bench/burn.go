@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,6 +16,10 @@ import (
 )
 
 func burn(ctx context.Context, cfg *config, b *bench) error {
+	sweep, err := riverBurnWorkers(cfg)
+	if err != nil {
+		return err
+	}
 	// Ours: K workers, claim 100 at a time, complete each batch in one statement.
 	url, cleanup, err := database(ctx, cfg)
 	if err != nil {
@@ -88,7 +94,7 @@ func burn(ctx context.Context, cfg *config, b *bench) error {
 	// settings, at each MaxWorkers of the sweep, each on a fresh database;
 	// the ratio is against River's best point.
 	best := 0.0
-	for _, maxWorkers := range riverBurnWorkers(cfg) {
+	for _, maxWorkers := range sweep {
 		theirs, err := riverBurn(ctx, cfg, maxWorkers)
 		if err != nil {
 			return err
@@ -103,11 +109,19 @@ func burn(ctx context.Context, cfg *config, b *bench) error {
 }
 
 // riverBurnWorkers is the sweep of River's MaxWorkers.
-func riverBurnWorkers(cfg *config) []int {
+func riverBurnWorkers(cfg *config) ([]int, error) {
 	if cfg.small {
-		return []int{100}
+		return []int{100}, nil
 	}
-	return []int{100, 500, 2000}
+	var out []int
+	for _, f := range strings.Split(cfg.riverSweep, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("-river-max-workers: %q is not a positive whole number", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 // riverBurn works cfg.tasks no-op jobs off with River at maxWorkers and
@@ -187,6 +201,9 @@ func burnCosts(ctx context.Context, pool *pgxpool.Pool, s *statestore.Store, b *
 	}
 	b.emit(record{Scenario: "burn", System: "statemgmt", Metric: "tasks row updates", Value: float64(upd), Unit: "rows"})
 	b.emit(record{Scenario: "burn", System: "statemgmt", Metric: "of which HOT", Value: float64(hot), Unit: "rows"})
+	if _, err := pool.Exec(ctx, "CREATE EXTENSION IF NOT EXISTS pg_walinspect"); err != nil {
+		return fmt.Errorf("burn measures WAL with pg_walinspect (superuser): %w", err)
+	}
 	batch := make([]statestore.NewTask, 100)
 	for i := range batch {
 		batch[i] = statestore.NewTask{Action: "noop"}

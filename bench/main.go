@@ -36,6 +36,7 @@ type config struct {
 	messages    int
 	readTasks   int
 	trials      int
+	riverSweep  string
 }
 
 // record is one output line.
@@ -60,6 +61,7 @@ func main() {
 	flag.IntVar(&cfg.messages, "messages", 100000, "append: messages per variant")
 	flag.IntVar(&cfg.readTasks, "read-tasks", 1000, "read: tasks (10 messages each)")
 	flag.IntVar(&cfg.trials, "trials", 20, "failover/testdb: trials")
+	flag.StringVar(&cfg.riverSweep, "river-max-workers", "100,500,2000", "burn: River's MaxWorkers to sweep (comma-separated; -small: 100)")
 	flag.Parse()
 	if cfg.small {
 		cfg.tasks, cfg.duration, cfg.messages, cfg.readTasks, cfg.trials = 2000, 3*time.Second, 5000, 200, 5

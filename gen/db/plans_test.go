@@ -63,8 +63,8 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 	tests := []struct {
 		name, sql, args, wantIndex string
 	}{
-		{"claim", db.ClaimTasksSQL, "'w'::text, NULL::timestamptz, '{}'::text[], 10", "tasks_queued_idx"},
-		{"claim by action", db.ClaimTasksSQL, "'w'::text, NULL::timestamptz, '{deploy_nodes}'::text[], 10", "tasks_queued_idx"},
+		{"claim", db.ClaimTasksSQL, "'{}'::text[], 10, 'w'::text, NULL::timestamptz", "tasks_queued_idx"},
+		{"claim by action", db.ClaimTasksSQL, "'{deploy_nodes}'::text[], 10, 'w'::text, NULL::timestamptz", "tasks_queued_idx"},
 		{"list page", db.ListTasksSQL, "'{}'::text[], '{}'::text[], NULL::uuid, NULL::timestamptz, NULL::timestamptz, now(), " + id + ", 101", "tasks_created_idx"},
 		{"subtasks", db.ListSubtasksSQL, id + ", '{}'::text[]", "tasks_parent_idx"},
 		{"messages after", db.ListResultMessagesSQL, id + ", 5::bigint, 1000", "result_message_pkey"},

@@ -50,7 +50,7 @@ func burn(ctx context.Context, cfg *config, b *bench) error {
 			defer wg.Done()
 			name := fmt.Sprintf("w%d", w)
 			for {
-				tasks, err := s.ClaimTasks(ctx, name, 100)
+				tasks, err := s.ClaimTasks(ctx, name, cfg.claim)
 				if err != nil {
 					errs <- err
 					return
@@ -82,7 +82,7 @@ func burn(ctx context.Context, cfg *config, b *bench) error {
 		return fmt.Errorf("statemgmt completed %d of %d", done.Load(), cfg.tasks)
 	}
 	b.emit(record{Scenario: "burn", System: "statemgmt", Metric: "throughput", Value: ours, Unit: "tasks/s",
-		Params: map[string]any{"tasks": cfg.tasks, "workers": cfg.workers, "claim_batch": 100, "completion": "CompleteTasks per batch"}})
+		Params: map[string]any{"tasks": cfg.tasks, "workers": cfg.workers, "claim_batch": cfg.claim, "completion": "CompleteTasks per batch"}})
 	if err := burnCosts(ctx, pool, s, b); err != nil {
 		return err
 	}
@@ -104,7 +104,9 @@ func burn(ctx context.Context, cfg *config, b *bench) error {
 		b.ratio("burn", fmt.Sprintf("throughput vs River MaxWorkers=%d", maxWorkers), ours, theirs, "higher is better")
 		best = max(best, theirs)
 	}
-	b.ratio("burn", "throughput vs River's best", ours, best, "higher is better")
+	if best > 0 {
+		b.ratio("burn", "throughput vs River's best", ours, best, "higher is better")
+	}
 	return nil
 }
 
@@ -114,6 +116,9 @@ func riverBurnWorkers(cfg *config) ([]int, error) {
 		return []int{100}, nil
 	}
 	var out []int
+	if cfg.riverSweep == "none" {
+		return nil, nil
+	}
 	for _, f := range strings.Split(cfg.riverSweep, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || n < 1 {

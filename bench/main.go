@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -37,6 +38,7 @@ type config struct {
 	readTasks   int
 	trials      int
 	riverSweep  string
+	claim       int
 }
 
 // record is one output line.
@@ -61,8 +63,22 @@ func main() {
 	flag.IntVar(&cfg.messages, "messages", 100000, "append: messages per variant")
 	flag.IntVar(&cfg.readTasks, "read-tasks", 1000, "read: tasks (10 messages each)")
 	flag.IntVar(&cfg.trials, "trials", 20, "failover/testdb: trials")
-	flag.StringVar(&cfg.riverSweep, "river-max-workers", "100,500,2000", "burn: River's MaxWorkers to sweep (comma-separated; -small: 100)")
+	flag.StringVar(&cfg.riverSweep, "river-max-workers", "100,500,2000", "burn: River's MaxWorkers to sweep (comma-separated; -small: 100; none: River not run)")
+	flag.IntVar(&cfg.claim, "claim", 100, "burn: tasks per ClaimTasks")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run (both systems: this process is the client of each) to this file")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bench: -cpuprofile: %v\n", err)
+			os.Exit(2)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: -cpuprofile: %v\n", err)
+			os.Exit(2)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if cfg.small {
 		cfg.tasks, cfg.duration, cfg.messages, cfg.readTasks, cfg.trials = 2000, 3*time.Second, 5000, 200, 5
 	}

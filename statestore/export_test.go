@@ -3,6 +3,8 @@ package statestore
 import (
 	"context"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // ExecForTest runs a statement on the store's connection or transaction, for
@@ -34,4 +36,16 @@ const DataFormatPatternForTest = dataFormatPattern
 // delay to f before sleeping it. Call it before the listener starts.
 func SetListenRetriedForTest(s *Store, f func(time.Duration)) {
 	s.wake.retried = f
+}
+
+// QueuedAppendsForTest is how many AppendMessages calls wait for the
+// statement under way for task id (appendGroups), -1 when none is.
+func QueuedAppendsForTest(s *Store, id uuid.UUID) int {
+	s.groups.mu.Lock()
+	defer s.groups.mu.Unlock()
+	q, busy := s.groups.queued[id]
+	if !busy {
+		return -1
+	}
+	return len(q)
 }

@@ -57,6 +57,7 @@ type Store struct {
 	poll   time.Duration
 	wake   *listener
 	notify *notifier
+	groups *appendGroups // concurrent appends to one task, grouped
 	// pending, when set, collects the tasks that got messages inside the
 	// store's own InTx transaction: their wake-ups go out after it commits.
 	pending *pendingWakeups
@@ -78,7 +79,7 @@ func New(pool *pgxpool.Pool, opts Options) *Store {
 	if poll <= 0 {
 		poll = DefaultPollInterval
 	}
-	s := &Store{pool: pool, conn: pool, q: db.New(), logger: logger, poll: poll}
+	s := &Store{pool: pool, conn: pool, q: db.New(), logger: logger, poll: poll, groups: newAppendGroups()}
 	cfg := pool.Config()
 	s.wake = newListener(cfg, logger, !opts.DisableListen)
 	s.notify = newNotifier(cfg, logger, !opts.DisableNotify)

@@ -13,6 +13,9 @@ import (
 	"github.com/drydock-go/statemgmt/gen/db"
 )
 
+// groupAppends turns appendGroups on; tests and benchmarks compare it off.
+var groupAppends = true
+
 // maxGroupedMessages bounds the messages one grouped append statement
 // carries; calls beyond it wait for the next statement.
 const maxGroupedMessages = 10000

@@ -49,3 +49,11 @@ func QueuedAppendsForTest(s *Store, id uuid.UUID) int {
 	}
 	return len(q)
 }
+
+// SetGroupAppendsForTest turns the grouping of concurrent appends to one
+// task on or off (benchmarks compare both), and returns the old setting.
+func SetGroupAppendsForTest(on bool) bool {
+	old := groupAppends
+	groupAppends = on
+	return old
+}

@@ -81,7 +81,7 @@ func (s *Store) AppendMessages(ctx context.Context, id uuid.UUID, msgs ...NewMes
 	}
 	var rows []*db.AppendResultMessagesRow
 	var err error
-	if s.tx == nil {
+	if s.tx == nil && groupAppends {
 		// Concurrent appends to this task share a statement (appendGroups).
 		rows, err = s.appendGrouped(ctx, id, &appendCall{ctx: ctx, p: p, n: n, done: make(chan struct{})})
 	} else {

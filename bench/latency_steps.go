@@ -17,7 +17,9 @@ import (
 // notification's arrival at a LISTEN connection of the bench's own, the
 // claimer's wake-up (WaitForQueued returns) and the claim's round trip
 // (ClaimTasks). Claimers here loop on WaitForQueued + ClaimTasks, the two
-// halves of ClaimTasksWait, so each half can be timed. Every mark is
+// halves of ClaimTasksWait, so each half can be timed. WaitForQueued wakes
+// every waiter where ClaimTasksWait wakes one claimer, so the claim round
+// trip here has all claimers racing: an upper bound. Every mark is
 // measured from the start of the enqueuing call.
 func latencySteps(ctx context.Context, cfg *config, b *bench) error {
 	n := int(cfg.rate * cfg.duration.Seconds())

@@ -48,7 +48,7 @@ func latencySteps(ctx context.Context, cfg *config, b *bench) error {
 	if _, err := lconn.Exec(ctx, "LISTEN statemgmt_task_queued"); err != nil {
 		return err
 	}
-	type marks struct{ start, committed, notified, woke, claimStart, claimed time.Time }
+	type marks struct{ start, committed, woke, claimStart, claimed time.Time }
 	var mu sync.Mutex
 	byID := map[uuid.UUID]*marks{}
 	order := make([]*marks, 0, n)

@@ -42,9 +42,14 @@ func appendScenario(ctx context.Context, cfg *config, b *bench) error {
 	for i := range msgs {
 		msgs[i] = statestore.NewMessage{Message: "progress", Context: "node01", ContextType: "node"}
 	}
-	// run spreads cfg.messages over the writers, batch rows per statement.
-	run := func(label string, do func(w, i int) error) (float64, error) {
-		per := cfg.messages / cfg.workers / batch
+	// The variants run in rounds (hot, 1000 tasks, baseline, hot, ...), so
+	// that a machine whose load changes during the run weighs on all alike;
+	// each variant's rate is its messages over its time, all rounds summed.
+	const rounds = 3
+	// run spreads cfg.messages/rounds over the writers, batch rows per
+	// statement, and returns the messages written and the time it took.
+	run := func(label string, do func(w, i int) error) (int, time.Duration, error) {
+		per := cfg.messages / rounds / cfg.workers / batch
 		var written atomic.Int64
 		defer progress("append "+label, func() string { return fmt.Sprintf("%d/%d", written.Load(), per*cfg.workers*batch) })()
 		var wg sync.WaitGroup
@@ -66,10 +71,10 @@ func appendScenario(ctx context.Context, cfg *config, b *bench) error {
 		wg.Wait()
 		select {
 		case err := <-errs:
-			return 0, fmt.Errorf("%s: %w", label, err)
+			return 0, 0, fmt.Errorf("%s: %w", label, err)
 		default:
 		}
-		return float64(per*cfg.workers*batch) / time.Since(start).Seconds(), nil
+		return per * cfg.workers * batch, time.Since(start), nil
 	}
 	hot, err := mkTasks(1)
 	if err != nil {
@@ -79,18 +84,7 @@ func appendScenario(ctx context.Context, cfg *config, b *bench) error {
 	if err != nil {
 		return err
 	}
-	params := map[string]any{"messages": cfg.messages, "writers": cfg.workers, "per_statement": batch}
-	oursHot, err := run("hot", func(int, int) error { _, err := s.AppendMessages(ctx, hot[0], msgs...); return err })
-	if err != nil {
-		return err
-	}
-	oursSpread, err := run("spread", func(w, i int) error {
-		_, err := s.AppendMessages(ctx, spread[(w*7919+i)%len(spread)], msgs...)
-		return err
-	})
-	if err != nil {
-		return err
-	}
+	params := map[string]any{"messages": cfg.messages, "writers": cfg.workers, "per_statement": batch, "rounds": rounds}
 	// Baseline: the same rows, sequence numbers made up by the client, a
 	// plain INSERT of 100 rows per statement with no per-task counter.
 	plainTasks, err := mkTasks(1000)
@@ -102,20 +96,41 @@ func appendScenario(ctx context.Context, cfg *config, b *bench) error {
 	for i := range texts {
 		texts[i] = "progress"
 	}
-	baseline, err := run("baseline", func(w, i int) error {
-		task := plainTasks[(w*7919+i)%len(plainTasks)]
-		first := seq.Add(batch) - batch + 1
-		seqs := make([]int64, batch)
-		for j := range seqs {
-			seqs[j] = first + int64(j)
-		}
-		_, err := pool.Exec(ctx, `INSERT INTO result_message (task_id, sequence, message, context, context_type)
+	variants := []struct {
+		label string
+		do    func(w, i int) error
+	}{
+		{"hot", func(int, int) error { _, err := s.AppendMessages(ctx, hot[0], msgs...); return err }},
+		{"spread", func(w, i int) error {
+			_, err := s.AppendMessages(ctx, spread[(w*7919+i)%len(spread)], msgs...)
+			return err
+		}},
+		{"baseline", func(w, i int) error {
+			task := plainTasks[(w*7919+i)%len(plainTasks)]
+			first := seq.Add(batch) - batch + 1
+			seqs := make([]int64, batch)
+			for j := range seqs {
+				seqs[j] = first + int64(j)
+			}
+			_, err := pool.Exec(ctx, `INSERT INTO result_message (task_id, sequence, message, context, context_type)
 			SELECT $1, s, m, 'node01', 'node' FROM unnest($2::bigint[], $3::text[]) AS u(s, m)`, task, seqs, texts)
-		return err
-	})
-	if err != nil {
-		return err
+			return err
+		}},
 	}
+	written := make([]int, len(variants))
+	took := make([]time.Duration, len(variants))
+	for range rounds {
+		for v, variant := range variants {
+			n, d, err := run(variant.label, variant.do)
+			if err != nil {
+				return err
+			}
+			written[v] += n
+			took[v] += d
+		}
+	}
+	rate := func(v int) float64 { return float64(written[v]) / took[v].Seconds() }
+	oursHot, oursSpread, baseline := rate(0), rate(1), rate(2)
 	b.emit(record{Scenario: "append", System: "statemgmt", Metric: "one hot task", Value: oursHot, Unit: "messages/s", Params: params})
 	b.emit(record{Scenario: "append", System: "statemgmt", Metric: "1000 tasks", Value: oursSpread, Unit: "messages/s", Params: params})
 	b.emit(record{Scenario: "append", System: "baseline", Metric: "plain INSERT", Value: baseline, Unit: "messages/s", Params: params})

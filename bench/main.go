@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -36,6 +37,8 @@ type config struct {
 	messages    int
 	readTasks   int
 	trials      int
+	riverSweep  string
+	claim       int
 }
 
 // record is one output line.
@@ -50,7 +53,7 @@ type record struct {
 
 func main() {
 	var cfg config
-	scenario := flag.String("scenario", "all", "burn, latency, append, wakeups, appendbatch, read, failover, failover-db, testdb, fanout, batch or all")
+	scenario := flag.String("scenario", "all", "burn, latency, latencysteps, append, wakeups, appendbatch, read, failover, failover-db, testdb, fanout, batch or all")
 	flag.StringVar(&cfg.databaseURL, "database-url", os.Getenv("DATABASE_URL"), "PostgreSQL URL (default $DATABASE_URL, else a test database of its own)")
 	flag.BoolVar(&cfg.small, "small", false, "small sizes: a smoke test, not a measurement")
 	flag.IntVar(&cfg.tasks, "n", 100000, "burn: tasks/jobs to burn down")
@@ -60,7 +63,22 @@ func main() {
 	flag.IntVar(&cfg.messages, "messages", 100000, "append: messages per variant")
 	flag.IntVar(&cfg.readTasks, "read-tasks", 1000, "read: tasks (10 messages each)")
 	flag.IntVar(&cfg.trials, "trials", 20, "failover/testdb: trials")
+	flag.StringVar(&cfg.riverSweep, "river-max-workers", "100,500,2000", "burn: River's MaxWorkers to sweep (comma-separated; -small: 100; none: River not run)")
+	flag.IntVar(&cfg.claim, "claim", 100, "burn: tasks per ClaimTasks")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run (both systems: this process is the client of each) to this file")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bench: -cpuprofile: %v\n", err)
+			os.Exit(2)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: -cpuprofile: %v\n", err)
+			os.Exit(2)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if cfg.small {
 		cfg.tasks, cfg.duration, cfg.messages, cfg.readTasks, cfg.trials = 2000, 3*time.Second, 5000, 200, 5
 	}
@@ -71,9 +89,9 @@ func main() {
 	scenarios := map[string]func(context.Context, *config, *bench) error{
 		"burn": burn, "latency": latency, "append": appendScenario, "read": read, "failover": failover, "testdb": testdb,
 		"wakeups": wakeups, "appendbatch": appendBatch,
-		"fanout": fanout, "batch": batchScenario, "failover-db": failoverDB,
+		"fanout": fanout, "batch": batchScenario, "failover-db": failoverDB, "latencysteps": latencySteps,
 	}
-	order := []string{"burn", "latency", "append", "wakeups", "appendbatch", "read", "failover", "failover-db", "testdb", "fanout", "batch"}
+	order := []string{"burn", "latency", "latencysteps", "append", "wakeups", "appendbatch", "read", "failover", "failover-db", "testdb", "fanout", "batch"}
 	if *scenario != "all" {
 		if _, ok := scenarios[*scenario]; !ok {
 			fmt.Fprintf(os.Stderr, "bench: unknown scenario %q (want %s or all)\n", *scenario, strings.Join(order, ", "))

@@ -250,3 +250,42 @@ func BenchmarkAppendBatch(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkAppendHotTask: 8 writers append 100 messages a statement to ONE
+// task; one op is one message. "grouped" lets concurrent calls share a
+// statement (appendGroups), "single" sends each call's own; run both in one
+// invocation to compare.
+func BenchmarkAppendHotTask(b *testing.B) {
+	for _, grouped := range []bool{true, false} {
+		name := map[bool]string{true: "grouped", false: "single"}[grouped]
+		b.Run(name, func(b *testing.B) {
+			defer statestore.SetGroupAppendsForTest(statestore.SetGroupAppendsForTest(grouped))
+			ctx := context.Background()
+			s, _ := newStore(b, statestore.Options{DisableNotify: true})
+			task, err := s.CreateTask(ctx, statestore.NewTask{Action: "noop"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			msgs := make([]statestore.NewMessage, 100)
+			for i := range msgs {
+				msgs[i] = statestore.NewMessage{Message: "progress", Context: "node01", ContextType: "node"}
+			}
+			b.SetParallelism(4) // 8 writers on 2 cores
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					// One op is one message: a call covers 100 ops.
+					for range 99 {
+						if !pb.Next() {
+							break
+						}
+					}
+					if _, err := s.AppendMessages(ctx, task.ID, msgs...); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}

@@ -3,6 +3,8 @@ package statestore
 import (
 	"context"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // ExecForTest runs a statement on the store's connection or transaction, for
@@ -58,3 +60,23 @@ func (e *Elector) Abdicate(ctx context.Context, term int64) error { return e.abd
 
 // FailoverErrorForTest exposes failoverError.
 func FailoverErrorForTest(err error) bool { return failoverError(err) }
+
+// QueuedAppendsForTest is how many AppendMessages calls wait for the
+// statement under way for task id (appendGroups), -1 when none is.
+func QueuedAppendsForTest(s *Store, id uuid.UUID) int {
+	s.groups.mu.Lock()
+	defer s.groups.mu.Unlock()
+	q, busy := s.groups.queued[id]
+	if !busy {
+		return -1
+	}
+	return len(q)
+}
+
+// SetGroupAppendsForTest turns the grouping of concurrent appends to one
+// task on or off (benchmarks compare both), and returns the old setting.
+func SetGroupAppendsForTest(on bool) bool {
+	old := groupAppends
+	groupAppends = on
+	return old
+}

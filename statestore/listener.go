@@ -38,6 +38,12 @@ type subscription struct {
 	channel string
 	keys    []string
 	ch      chan struct{}
+	// claimer marks a ClaimTasksWait waiter: a queued notification wakes
+	// one claimer (see notified), not all of them.
+	claimer bool
+	// wokenBy is the key of the notification that woke it ("" when woken
+	// for every key); set under the listener's mu.
+	wokenBy string
 }
 
 // listener holds one dedicated connection that LISTENs for the store's
@@ -74,7 +80,17 @@ func newListener(pool *pgxpool.Config, logger *slog.Logger, enabled bool) *liste
 // on the subscription's channel: a notification that arrives in between is
 // not missed. Always unsubscribe afterwards.
 func (l *listener) subscribe(channel string, keys ...string) *subscription {
-	sub := &subscription{channel: channel, keys: keys, ch: make(chan struct{})}
+	return l.subscribeSub(&subscription{channel: channel, keys: keys, ch: make(chan struct{})})
+}
+
+// subscribeClaimer subscribes a claimer (ClaimTasksWait) to queued
+// notifications for actions: see notified for how claimers are woken.
+func (l *listener) subscribeClaimer(actions ...string) *subscription {
+	return l.subscribeSub(&subscription{channel: channelTaskQueued, keys: actions, ch: make(chan struct{}), claimer: true})
+}
+
+func (l *listener) subscribeSub(sub *subscription) *subscription {
+	channel, keys := sub.channel, sub.keys
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.enabled && !l.started {
@@ -133,6 +149,14 @@ func (l *listener) wakeLocked(sub *subscription) {
 
 // notified wakes the waiters a notification concerns. An empty payload
 // (an operator's NOTIFY, an older store) wakes every waiter of the channel.
+//
+// A queued notification (payload: the action) wakes every WaitForQueued
+// waiter of that action but only ONE claimer (ClaimTasksWait) of it: the
+// others would only race it for the same rows (on a small machine, eight
+// claim statements for one task slow the one that wins). Nothing is lost:
+// a woken claimer that returns without having claimed after its wake-up,
+// or that claimed as many tasks as it asked for (there may be more), hands
+// the wake-up on to another claimer of the action (passOn).
 func (l *listener) notified(channel, payload string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -140,17 +164,69 @@ func (l *listener) notified(channel, payload string) {
 		l.wakeChannelLocked(channel)
 		return
 	}
+	if channel == channelTaskQueued {
+		l.wakeClaimersLocked(payload, true)
+		return
+	}
 	for sub := range l.anyKey[channel] {
 		l.wakeLocked(sub)
 	}
-	keys := []string{payload}
-	if channel == channelMessage {
-		keys = strings.Split(payload, ",")
-	}
-	for _, k := range keys {
+	for _, k := range strings.Split(payload, ",") {
 		for sub := range l.byKey[channel][k] {
 			l.wakeLocked(sub)
 		}
+	}
+}
+
+// wakeClaimersLocked wakes one claimer waiting for tasks of action (and,
+// when others is set, every other waiter for it); l.mu is held.
+func (l *listener) wakeClaimersLocked(action string, others bool) {
+	var one *subscription
+	for _, subs := range []map[*subscription]struct{}{l.byKey[channelTaskQueued][action], l.anyKey[channelTaskQueued]} {
+		for sub := range subs {
+			switch {
+			case !sub.claimer:
+				if others {
+					sub.wokenBy = action
+					l.wakeLocked(sub)
+				}
+			case one == nil:
+				one = sub
+			}
+		}
+	}
+	if one != nil {
+		one.wokenBy = action
+		l.wakeLocked(one)
+	}
+}
+
+// passOn hands queued wake-ups on to one more claimer each: for the action
+// that woke sub (when it was woken for one action) and for each of actions.
+// See notified.
+func (l *listener) passOn(sub *subscription, actions ...string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	seen := map[string]bool{}
+	if sub != nil && sub.wokenBy != "" {
+		seen[sub.wokenBy] = true
+		l.wakeClaimersLocked(sub.wokenBy, false)
+	}
+	for _, a := range actions {
+		if !seen[a] {
+			seen[a] = true
+			l.wakeClaimersLocked(a, false)
+		}
+	}
+}
+
+// woken reports whether sub has been woken.
+func woken(sub *subscription) bool {
+	select {
+	case <-sub.ch:
+		return true
+	default:
+		return false
 	}
 }
 

@@ -76,6 +76,13 @@ func messageFromRow(r *db.ResultMessage) ResultMessage {
 // Messages with a ClientID are appended idempotently (see NewMessage): the
 // call then runs in a transaction of three statements (lock the task, look
 // the ids up, append the new ones) instead of one.
+//
+// Outside a transaction, calls of one Store appending to the same task at
+// the same time may share one statement (one row lock, one commit); each
+// call's messages still form one block of consecutive numbers in its own
+// order. A call whose ctx ends while it waits for the statement before it
+// returns ctx's error; its messages are written only if their own statement
+// had already been sent.
 func (s *Store) AppendMessages(ctx context.Context, id uuid.UUID, msgs ...NewMessage) ([]ResultMessage, error) {
 	if len(msgs) == 0 {
 		return []ResultMessage{}, nil
@@ -123,7 +130,14 @@ func (s *Store) appendMessages(ctx context.Context, id uuid.UUID, msgs []NewMess
 		p.Messages[i], p.Errors[i], p.Contexts[i], p.ContextTypes[i] = m.Message, m.Error, m.Context, m.ContextType
 		p.HasTs[i], p.Tss[i], p.Extras[i], p.ClientMessageIds[i] = !m.Time.IsZero(), m.Time, m.Extra, m.ClientID
 	}
-	rows, err := s.q.AppendResultMessages(ctx, s.conn, p)
+	var rows []*db.AppendResultMessagesRow
+	var err error
+	if s.tx == nil && groupAppends {
+		// Concurrent appends to this task share a statement (appendGroups).
+		rows, err = s.appendGrouped(ctx, id, &appendCall{ctx: ctx, p: p, n: n, done: make(chan struct{})})
+	} else {
+		rows, err = s.q.AppendResultMessages(ctx, s.conn, p)
+	}
 	if err != nil {
 		return nil, mapError("append messages to task "+id.String(), err)
 	}

@@ -66,6 +66,7 @@ type Store struct {
 	poll   time.Duration
 	wake   *listener
 	notify *notifier
+	groups *appendGroups // concurrent appends to one task, grouped
 	// pending, when set, collects the tasks that got messages inside the
 	// store's own InTx transaction: their wake-ups go out after it commits.
 	pending *pendingWakeups
@@ -89,7 +90,7 @@ func New(pool *pgxpool.Pool, opts Options) *Store {
 	if poll <= 0 {
 		poll = DefaultPollInterval
 	}
-	s := &Store{pool: pool, conn: pool, q: db.New(), logger: logger, poll: poll}
+	s := &Store{pool: pool, conn: pool, q: db.New(), logger: logger, poll: poll, groups: newAppendGroups()}
 	if opts.FailoverAware {
 		s.reset = &poolResetter{pool: pool, logger: logger}
 		s.conn = observedDBTX{DBTX: pool, r: s.reset}

@@ -813,13 +813,34 @@ func (s *Store) ClaimTasksWait(ctx context.Context, claimer string, max int, act
 	var retry time.Duration
 	for {
 		// Subscribe before claiming so a task queued in between wakes us.
-		sub := s.wake.subscribe(channelTaskQueued, actions...)
+		sub := s.wake.subscribeClaimer(actions...)
 		tasks, err := s.claimOrWait(ctx, sub, &retry, claimer, max, actions)
 		s.wake.unsubscribe(sub)
 		if err != nil || len(tasks) > 0 {
+			// A queued notification wakes one claimer (see listener.notified).
+			// Hand it on when this claim may not have seen the task that
+			// woke us (woken during or after it), or when we took all we
+			// asked for and more may be queued.
+			if w := woken(sub); w || len(tasks) == max {
+				if !w {
+					sub = nil
+				}
+				s.wake.passOn(sub, taskActions(tasks)...)
+			}
 			return tasks, err
 		}
 	}
+}
+
+// taskActions lists the distinct actions of tasks.
+func taskActions(tasks []*Task) []string {
+	var out []string
+	for _, t := range tasks {
+		if !slices.Contains(out, t.Action) {
+			out = append(out, t.Action)
+		}
+	}
+	return out
 }
 
 // claimOrWait claims; when that finds nothing it waits for sub, the poll

@@ -130,8 +130,8 @@ type planCase struct {
 const planID = "'00000000-0000-0000-0000-000000000001'::uuid"
 
 var planCases = []planCase{
-	{"claim", db.ClaimTasksSQL, "'w'::text, NULL::timestamptz, '{}'::text[], 10", "tasks_queued_idx", "ClaimTasks"},
-	{"claim by action", db.ClaimTasksSQL, "'w'::text, NULL::timestamptz, '{deploy_nodes}'::text[], 10", "tasks_queued_idx", ""},
+	{"claim", db.ClaimTasksSQL, "'{}'::text[], 10, 'w'::text, NULL::timestamptz", "tasks_queued_idx", "ClaimTasks"},
+	{"claim by action", db.ClaimTasksSQL, "'{deploy_nodes}'::text[], 10, 'w'::text, NULL::timestamptz", "tasks_queued_idx", ""},
 	{"list page", db.ListTasksSQL, "'{}'::text[], '{}'::text[], NULL::uuid, NULL::timestamptz, NULL::timestamptz, now(), " + planID + ", 101", "tasks_created_idx", "ListTasks"},
 	{"subtasks", db.ListSubtasksSQL, planID + ", '{}'::text[]", "tasks_parent_idx", "ListSubtasks"},
 	{"messages after", db.ListResultMessagesSQL, planID + ", 5::bigint, 1000", "result_message_pkey", "ListResultMessages"},

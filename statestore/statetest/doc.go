@@ -10,10 +10,13 @@
 //	}
 //
 // The schema is migrated once per server into a template database whose name
-// carries a hash of the migrations; each test clones it (CREATE DATABASE ...
-// TEMPLATE), which costs milliseconds. The clone is dropped when the test
-// passes, and kept, with its connection string logged, when it fails (see
-// New for how long it lasts with each kind of server). The template build
+// carries a hash of the migrations; each test gets a clone of it (CREATE
+// DATABASE ... TEMPLATE). Clones are made ahead of time in the background
+// (STATEMGMT_TEST_SPARES of them, default 2, held by this process alone), so
+// a test rarely waits for one. The clone is dropped in the background when
+// the test passes (Main waits for those drops), and kept, with its
+// connection string logged, when it fails (see New for how long it lasts
+// with each kind of server). The template build
 // takes its lock in the postgres database, whatever database the connection
 // string names, so runs against one server never both build it.
 //

@@ -71,6 +71,8 @@ type Server struct {
 
 	templateMu   sync.Mutex
 	templateName string // set once the template is known to exist
+
+	spares spares // databases cloned ahead, databases being dropped
 }
 
 var (
@@ -109,9 +111,12 @@ func Shutdown(ctx context.Context) error {
 	return srv.Close(ctx)
 }
 
-// Close releases the server's admin connections and stops the server if this
-// package started it.
+// Close drops the spare databases nobody took (see TakeDatabase), waits for
+// the background drops (see DropDatabaseLater), releases the server's admin
+// connections and stops the server if this package started it. It returns
+// the errors of those drops too.
 func (s *Server) Close(ctx context.Context) error {
+	dropErr := s.closeSpares(ctx)
 	s.dropUnfinished(ctx)
 	s.adminMu.Lock()
 	if s.admin != nil {
@@ -120,7 +125,7 @@ func (s *Server) Close(ctx context.Context) error {
 	}
 	s.adminMu.Unlock()
 	if s.stop == nil {
-		return nil
+		return dropErr
 	}
 	stop := s.stop
 	s.stop = nil
@@ -128,9 +133,9 @@ func (s *Server) Close(ctx context.Context) error {
 	kept := slices.Clone(s.kept)
 	s.keptMu.Unlock()
 	if err := stop(ctx, kept); err != nil {
-		return fmt.Errorf("statetest: stop %s server: %w", s.Source, err)
+		return errors.Join(dropErr, fmt.Errorf("statetest: stop %s server: %w", s.Source, err))
 	}
-	return nil
+	return dropErr
 }
 
 // keep records that database name of failed test testName is kept, and

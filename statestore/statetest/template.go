@@ -253,6 +253,11 @@ func (s *Server) CreateDatabase(ctx context.Context) (*Database, error) {
 	if err != nil {
 		return nil, err
 	}
+	return s.clone(ctx, tpl)
+}
+
+// clone clones template tpl into a new database with a random name.
+func (s *Server) clone(ctx context.Context, tpl string) (*Database, error) {
 	var rnd [8]byte
 	if _, err := rand.Read(rnd[:]); err != nil {
 		return nil, fmt.Errorf("statetest: random name: %w", err)

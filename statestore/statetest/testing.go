@@ -31,8 +31,11 @@ func Main(m *testing.M) int {
 	return code
 }
 
-// New gives the test a fresh, fully migrated database of its own. It is
-// dropped when the test ends, unless the test failed: then it is kept and its
+// New gives the test a fresh, fully migrated database of its own, cloned
+// ahead of time (see TakeDatabase). It is dropped in the background when the
+// test ends (Main waits for that drop; without Main a drop cut short by the
+// process's exit leaves the database to the StaleAfter sweep), unless the
+// test failed: then it is kept and its
 // connection string (password redacted) is logged, for inspection. On a
 // server of your own it is kept until a run StaleAfter later drops it; in a
 // throwaway cluster the cluster's directory is kept with it (and the end of
@@ -40,7 +43,7 @@ func Main(m *testing.M) int {
 // the run ends, and the log says so.
 func New(t testing.TB) *Database {
 	t.Helper()
-	return newDatabase(t, (*Server).CreateDatabase)
+	return newDatabase(t, (*Server).TakeDatabase)
 }
 
 // NewEmpty gives the test a fresh database with no schema (for migration
@@ -84,9 +87,7 @@ func dropUnlessFailed(t testing.TB, srv *Server, db *Database) {
 		t.Log(srv.keep(db.Name, t.Name(), db.URL))
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := srv.DropDatabase(ctx, db.Name); err != nil {
-		t.Errorf("statetest: %v", err)
-	}
+	// Dropped in the background: Main (through Shutdown and Close) waits
+	// for it and fails the run if it fails.
+	srv.DropDatabaseLater(db.Name)
 }

@@ -101,9 +101,10 @@ RETURNING *, statemgmt_subtask_ids(task_id)::uuid[] AS subtask_ids;
 
 -- name: ClaimTasks :many
 -- Atomically takes up to max_tasks of the oldest queued tasks (optionally only the given actions),
--- skipping rows other claimers hold, and marks them running for the claimer as a new attempt.
+-- skipping rows other claimers hold, and marks them running for the claimer as a new attempt; returns
+-- when each was queued (its updated_at before the claim) for the enqueue-to-claim latency metric.
 WITH picked AS (
-    SELECT task_id FROM tasks
+    SELECT task_id, updated_at AS queued_since FROM tasks
     WHERE status = 'queued'
       AND (cardinality(@actions::text[]) = 0 OR action = ANY(@actions::text[]))
     ORDER BY created_at, task_id
@@ -119,7 +120,7 @@ SET status = 'running',
     updated_at = now()
 FROM picked
 WHERE t.task_id = picked.task_id
-RETURNING t.*, statemgmt_subtask_ids(t.task_id)::uuid[] AS subtask_ids;
+RETURNING t.*, statemgmt_subtask_ids(t.task_id)::uuid[] AS subtask_ids, picked.queued_since;
 
 -- name: RequeueTasksOfClaimer :many
 -- Recovery of a claimer that is gone: its running tasks go back to the queue (retry + 1), its

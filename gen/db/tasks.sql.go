@@ -15,7 +15,7 @@ import (
 
 const claimTasks = `-- name: ClaimTasks :many
 WITH picked AS (
-    SELECT task_id FROM tasks
+    SELECT task_id, updated_at AS queued_since FROM tasks
     WHERE status = 'queued'
       AND (cardinality($3::text[]) = 0 OR action = ANY($3::text[]))
     ORDER BY created_at, task_id
@@ -31,7 +31,7 @@ SET status = 'running',
     updated_at = now()
 FROM picked
 WHERE t.task_id = picked.task_id
-RETURNING t.task_id, t.parent_task_id, t.status, t.action, t.design_ref, t.node_filter, t.request_context, t.retry, t.created_at, t.created_by, t.updated_at, t.terminated_at, t.terminated_by, t.terminate, t.result_status, t.result_message, t.result_reason, t.result_error_count, t.result_successes, t.result_failures, t.result_links, t.version, t.last_message_seq, t.claimed_by, t.claimed_at, t.attempt, statemgmt_subtask_ids(t.task_id)::uuid[] AS subtask_ids
+RETURNING t.task_id, t.parent_task_id, t.status, t.action, t.design_ref, t.node_filter, t.request_context, t.retry, t.created_at, t.created_by, t.updated_at, t.terminated_at, t.terminated_by, t.terminate, t.result_status, t.result_message, t.result_reason, t.result_error_count, t.result_successes, t.result_failures, t.result_links, t.version, t.last_message_seq, t.claimed_by, t.claimed_at, t.attempt, statemgmt_subtask_ids(t.task_id)::uuid[] AS subtask_ids, picked.queued_since
 `
 
 type ClaimTasksParams struct {
@@ -69,10 +69,12 @@ type ClaimTasksRow struct {
 	ClaimedAt        *time.Time      `json:"claimed_at"`
 	Attempt          int64           `json:"attempt"`
 	SubtaskIds       []uuid.UUID     `json:"subtask_ids"`
+	QueuedSince      time.Time       `json:"queued_since"`
 }
 
 // Atomically takes up to max_tasks of the oldest queued tasks (optionally only the given actions),
-// skipping rows other claimers hold, and marks them running for the claimer as a new attempt.
+// skipping rows other claimers hold, and marks them running for the claimer as a new attempt; returns
+// when each was queued (its updated_at before the claim) for the enqueue-to-claim latency metric.
 func (q *Queries) ClaimTasks(ctx context.Context, db DBTX, arg ClaimTasksParams) ([]*ClaimTasksRow, error) {
 	rows, err := db.Query(ctx, claimTasks,
 		arg.ClaimedBy,
@@ -115,6 +117,7 @@ func (q *Queries) ClaimTasks(ctx context.Context, db DBTX, arg ClaimTasksParams)
 			&i.ClaimedAt,
 			&i.Attempt,
 			&i.SubtaskIds,
+			&i.QueuedSince,
 		); err != nil {
 			return nil, err
 		}

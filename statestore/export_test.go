@@ -35,3 +35,12 @@ const DataFormatPatternForTest = dataFormatPattern
 func SetListenRetriedForTest(s *Store, f func(time.Duration)) {
 	s.wake.retried = f
 }
+
+// SetTelemetryOffForTest makes the stores created afterwards carry no
+// instrumentation at all (the baseline of the instrumentation benchmark);
+// it returns a function that restores the setting.
+func SetTelemetryOffForTest(off bool) (restore func()) {
+	old := telemetryOff
+	telemetryOff = off
+	return func() { telemetryOff = old }
+}

@@ -27,4 +27,5 @@ var (
 	LatestBuildDataOfAllNodesSQL = latestBuildDataOfAllNodes
 	ListBootActionStatusesSQL    = listBootActionStatusesOfNode
 	QueuedTaskExistsSQL          = queuedTaskExists
+	QueueStatsSQL                = queueStats
 )

@@ -88,6 +88,7 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 		{"boot action statuses of a node", db.ListBootActionStatusesSQL, "'node7'", "boot_action_status_node_idx"},
 		{"queued exists", db.QueuedTaskExistsSQL, "'{}'::text[]", "tasks_queued_idx"},
 		{"queued exists by action", db.QueuedTaskExistsSQL, "'{deploy_nodes}'::text[]", "tasks_queued_idx"},
+		{"queue statistics (metrics)", db.QueueStatsSQL, "", "Index Only Scan using tasks_queued_action_idx"},
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -97,7 +98,11 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 				t.Fatalf("prepare: %v", err)
 			}
 			// EXPLAIN (not ANALYZE): nothing is executed or changed.
-			rows, err := conn.Query(ctx, "EXPLAIN EXECUTE "+stmt+"("+tc.args+")")
+			explain := "EXPLAIN EXECUTE " + stmt
+			if tc.args != "" {
+				explain += "(" + tc.args + ")"
+			}
+			rows, err := conn.Query(ctx, explain)
 			if err != nil {
 				t.Fatalf("explain: %v", err)
 			}

@@ -44,7 +44,7 @@ type telemetry struct {
 	msgSets    [2]metric.MeasurementOption
 
 	mu        sync.Mutex
-	seenQueue map[string]bool // actions the queue gauges reported: reported as 0 once empty
+	seenQueue map[[2]string]bool // {status, action} the queue gauges reported: reported as 0 once empty
 }
 
 // newTelemetry creates the store's instruments on the given providers
@@ -60,7 +60,7 @@ func newTelemetry(mp metric.MeterProvider, tp trace.TracerProvider, stats func(c
 		tp = otel.GetTracerProvider()
 	}
 	m := mp.Meter(InstrumentationName)
-	t := &telemetry{tracer: tp.Tracer(InstrumentationName), seenQueue: map[string]bool{}}
+	t := &telemetry{tracer: tp.Tracer(InstrumentationName), seenQueue: map[[2]string]bool{}}
 	var errs []error
 	counter := func(name, unit, desc string) metric.Int64Counter {
 		c, err := m.Int64Counter(name, metric.WithUnit(unit), metric.WithDescription(desc))
@@ -85,13 +85,30 @@ func newTelemetry(mp metric.MeterProvider, tp trace.TracerProvider, stats func(c
 	t.msgSets[0] = metric.WithAttributeSet(attribute.NewSet(attribute.Bool("error", false)))
 	t.msgSets[1] = metric.WithAttributeSet(attribute.NewSet(attribute.Bool("error", true)))
 
-	depth, err := m.Int64ObservableGauge("statemgmt.tasks.queued", metric.WithUnit("{task}"),
-		metric.WithDescription("Tasks queued now, by action."))
-	errs = append(errs, err)
-	age, err := m.Float64ObservableGauge("statemgmt.tasks.queued.oldest_age", metric.WithUnit("s"),
-		metric.WithDescription("How long the longest-waiting queued task has waited since it was (re)queued, by action."))
-	errs = append(errs, err)
+	gauges := map[string]struct {
+		count metric.Int64ObservableGauge
+		age   metric.Float64ObservableGauge
+	}{}
+	var observed []metric.Observable
+	for _, st := range []string{"queued", "running"} {
+		since := "it was (re)queued"
+		if st == "running" {
+			since = "its claim"
+		}
+		count, err := m.Int64ObservableGauge("statemgmt.tasks."+st, metric.WithUnit("{task}"),
+			metric.WithDescription("Tasks "+st+" now, by action."))
+		errs = append(errs, err)
+		age, err := m.Float64ObservableGauge("statemgmt.tasks."+st+".oldest_age", metric.WithUnit("s"),
+			metric.WithDescription("How long the longest-"+st+" task has been "+st+", since "+since+", by action."))
+		errs = append(errs, err)
+		gauges[st] = struct {
+			count metric.Int64ObservableGauge
+			age   metric.Float64ObservableGauge
+		}{count, age}
+		observed = append(observed, count, age)
+	}
 	if stats != nil {
+		var err error
 		t.reg, err = m.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
 			ctx, cancel := context.WithTimeout(ctx, queueStatsTimeout)
 			defer cancel()
@@ -101,23 +118,27 @@ func newTelemetry(mp metric.MeterProvider, tp trace.TracerProvider, stats func(c
 			}
 			t.mu.Lock()
 			defer t.mu.Unlock()
-			now := make(map[string]bool, len(rows))
+			now := make(map[[2]string]bool, len(rows))
 			for _, r := range rows {
+				g, ok := gauges[r.Status]
+				if !ok {
+					continue
+				}
 				set := t.action(r.Action)
-				o.ObserveInt64(depth, r.Queued, set)
-				o.ObserveFloat64(age, max(0, r.OldestAgeSeconds), set)
-				now[r.Action] = true
-				t.seenQueue[r.Action] = true
+				o.ObserveInt64(g.count, r.Tasks, set)
+				o.ObserveFloat64(g.age, max(0, r.OldestAgeSeconds), set)
+				k := [2]string{r.Status, r.Action}
+				now[k], t.seenQueue[k] = true, true
 			}
-			for a := range t.seenQueue {
-				if !now[a] { // drained: 0, rather than a series that vanishes
-					set := t.action(a)
-					o.ObserveInt64(depth, 0, set)
-					o.ObserveFloat64(age, 0, set)
+			for k := range t.seenQueue {
+				if !now[k] { // drained: 0, rather than a series that vanishes
+					set := t.action(k[1])
+					o.ObserveInt64(gauges[k[0]].count, 0, set)
+					o.ObserveFloat64(gauges[k[0]].age, 0, set)
 				}
 			}
 			return nil
-		}, depth, age)
+		}, observed...)
 		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {

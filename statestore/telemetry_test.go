@@ -92,9 +92,9 @@ func newInstrumentedStore(t *testing.T) (*statestore.Store, *sdkmetric.ManualRea
 
 // TestTelemetryMetricsMoveWithTasks walks tasks through their lifecycle and
 // checks after each step that exactly the expected metrics moved: counters
-// by action, the claim-latency and run-duration histograms, the queue
-// gauges (read by one query at collection, reporting 0 for a drained
-// action) and the messages counter.
+// by action, the claim-latency and run-duration histograms, the queued and
+// running gauges (read by one query at collection, reporting 0 for a
+// drained action) and the messages counter.
 func TestTelemetryMetricsMoveWithTasks(t *testing.T) {
 	ctx := ctxTimeout(t, 60*time.Second)
 	s, reader, _ := newInstrumentedStore(t)
@@ -131,7 +131,7 @@ func TestTelemetryMetricsMoveWithTasks(t *testing.T) {
 	}
 	check("one claimed", map[string]float64{
 		"statemgmt.tasks.claimed" + deploy: 1, "statemgmt.task.claim_latency" + deploy + "#count": 1,
-		"statemgmt.tasks.queued" + deploy: 1,
+		"statemgmt.tasks.queued" + deploy: 1, "statemgmt.tasks.running" + deploy: 1,
 	})
 	if _, err := s.CompleteTasks(ctx, statestore.ResultSuccess, got[0].Claim()); err != nil {
 		t.Fatal(err)
@@ -139,6 +139,7 @@ func TestTelemetryMetricsMoveWithTasks(t *testing.T) {
 	check("one completed", map[string]float64{
 		"statemgmt.tasks.completed" + deploy:                                   1,
 		"statemgmt.task.run_duration{action=deploy_node,result=success}#count": 1,
+		"statemgmt.tasks.running" + deploy: 0, "statemgmt.tasks.running.oldest_age" + deploy: 0,
 	})
 
 	got, err = leader.ClaimTasks(ctx, "w1", 1, "deploy_node")

@@ -89,7 +89,7 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 		{"queued exists", db.QueuedTaskExistsSQL, "'{}'::text[]", "tasks_queued_idx"},
 		{"queued exists by action", db.QueuedTaskExistsSQL, "'{deploy_nodes}'::text[]", "tasks_queued_idx"},
 		// A short queue (this seed's 200): either queued index, no heap-wide scan. A deep queue: below.
-		{"queue statistics (metrics)", db.QueueStatsSQL, "", "tasks_queued_action_idx|tasks_queued_idx"},
+		{"queue statistics (metrics)", db.QueueStatsSQL, "", "tasks_active_action_idx|tasks_queued_idx|tasks_claimed_idx"},
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -123,7 +123,7 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 }
 
 // TestQueueStatsPlanDeepQueue: with 100 000 tasks queued among 220 000, the
-// metrics' queue statistics read only tasks_queued_action_idx (an index-only
+// metrics' queue statistics read only tasks_active_action_idx (an index-only
 // scan); without that index PostgreSQL scans the whole table.
 func TestQueueStatsPlanDeepQueue(t *testing.T) {
 	if testing.Short() {
@@ -155,8 +155,8 @@ func TestQueueStatsPlanDeepQueue(t *testing.T) {
 		t.Fatal(err)
 	}
 	plan := strings.Join(lines, "\n")
-	if !strings.Contains(plan, "Index Only Scan using tasks_queued_action_idx") || strings.Contains(plan, "Seq Scan") {
-		t.Errorf("queue statistics do not read only tasks_queued_action_idx:\n%s", plan)
+	if !strings.Contains(plan, "Index Only Scan using tasks_active_action_idx") || strings.Contains(plan, "Seq Scan") {
+		t.Errorf("queue statistics do not read only tasks_active_action_idx:\n%s", plan)
 	}
 }
 

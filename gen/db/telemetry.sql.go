@@ -10,22 +10,24 @@ import (
 )
 
 const queueStats = `-- name: QueueStats :many
-SELECT action, count(*)::bigint AS queued,
-       extract(epoch FROM now() - min(updated_at))::float8 AS oldest_age_seconds
+SELECT status, action, count(*)::bigint AS tasks,
+       extract(epoch FROM now() - min(CASE WHEN status = 'queued' THEN updated_at ELSE claimed_at END))::float8
+           AS oldest_age_seconds
 FROM tasks
-WHERE status = 'queued'
-GROUP BY action
-ORDER BY action
+WHERE status IN ('queued', 'running')
+GROUP BY status, action
+ORDER BY status, action
 `
 
 type QueueStatsRow struct {
+	Status           string  `json:"status"`
 	Action           string  `json:"action"`
-	Queued           int64   `json:"queued"`
+	Tasks            int64   `json:"tasks"`
 	OldestAgeSeconds float64 `json:"oldest_age_seconds"`
 }
 
-// Metrics: queued tasks by action, with how long the oldest has waited since it was (re)queued, by the
-// database's clock; one index-only scan of tasks_queued_action_idx.
+// Metrics: queued and running tasks by action, with how long the longest-waiting has waited (queued:
+// since it was (re)queued; running: since its claim), by the database's clock; one index-only scan.
 func (q *Queries) QueueStats(ctx context.Context, db DBTX) ([]*QueueStatsRow, error) {
 	rows, err := db.Query(ctx, queueStats)
 	if err != nil {
@@ -35,7 +37,12 @@ func (q *Queries) QueueStats(ctx context.Context, db DBTX) ([]*QueueStatsRow, er
 	items := []*QueueStatsRow{}
 	for rows.Next() {
 		var i QueueStatsRow
-		if err := rows.Scan(&i.Action, &i.Queued, &i.OldestAgeSeconds); err != nil {
+		if err := rows.Scan(
+			&i.Status,
+			&i.Action,
+			&i.Tasks,
+			&i.OldestAgeSeconds,
+		); err != nil {
 			return nil, err
 		}
 		items = append(items, &i)

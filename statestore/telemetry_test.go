@@ -139,7 +139,7 @@ func TestTelemetryMetricsMoveWithTasks(t *testing.T) {
 	check("one completed", map[string]float64{
 		"statemgmt.tasks.completed" + deploy:                                   1,
 		"statemgmt.task.run_duration{action=deploy_node,result=success}#count": 1,
-		"statemgmt.tasks.running" + deploy: 0, "statemgmt.tasks.running.oldest_age" + deploy: 0,
+		"statemgmt.tasks.running" + deploy:                                     0, "statemgmt.tasks.running.oldest_age" + deploy: 0,
 	})
 
 	got, err = leader.ClaimTasks(ctx, "w1", 1, "deploy_node")

@@ -8,3 +8,11 @@ FROM tasks
 WHERE status IN ('queued', 'running')
 GROUP BY status, action
 ORDER BY status, action;
+
+-- name: ReadSchemaVersion :one
+-- Readiness probes: the schema version tern recorded (0 when it never ran), read without tern's
+-- migration lock or its table creation, so a probe never writes nor waits for a migration.
+SELECT (CASE WHEN to_regclass('public.schema_version') IS NULL THEN 0
+             ELSE coalesce(((xpath('/row/version/text()',
+                     query_to_xml('SELECT max(version) AS version FROM public.schema_version', false, true, '')))[1]::text)::integer, 0)
+        END)::integer AS version;

@@ -70,7 +70,7 @@ func newElectorTelemetry(mp metric.MeterProvider, identity, hostname string, lea
 	term, err := m.Int64ObservableGauge("statemgmt.leader.term", metric.WithUnit("{term}"),
 		metric.WithDescription("The term this instance leads; 0 while it does not lead."))
 	errs = append(errs, err)
-	isLeader, err := m.Int64ObservableGauge("statemgmt.leader.is_leader", metric.WithUnit("1"),
+	isLeader, err := m.Int64ObservableGauge("statemgmt.leader.is_leader",
 		metric.WithDescription("1 while this instance leads, else 0, by instance and host."))
 	errs = append(errs, err)
 	hostSet := metric.WithAttributeSet(attribute.NewSet(inst, attribute.String("host", hostname)))

@@ -52,3 +52,19 @@ func (q *Queries) QueueStats(ctx context.Context, db DBTX) ([]*QueueStatsRow, er
 	}
 	return items, nil
 }
+
+const readSchemaVersion = `-- name: ReadSchemaVersion :one
+SELECT (CASE WHEN to_regclass('public.schema_version') IS NULL THEN 0
+             ELSE coalesce(((xpath('/row/version/text()',
+                     query_to_xml('SELECT max(version) AS version FROM public.schema_version', false, true, '')))[1]::text)::integer, 0)
+        END)::integer AS version
+`
+
+// Readiness probes: the schema version tern recorded (0 when it never ran), read without tern's
+// migration lock or its table creation, so a probe never writes nor waits for a migration.
+func (q *Queries) ReadSchemaVersion(ctx context.Context, db DBTX) (int32, error) {
+	row := db.QueryRow(ctx, readSchemaVersion)
+	var version int32
+	err := row.Scan(&version)
+	return version, err
+}

@@ -101,7 +101,7 @@ Connection: --database-url, else $DATABASE_URL, else libpq defaults (PGHOST, PGU
 	root.PersistentFlags().StringVar(&e.databaseURL, "database-url", "", "PostgreSQL connection URL (default $DATABASE_URL, then libpq defaults)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(e.migrateCommand(), e.taskCommand(), e.msgCommand(), e.buildDataCommand(),
-		e.bootActionCommand(), e.leaderCommand(), e.designCommand(), e.demoCommand())
+		e.bootActionCommand(), e.leaderCommand(), e.designCommand(), e.demoCommand(), e.serveCommand())
 	return root
 }
 
@@ -121,6 +121,11 @@ func connectError(err error) error {
 
 // store opens a pool and a store; close with the returned func.
 func (e *env) store(ctx context.Context) (*statestore.Store, func(), error) {
+	return e.storeWith(ctx, statestore.Options{Logger: e.logger})
+}
+
+// storeWith is store with the given store options.
+func (e *env) storeWith(ctx context.Context, opts statestore.Options) (*statestore.Store, func(), error) {
 	cfg, err := pgxpool.ParseConfig(e.connString())
 	if err != nil {
 		return nil, nil, usagef("the database URL cannot be parsed")
@@ -137,7 +142,7 @@ func (e *env) store(ctx context.Context) (*statestore.Store, func(), error) {
 		pool.Close()
 		return nil, nil, connectError(err)
 	}
-	s := statestore.New(pool, statestore.Options{Logger: e.logger})
+	s := statestore.New(pool, opts)
 	return s, func() { s.Close(); pool.Close() }, nil
 }
 

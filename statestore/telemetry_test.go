@@ -34,7 +34,7 @@ func metricsSnapshot(t testing.TB, reader sdkmetric.Reader) map[string]float64 {
 	key := func(name string, set attribute.Set) string {
 		var kv []string
 		for _, a := range set.ToSlice() {
-			kv = append(kv, string(a.Key)+"="+a.Value.Emit())
+			kv = append(kv, string(a.Key)+"="+a.Value.String())
 		}
 		sort.Strings(kv)
 		return name + "{" + strings.Join(kv, ",") + "}"

@@ -29,7 +29,9 @@ func TestMigrationRecoversUnclaimedRunningTasks(t *testing.T) {
 	ctx := context.Background()
 	db := statetest.NewEmpty(t)
 	conn := connect(t, db.URL)
-	if _, err := statestore.MigrateTo(ctx, conn, statestore.LatestSchemaVersion()-1, quietLogger); err != nil {
+	// Version 9: just before 010_task_attempts.sql, the migration that
+	// recovers them (not "latest - 1": later migrations come after it).
+	if _, err := statestore.MigrateTo(ctx, conn, 9, quietLogger); err != nil {
 		t.Fatal(err)
 	}
 	// What the pre-fix UpdateTask(queued → running / terminating) left behind.

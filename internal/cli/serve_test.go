@@ -217,7 +217,13 @@ func TestServeRefusesOpenNetworkAndBadSecrets(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r := run(t, url, "", append([]string{"serve"}, tc.args...)...)
+			// Bounded: a serve that starts anyway ends (exit 0) instead of
+			// hanging the test.
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			var out, errOut syncBuffer
+			code := Main(ctx, append([]string{"--database-url", url, "serve"}, tc.args...), strings.NewReader(""), &out, &errOut)
+			r := result{code, out.String(), errOut.String()}
 			r.want(t, ExitUsage, tc.want...)
 			if strings.Contains(r.stdout+r.stderr, "tiny") {
 				t.Errorf("a secret is echoed: %q", r.stderr)

@@ -39,9 +39,9 @@ type telemetry struct {
 
 	reg metric.Registration // the queue gauges' callback; nil when none
 
-	actionSets sync.Map // action -> metric.MeasurementOption
-	resultSets sync.Map // [2]string{action, result} -> metric.MeasurementOption
-	msgSets    [2]metric.MeasurementOption
+	actionSets sync.Map // action -> *attrs
+	resultSets sync.Map // [2]string{action, result} -> *attrs
+	msgSets    [2]*attrs
 
 	mu        sync.Mutex
 	seenQueue map[[2]string]bool // {status, action} the queue gauges reported: reported as 0 once empty
@@ -82,8 +82,8 @@ func newTelemetry(mp metric.MeterProvider, tp trace.TracerProvider, stats func(c
 	}
 	t.claimLatency = hist("statemgmt.task.claim_latency", "Time from a task's queueing (or requeueing) to its claim, by action.")
 	t.runDuration = hist("statemgmt.task.run_duration", "Time from a task's claim to its completion, by action and result.")
-	t.msgSets[0] = metric.WithAttributeSet(attribute.NewSet(attribute.Bool("error", false)))
-	t.msgSets[1] = metric.WithAttributeSet(attribute.NewSet(attribute.Bool("error", true)))
+	t.msgSets[0] = newAttrs(attribute.Bool("error", false))
+	t.msgSets[1] = newAttrs(attribute.Bool("error", true))
 
 	gauges := map[string]struct {
 		count metric.Int64ObservableGauge
@@ -125,16 +125,16 @@ func newTelemetry(mp metric.MeterProvider, tp trace.TracerProvider, stats func(c
 					continue
 				}
 				set := t.action(r.Action)
-				o.ObserveInt64(g.count, r.Tasks, set)
-				o.ObserveFloat64(g.age, max(0, r.OldestAgeSeconds), set)
+				o.ObserveInt64(g.count, r.Tasks, set.obs...)
+				o.ObserveFloat64(g.age, max(0, r.OldestAgeSeconds), set.obs...)
 				k := [2]string{r.Status, r.Action}
 				now[k], t.seenQueue[k] = true, true
 			}
 			for k := range t.seenQueue {
 				if !now[k] { // drained: 0, rather than a series that vanishes
 					set := t.action(k[1])
-					o.ObserveInt64(gauges[k[0]].count, 0, set)
-					o.ObserveFloat64(gauges[k[0]].age, 0, set)
+					o.ObserveInt64(gauges[k[0]].count, 0, set.obs...)
+					o.ObserveFloat64(gauges[k[0]].age, 0, set.obs...)
 				}
 			}
 			return nil
@@ -155,24 +155,37 @@ func (t *telemetry) close() error {
 	return t.reg.Unregister()
 }
 
+// attrs is one attribute set as the options of each kind of measurement,
+// built once: passing a prebuilt slice to the variadic Add, Record and
+// Observe allocates nothing.
+type attrs struct {
+	add []metric.AddOption
+	rec []metric.RecordOption
+	obs []metric.ObserveOption
+}
+
+func newAttrs(kv ...attribute.KeyValue) *attrs {
+	o := metric.WithAttributeSet(attribute.NewSet(kv...))
+	return &attrs{add: []metric.AddOption{o}, rec: []metric.RecordOption{o}, obs: []metric.ObserveOption{o}}
+}
+
 // action returns the cached attribute set {action}.
-func (t *telemetry) action(a string) metric.MeasurementOption {
+func (t *telemetry) action(a string) *attrs {
 	if v, ok := t.actionSets.Load(a); ok {
-		return v.(metric.MeasurementOption)
+		return v.(*attrs)
 	}
-	v, _ := t.actionSets.LoadOrStore(a, metric.WithAttributeSet(attribute.NewSet(attribute.String("action", a))))
-	return v.(metric.MeasurementOption)
+	v, _ := t.actionSets.LoadOrStore(a, newAttrs(attribute.String("action", a)))
+	return v.(*attrs)
 }
 
 // actionResult returns the cached attribute set {action, result}.
-func (t *telemetry) actionResult(a, result string) metric.MeasurementOption {
+func (t *telemetry) actionResult(a, result string) *attrs {
 	k := [2]string{a, result}
 	if v, ok := t.resultSets.Load(k); ok {
-		return v.(metric.MeasurementOption)
+		return v.(*attrs)
 	}
-	v, _ := t.resultSets.LoadOrStore(k, metric.WithAttributeSet(attribute.NewSet(
-		attribute.String("action", a), attribute.String("result", result))))
-	return v.(metric.MeasurementOption)
+	v, _ := t.resultSets.LoadOrStore(k, newAttrs(attribute.String("action", a), attribute.String("result", result)))
+	return v.(*attrs)
 }
 
 // start begins the span of one store call; end it with finish.
@@ -205,14 +218,14 @@ func (t *telemetry) countByAction(ctx context.Context, c metric.Int64Counter, ta
 			continue
 		}
 		if run > 0 && task.Action != action {
-			c.Add(ctx, run, t.action(action))
+			c.Add(ctx, run, t.action(action).add...)
 			run = 0
 		}
 		action = task.Action
 		run++
 	}
 	if run > 0 {
-		c.Add(ctx, run, t.action(action))
+		c.Add(ctx, run, t.action(action).add...)
 	}
 }
 
@@ -230,10 +243,16 @@ func (s *Store) tasksClaimed(ctx context.Context, tasks []*Task, queuedSince []t
 		return
 	}
 	s.tel.countByAction(ctx, s.tel.claimed, tasks, nil)
+	var action string
+	var set *attrs
 	for i, task := range tasks {
-		if task.ClaimedAt != nil {
-			s.tel.claimLatency.Record(ctx, max(0, task.ClaimedAt.Sub(queuedSince[i]).Seconds()), s.tel.action(task.Action))
+		if task.ClaimedAt == nil {
+			continue
 		}
+		if set == nil || task.Action != action { // a batch is mostly one action: look up once
+			action, set = task.Action, s.tel.action(task.Action)
+		}
+		s.tel.claimLatency.Record(ctx, max(0, task.ClaimedAt.Sub(queuedSince[i]).Seconds()), set.rec...)
 	}
 }
 
@@ -243,16 +262,20 @@ func (s *Store) tasksCompleted(ctx context.Context, tasks []*Task) {
 	if s.tel == nil {
 		return
 	}
+	s.tel.countByAction(ctx, s.tel.completed, tasks, func(t *Task) bool { return t.Result.Status != ResultFailure })
+	s.tel.countByAction(ctx, s.tel.failed, tasks, func(t *Task) bool { return t.Result.Status == ResultFailure })
+	var action string
+	var result ResultStatus
+	var set *attrs
 	for _, task := range tasks {
-		c := s.tel.completed
-		if task.Result.Status == ResultFailure {
-			c = s.tel.failed
+		if task.ClaimedAt == nil {
+			continue
 		}
-		c.Add(ctx, 1, s.tel.action(task.Action))
-		if task.ClaimedAt != nil {
-			s.tel.runDuration.Record(ctx, max(0, task.UpdatedAt.Sub(*task.ClaimedAt).Seconds()),
-				s.tel.actionResult(task.Action, string(task.Result.Status)))
+		if set == nil || task.Action != action || task.Result.Status != result { // looked up once per run
+			action, result = task.Action, task.Result.Status
+			set = s.tel.actionResult(action, string(result))
 		}
+		s.tel.runDuration.Record(ctx, max(0, task.UpdatedAt.Sub(*task.ClaimedAt).Seconds()), set.rec...)
 	}
 }
 
@@ -281,7 +304,7 @@ func (s *Store) messagesAppended(ctx context.Context, msgs []NewMessage) {
 	}
 	for i, k := range n {
 		if k > 0 {
-			s.tel.messages.Add(ctx, k, s.tel.msgSets[i])
+			s.tel.messages.Add(ctx, k, s.tel.msgSets[i].add...)
 		}
 	}
 }
@@ -298,6 +321,6 @@ func (s *Store) taskUpdated(ctx context.Context, t *Task, u TaskUpdate) {
 	case *u.Status == StatusComplete && u.Attempt != 0:
 		s.tasksCompleted(ctx, []*Task{t})
 	case *u.Status == StatusTerminated && t.TerminatedAt != nil && t.TerminatedAt.Equal(t.UpdatedAt):
-		s.tel.terminated.Add(ctx, 1, s.tel.action(t.Action))
+		s.tel.terminated.Add(ctx, 1, s.tel.action(t.Action).add...)
 	}
 }

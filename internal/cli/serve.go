@@ -205,7 +205,7 @@ func loadAuth(o serveOptions, logger *slog.Logger) (*authenticator, error) {
 		}
 		tok := bytes.TrimSpace(b)
 		if len(tok) < minTokenLength {
-			return nil, usagef("--auth-token-file %s: the token must be at least %d characters (it has %d)", o.authTokenFile, minTokenLength, len(tok))
+			return nil, usagef("--auth-token-file %s: the token must be at least %d characters", o.authTokenFile, minTokenLength)
 		}
 		if bytes.ContainsAny(tok, " \t\r\n") {
 			return nil, usagef("--auth-token-file %s: the token must be one word (no spaces or line breaks)", o.authTokenFile)

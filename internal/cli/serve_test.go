@@ -27,6 +27,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/drydock-go/statemgmt/internal/faultproxy"
 	"github.com/drydock-go/statemgmt/statestore"
 )
 
@@ -386,5 +387,46 @@ func TestServeReadyz(t *testing.T) {
 	}
 	if code, _, _ := get(t, c, "GET", srv.base+"/healthz", nil); code != 200 {
 		t.Fatalf("/healthz while not ready: %d, want 200", code)
+	}
+}
+
+// TestServeReadyzDatabaseGone: /readyz is 503 once the database stops
+// answering, saying so without the driver's error (which names the host,
+// port and user: logged instead); /healthz stays 200.
+func TestServeReadyzDatabaseGone(t *testing.T) {
+	dbURL, _ := setup(t)
+	cfg, err := pgx.ParseConfig(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	network, target := "tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port)))
+	if strings.HasPrefix(cfg.Host, "/") {
+		network, target = "unix", cfg.Host+"/.s.PGSQL."+strconv.Itoa(int(cfg.Port))
+	}
+	proxy, err := faultproxy.Start(network, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	via := "host=127.0.0.1 port=" + strconv.Itoa(proxy.Addr().Port) + " user=" + cfg.User + " dbname=" + cfg.Database + " sslmode=disable"
+	if cfg.Password != "" {
+		via += " password='" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(cfg.Password) + "'"
+	}
+	srv := startServe(t, via)
+	c := &http.Client{Timeout: 30 * time.Second}
+	if code, body, _ := get(t, c, "GET", srv.base+"/readyz", nil); code != 200 {
+		t.Fatalf("/readyz through the proxy: %d %q", code, body)
+	}
+	proxy.Close() // every connection cut, no new one accepted
+	code, body, _ := get(t, c, "GET", srv.base+"/readyz", nil)
+	if code != 503 || body != "not ready: the database does not answer\n" {
+		t.Fatalf("/readyz with the database gone: %d %q", code, body)
+	}
+	if code, _, _ := get(t, c, "GET", srv.base+"/healthz", nil); code != 200 {
+		t.Fatalf("/healthz with the database gone: %d, want 200", code)
+	}
+	srv.stop()
+	if logs := srv.stderr.String(); !strings.Contains(logs, "database unreachable") {
+		t.Errorf("the cause is not logged: %q", logs)
 	}
 }

@@ -39,6 +39,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Defaults. The retry and timeout defaults follow the original resolver
@@ -173,6 +176,14 @@ type Options struct {
 	CacheMaxBytes int64
 	// Logger gets retries at debug and give-ups at warn; slog.Default() when nil.
 	Logger *slog.Logger
+	// MeterProvider receives the Resolver's metrics (attempts, retries,
+	// cache hits, bytes; see docs/observability.md);
+	// otel.GetMeterProvider() when nil.
+	MeterProvider metric.MeterProvider
+	// TracerProvider receives a span per Fetch (named fetch.Fetch, with the
+	// URI's scheme only: never the URI, which may carry credentials);
+	// otel.GetTracerProvider() when nil.
+	TracerProvider trace.TracerProvider
 }
 
 // Result is a fetched document and what is known about it. Every Result
@@ -224,6 +235,7 @@ type Resolver struct {
 
 	cache   *cache
 	flights flightGroup
+	tel     *telemetry
 	closed  atomic.Bool
 	// keyMAC is the random key of the hash that turns a URI and its
 	// credentials into a cache and single-flight key.
@@ -323,7 +335,11 @@ func New(opts Options) (*Resolver, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	r := &Resolver{opts: opts, roots: roots, logger: logger, cache: newCache(opts.CacheMaxEntries, opts.CacheMaxBytes), keyMAC: keyMAC}
+	tel, err := newTelemetry(opts.MeterProvider, opts.TracerProvider)
+	if err != nil {
+		logger.Warn("fetch: some metrics will not be recorded", "error", err)
+	}
+	r := &Resolver{opts: opts, roots: roots, logger: logger, cache: newCache(opts.CacheMaxEntries, opts.CacheMaxBytes), keyMAC: keyMAC, tel: tel}
 	r.http = newHTTPFetcher(r)
 	return r, nil
 }
@@ -353,7 +369,7 @@ func (r *Resolver) Close() error {
 // document with the same credentials share one upstream request; that
 // request runs detached from the callers, each of which waits on its own
 // context, and is cancelled once every caller has given up.
-func (r *Resolver) Fetch(ctx context.Context, uri string, options ...FetchOption) (*Result, error) {
+func (r *Resolver) Fetch(ctx context.Context, uri string, options ...FetchOption) (_ *Result, err error) {
 	if r.closed.Load() {
 		return nil, ErrClosed
 	}
@@ -365,6 +381,8 @@ func (r *Resolver) Fetch(ctx context.Context, uri string, options ...FetchOption
 	if err != nil {
 		return nil, err
 	}
+	ctx, span := r.tel.tracer.Start(ctx, "fetch.Fetch", r.tel.spanAttrs[t.scheme])
+	defer endSpan(span, &err)
 	want, err := expectedDigest(fo.digest, t.fragmentDigest)
 	if err != nil {
 		return nil, err
@@ -375,6 +393,7 @@ func (r *Resolver) Fetch(ctx context.Context, uri string, options ...FetchOption
 	useCache := r.opts.CacheTTL > 0
 	if useCache && !fo.bypassCache {
 		if res, fresh := r.cache.get(key); fresh {
+			r.tel.cacheHits.Add(ctx, 1, r.tel.schemes[t.scheme])
 			cp := own(res)
 			cp.FromCache = true
 			if want != "" {
@@ -393,7 +412,15 @@ func (r *Resolver) Fetch(ctx context.Context, uri string, options ...FetchOption
 		if useCache {
 			stale, etag = r.cache.stale(key)
 		}
+		ctx, st := withStats(ctx)
 		res, newETag, err := h(ctx, r, t, stale, etag)
+		if t.scheme == "file" {
+			st.attempts = 1
+			if err == nil {
+				st.bytes = int64(len(res.Data))
+			}
+		}
+		r.tel.record(ctx, t.scheme, st)
 		if err != nil {
 			return nil, err
 		}

@@ -231,6 +231,9 @@ func fetchService(ctx context.Context, r *Resolver, t *target, cached *Result, e
 func (f *httpFetcher) get(ctx context.Context, u *url.URL, headers http.Header, cached *Result, etag string) (*Result, string, error) {
 	o := f.r.opts
 	attempts := 0
+	if st := statsFrom(ctx); st != nil {
+		defer func() { st.attempts += attempts }()
+	}
 	for {
 		res, newETag, bodyErr, err := f.attempt(ctx, u, headers, cached, etag, o.Retries+1-attempts, &attempts)
 		if bodyErr == nil {
@@ -304,6 +307,9 @@ func (f *httpFetcher) attempt(ctx context.Context, u *url.URL, headers http.Head
 	data, err := readLimited(resp.Body, f.r.opts.MaxBytes)
 	switch {
 	case err == nil:
+		if st := statsFrom(ctx); st != nil {
+			st.bytes += int64(len(data))
+		}
 		return finish(data, final.String(), resp.Header.Get("Content-Type")), resp.Header.Get("ETag"), nil, nil
 	case errors.Is(err, ErrTooLarge) || ctx.Err() != nil:
 		return nil, "", nil, fmt.Errorf("fetch %s: %w", &final, err)

@@ -77,7 +77,9 @@ type BootActionContext struct {
 // CreateBootActionContext creates or replaces the boot action context of a
 // node: the task that deploys it and a fresh 32-byte identity key from
 // crypto/rand. The key is returned once; only its SHA-256 digest is stored.
-func (s *Store) CreateBootActionContext(ctx context.Context, node string, task uuid.UUID) (*BootActionContext, IdentityKey, error) {
+func (s *Store) CreateBootActionContext(ctx context.Context, node string, task uuid.UUID) (_ *BootActionContext, _ IdentityKey, err error) {
+	ctx, span := s.start(ctx, "statestore.CreateBootActionContext")
+	defer finish(span, &err)
 	var key IdentityKey
 	if err := validateNodeName(node, "node"); err != nil {
 		return nil, key, err
@@ -98,7 +100,9 @@ func (s *Store) CreateBootActionContext(ctx context.Context, node string, task u
 }
 
 // GetBootActionContext reads a node's context; ErrNotFound if it has none.
-func (s *Store) GetBootActionContext(ctx context.Context, node string) (*BootActionContext, error) {
+func (s *Store) GetBootActionContext(ctx context.Context, node string) (_ *BootActionContext, err error) {
+	ctx, span := s.start(ctx, "statestore.GetBootActionContext")
+	defer finish(span, &err)
 	if err := validateNodeName(node, "node"); err != nil {
 		return nil, err
 	}
@@ -121,7 +125,9 @@ func (s *Store) GetBootActionContext(ctx context.Context, node string) (*BootAct
 // It returns the context on a match, ErrKeyMismatch on a mismatch (logged
 // with the node name only) and ErrNotFound for a node without a context.
 // Neither key ever appears in an error or a log line.
-func (s *Store) VerifyBootActionKey(ctx context.Context, node string, presented []byte) (*BootActionContext, error) {
+func (s *Store) VerifyBootActionKey(ctx context.Context, node string, presented []byte) (_ *BootActionContext, err error) {
+	ctx, span := s.start(ctx, "statestore.VerifyBootActionKey")
+	defer finish(span, &err)
 	if err := validateNodeName(node, "node"); err != nil {
 		return nil, err
 	}
@@ -211,7 +217,9 @@ type NewBootActionStatus struct {
 // CreateBootActionStatus records a boot action run. The node must have a
 // boot action context (else ErrNotFound); the run is bound to the node's
 // current key. A taken action id is ErrConflict.
-func (s *Store) CreateBootActionStatus(ctx context.Context, n NewBootActionStatus) (*BootActionStatus, error) {
+func (s *Store) CreateBootActionStatus(ctx context.Context, n NewBootActionStatus) (_ *BootActionStatus, err error) {
+	ctx, span := s.start(ctx, "statestore.CreateBootActionStatus")
+	defer finish(span, &err)
 	if err := validateNodeName(n.NodeName, "status.NodeName"); err != nil {
 		return nil, err
 	}
@@ -262,7 +270,9 @@ func FinalBootActionStatus(st ResultStatus) bool { return st != ResultIncomplete
 // written, even when two updates race (the update is conditional on the
 // status, re-checked after waiting for the other's row lock). ErrNotFound
 // for an unknown action id.
-func (s *Store) UpdateBootActionStatus(ctx context.Context, id ULID, st ResultStatus) (*BootActionStatus, error) {
+func (s *Store) UpdateBootActionStatus(ctx context.Context, id ULID, st ResultStatus) (_ *BootActionStatus, err error) {
+	ctx, span := s.start(ctx, "statestore.UpdateBootActionStatus")
+	defer finish(span, &err)
 	if err := validateResultStatus(st, "status"); err != nil {
 		return nil, err
 	}
@@ -286,7 +296,9 @@ func (s *Store) UpdateBootActionStatus(ctx context.Context, id ULID, st ResultSt
 }
 
 // GetBootActionStatus reads one run by action id; ErrNotFound if unknown.
-func (s *Store) GetBootActionStatus(ctx context.Context, id ULID) (*BootActionStatus, error) {
+func (s *Store) GetBootActionStatus(ctx context.Context, id ULID) (_ *BootActionStatus, err error) {
+	ctx, span := s.start(ctx, "statestore.GetBootActionStatus")
+	defer finish(span, &err)
 	r, err := s.q.GetBootActionStatus(ctx, s.conn, uuid.UUID(id))
 	if err != nil {
 		return nil, mapError("get boot action status "+id.String(), err)
@@ -296,7 +308,9 @@ func (s *Store) GetBootActionStatus(ctx context.Context, id ULID) (*BootActionSt
 
 // BootActionStatuses returns a node's statuses keyed by action name (the
 // newest run of each name).
-func (s *Store) BootActionStatuses(ctx context.Context, node string) (map[string]BootActionStatus, error) {
+func (s *Store) BootActionStatuses(ctx context.Context, node string) (_ map[string]BootActionStatus, err error) {
+	ctx, span := s.start(ctx, "statestore.BootActionStatuses")
+	defer finish(span, &err)
 	if err := validateNodeName(node, "node"); err != nil {
 		return nil, err
 	}

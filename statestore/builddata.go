@@ -55,7 +55,9 @@ type NewBuildData struct {
 }
 
 // InsertBuildData stores one record and returns it.
-func (s *Store) InsertBuildData(ctx context.Context, bd NewBuildData) (*BuildData, error) {
+func (s *Store) InsertBuildData(ctx context.Context, bd NewBuildData) (_ *BuildData, err error) {
+	ctx, span := s.start(ctx, "statestore.InsertBuildData")
+	defer finish(span, &err)
 	if err := validateBuildData(bd, func(f string) string { return "buildData." + f }); err != nil {
 		return nil, err
 	}
@@ -78,7 +80,9 @@ func (s *Store) InsertBuildData(ctx context.Context, bd NewBuildData) (*BuildDat
 // collection time get the database's clock, read once for the batch. All
 // records are validated first; one bad record rejects the batch and nothing
 // is written.
-func (s *Store) BulkInsertBuildData(ctx context.Context, records []NewBuildData) (int64, error) {
+func (s *Store) BulkInsertBuildData(ctx context.Context, records []NewBuildData) (_ int64, err error) {
+	ctx, span := s.start(ctx, "statestore.BulkInsertBuildData")
+	defer finish(span, &err)
 	if len(records) == 0 {
 		return 0, nil
 	}
@@ -142,7 +146,9 @@ type BuildDataPage struct {
 // queries: ordered by node and generator). Pages are keyset-paginated, so
 // they stay stable while records are added; pass page.Next as q.Cursor for
 // the following page.
-func (s *Store) BuildData(ctx context.Context, q BuildDataQuery) (*BuildDataPage, error) {
+func (s *Store) BuildData(ctx context.Context, q BuildDataQuery) (_ *BuildDataPage, err error) {
+	ctx, span := s.start(ctx, "statestore.BuildData")
+	defer finish(span, &err)
 	limit := q.Limit
 	switch {
 	case limit == 0:
@@ -158,7 +164,9 @@ func (s *Store) BuildData(ctx context.Context, q BuildDataQuery) (*BuildDataPage
 // elements is never held in memory at once. It starts after q.Cursor when
 // set. fn returning an error stops the iteration and EachBuildData returns
 // that error.
-func (s *Store) EachBuildData(ctx context.Context, q BuildDataQuery, fn func(BuildData) error) error {
+func (s *Store) EachBuildData(ctx context.Context, q BuildDataQuery, fn func(BuildData) error) (err error) {
+	ctx, span := s.start(ctx, "statestore.EachBuildData")
+	defer finish(span, &err)
 	for {
 		page, err := s.buildDataPage(ctx, q, 100)
 		if err != nil {

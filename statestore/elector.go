@@ -19,6 +19,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/drydock-go/statemgmt/gen/db"
 )
@@ -90,6 +91,9 @@ type ElectorConfig struct {
 	LockKey int64
 	// Logger receives elected / lost / resigned events; slog.Default() when nil.
 	Logger *slog.Logger
+	// MeterProvider receives the elector's leadership metrics (see
+	// docs/observability.md); otel.GetMeterProvider() when nil.
+	MeterProvider metric.MeterProvider
 }
 
 // String describes the configuration without the connection string, which
@@ -261,6 +265,7 @@ type Elector struct {
 	cfg    ElectorConfig
 	logger *slog.Logger
 	q      *db.Queries
+	tel    *electorTelemetry
 
 	// callMu serialises Claim, Maintain, Abdicate and Close with each other
 	// and with Run's start: one goroutine at a time uses the connection.
@@ -331,7 +336,13 @@ func NewElector(cfg ElectorConfig) (*Elector, error) {
 		logger = slog.Default()
 	}
 	logger = logger.With("identity", cfg.Identity.String())
-	return &Elector{cfg: cfg, logger: logger, q: db.New()}, nil
+	e := &Elector{cfg: cfg, logger: logger, q: db.New()}
+	tel, err := newElectorTelemetry(cfg.MeterProvider, cfg.Identity.String(), cfg.Hostname, e.Leading)
+	if err != nil {
+		logger.Warn("statestore: some leadership metrics will not be recorded", "error", err)
+	}
+	e.tel = tel
+	return e, nil
 }
 
 // String describes the elector without its connection string.
@@ -440,6 +451,7 @@ func (e *Elector) lead(ctx context.Context, term int64, fn LeaderFunc) {
 	e.term, e.resignFn, e.leaderCtx = term, cancel, leaderCtx
 	e.mu.Unlock()
 	elected := time.Now()
+	e.tel.elected(ctx)
 	e.logger.InfoContext(ctx, "elected leader", "term", term)
 
 	done := make(chan error, 1)
@@ -464,6 +476,7 @@ func (e *Elector) lead(ctx context.Context, term int64, fn LeaderFunc) {
 	}
 
 	if lost != nil {
+		e.tel.lost(ctx, lost)
 		e.logger.WarnContext(ctx, "lost leadership", "term", term, "reason", lost.Error(),
 			"led_for", time.Since(elected).Round(time.Millisecond))
 		e.closeConn() // never keep a session whose lock state is unknown
@@ -477,6 +490,7 @@ func (e *Elector) lead(ctx context.Context, term int64, fn LeaderFunc) {
 		e.closeConn()
 		return
 	}
+	e.tel.resigned(ctx)
 	e.logger.InfoContext(ctx, "resigned leadership", "term", term, "led_for", time.Since(elected).Round(time.Millisecond))
 }
 
@@ -571,6 +585,7 @@ func (e *Elector) claimOnce(ctx context.Context) (int64, bool, error) {
 		return 0, false, err
 	}
 	e.setTerm(term)
+	e.tel.elected(ctx)
 	return term, true, nil
 }
 
@@ -689,10 +704,14 @@ func (e *Elector) maintainTerm(ctx context.Context, term int64) error {
 	}
 	if err := e.maintain(ctx, conn, term); err != nil {
 		e.mu.Lock()
-		if e.term == term {
+		wasLeading := e.term == term
+		if wasLeading {
 			e.term = 0
 		}
 		e.mu.Unlock()
+		if wasLeading {
+			e.tel.lost(ctx, err)
+		}
 		return err
 	}
 	return nil
@@ -712,9 +731,9 @@ func (e *Elector) maintain(ctx context.Context, conn *pgx.Conn, term int64) erro
 	case err != nil:
 		return fmt.Errorf("heartbeat failed: %w", err)
 	case !r.LockHeld:
-		return errors.New("this session no longer holds the leadership lock")
+		return errLockLost
 	case !r.Current:
-		return fmt.Errorf("term %d is no longer current", term)
+		return fmt.Errorf("term %d %w", term, errSuperseded)
 	}
 	return nil
 }
@@ -748,15 +767,21 @@ func (e *Elector) abdicateTerm(ctx context.Context, term int64) error {
 		e.mu.Lock()
 		e.term = 0
 		e.mu.Unlock()
+		e.tel.resigned(ctx)
 	}
 	return err
 }
 
-// Close drops the elector's connection (releasing any lock it holds). Run
-// closes it on return; Close releases any lock the elector holds.
+// Close drops the elector's connection (releasing any lock it holds) and
+// stops its leadership gauges. Run closes the connection on return; call
+// Close once done with the elector (after Run returns) so a MeterProvider
+// that outlives it stops reporting it.
 func (e *Elector) Close() {
 	e.callMu.Lock()
 	defer e.callMu.Unlock()
+	if err := e.tel.close(); err != nil {
+		e.logger.Warn("statestore: unregister the leadership gauges", "error", err)
+	}
 	e.closeConn()
 	e.mu.Lock()
 	if !e.running {

@@ -80,3 +80,12 @@ func SetGroupAppendsForTest(on bool) bool {
 	groupAppends = on
 	return old
 }
+
+// SetTelemetryOffForTest makes the stores created afterwards carry no
+// instrumentation at all (the baseline of the instrumentation benchmark);
+// it returns a function that restores the setting.
+func SetTelemetryOffForTest(off bool) (restore func()) {
+	old := telemetryOff
+	telemetryOff = off
+	return func() { telemetryOff = old }
+}

@@ -36,7 +36,9 @@ type Leader struct {
 }
 
 // Leader reads who leads now. ErrNotFound if nobody ever has.
-func (s *Store) Leader(ctx context.Context) (*Leader, error) {
+func (s *Store) Leader(ctx context.Context) (_ *Leader, err error) {
+	ctx, span := s.start(ctx, "statestore.Leader")
+	defer finish(span, &err)
 	r, err := s.q.GetActiveInstance(ctx, s.conn, DefaultLeaderLockKey) // the key of rows recorded before it was kept
 	if err != nil {
 		return nil, mapError("read leader", err)
@@ -68,7 +70,9 @@ type LeaderTerm struct {
 }
 
 // LeaderHistory returns up to limit terms (default 100), newest first.
-func (s *Store) LeaderHistory(ctx context.Context, limit int) ([]LeaderTerm, error) {
+func (s *Store) LeaderHistory(ctx context.Context, limit int) (_ []LeaderTerm, err error) {
+	ctx, span := s.start(ctx, "statestore.LeaderHistory")
+	defer finish(span, &err)
 	if limit == 0 {
 		limit = 100
 	}
@@ -114,11 +118,13 @@ const FencedIdleTimeout = time.Second
 // first inside InTx (or on a WithTx store) to fence the caller's own
 // leader-only writes; the transaction may then not sit idle for longer than
 // FencedIdleTimeout. Outside a transaction it only checks.
-func (s *Store) CheckLeader(ctx context.Context, term int64) error {
+func (s *Store) CheckLeader(ctx context.Context, term int64) (err error) {
+	ctx, span := s.start(ctx, "statestore.CheckLeader")
+	defer finish(span, &err)
 	if term <= 0 {
 		return invalid("term", "must be positive, got %d", term)
 	}
-	_, err := s.q.LockLeaderTerm(ctx, s.conn, db.LockLeaderTermParams{Term: term,
+	_, err = s.q.LockLeaderTerm(ctx, s.conn, db.LockLeaderTermParams{Term: term,
 		IdleMs: int32(FencedIdleTimeout / time.Millisecond)})
 	if err != nil {
 		mapped := mapError("check leadership", err)

@@ -83,7 +83,9 @@ func messageFromRow(r *db.ResultMessage) ResultMessage {
 // order. A call whose ctx ends while it waits for the statement before it
 // returns ctx's error; its messages are written only if their own statement
 // had already been sent.
-func (s *Store) AppendMessages(ctx context.Context, id uuid.UUID, msgs ...NewMessage) ([]ResultMessage, error) {
+func (s *Store) AppendMessages(ctx context.Context, id uuid.UUID, msgs ...NewMessage) (_ []ResultMessage, err error) {
+	ctx, span := s.start(ctx, "statestore.AppendMessages")
+	defer finish(span, &err)
 	if len(msgs) == 0 {
 		return []ResultMessage{}, nil
 	}
@@ -147,6 +149,7 @@ func (s *Store) appendMessages(ctx context.Context, id uuid.UUID, msgs []NewMess
 	if len(rows) != n {
 		return nil, fmt.Errorf("append messages to task %s: %d of %d messages stored", id, len(rows), n)
 	}
+	s.messagesAppended(ctx, msgs)
 	if err := s.wakeTailers(ctx, id); err != nil {
 		return nil, err
 	}
@@ -187,7 +190,9 @@ func (s *Store) wakeTailers(ctx context.Context, id uuid.UUID) error {
 }
 
 // AppendMessage appends one message; see AppendMessages.
-func (s *Store) AppendMessage(ctx context.Context, id uuid.UUID, m NewMessage) (ResultMessage, error) {
+func (s *Store) AppendMessage(ctx context.Context, id uuid.UUID, m NewMessage) (_ ResultMessage, err error) {
+	ctx, span := s.start(ctx, "statestore.AppendMessage")
+	defer finish(span, &err)
 	out, err := s.AppendMessages(ctx, id, m)
 	if err != nil {
 		return ResultMessage{}, err
@@ -198,7 +203,9 @@ func (s *Store) AppendMessage(ctx context.Context, id uuid.UUID, m NewMessage) (
 // Messages returns up to limit (default 1000, at most 100000) messages of
 // task id with sequence greater than after, in order. Page by passing the
 // last sequence read as after.
-func (s *Store) Messages(ctx context.Context, id uuid.UUID, after int64, limit int) ([]ResultMessage, error) {
+func (s *Store) Messages(ctx context.Context, id uuid.UUID, after int64, limit int) (_ []ResultMessage, err error) {
+	ctx, span := s.start(ctx, "statestore.Messages")
+	defer finish(span, &err)
 	if limit == 0 {
 		limit = 1000
 	}
@@ -223,7 +230,9 @@ func (s *Store) Messages(ctx context.Context, id uuid.UUID, after int64, limit i
 // the fallback). It returns when ctx ends (with ctx's error), fn returns an
 // error (that error), or reading fails (e.g. the connection is lost; resume
 // by calling it again with the last sequence fn saw).
-func (s *Store) TailMessages(ctx context.Context, id uuid.UUID, after int64, fn func(ResultMessage) error) error {
+func (s *Store) TailMessages(ctx context.Context, id uuid.UUID, after int64, fn func(ResultMessage) error) (err error) {
+	ctx, span := s.start(ctx, "statestore.TailMessages")
+	defer finish(span, &err)
 	key := id.String()
 	for {
 		sub := s.wake.subscribe(channelMessage, key) // before reading: nothing slips between

@@ -2,6 +2,7 @@ package statestore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"regexp"
@@ -235,4 +236,32 @@ func PlanMigrateDown(ctx context.Context, conn *pgx.Conn, target int32) (DownPla
 		}
 	}
 	return plan, nil
+}
+
+// ErrSchemaVersion means the database's schema is not at the version this
+// build expects (LatestSchemaVersion): migrations are pending, or the
+// database was migrated by a newer build.
+var ErrSchemaVersion = errors.New("statestore: the database schema is not at the version this build expects")
+
+// CheckSchema confirms that the database answers and its schema is at
+// LatestSchemaVersion, for readiness probes. Like ReadSchemaVersion it only
+// reads: it neither creates tern's version table nor waits for a running
+// migration's lock. A different version is ErrSchemaVersion, with both
+// versions in the message.
+func (s *Store) CheckSchema(ctx context.Context) (err error) {
+	ctx, span := s.start(ctx, "statestore.CheckSchema")
+	defer finish(span, &err)
+	v, err := s.q.ReadSchemaVersion(ctx, s.conn)
+	if err != nil {
+		return mapError("read schema version", err)
+	}
+	v = max(v, 0) // -1: never migrated
+	if latest := LatestSchemaVersion(); v != latest {
+		hint := "run statectl migrate up"
+		if v > latest {
+			hint = "this build is older than the database"
+		}
+		return fmt.Errorf("%w: database at version %d, this build expects %d (%s)", ErrSchemaVersion, v, latest, hint)
+	}
+	return nil
 }

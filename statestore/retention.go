@@ -67,7 +67,9 @@ type RetentionOptions struct {
 // task), and only then checks the statuses and deletes: the check and the
 // counts are those of the rows deleted. Trees whose top-level task another
 // transaction holds are skipped and counted in TreesBusy.
-func (s *Store) DeleteTasksCreatedBefore(ctx context.Context, cutoff time.Time, opts RetentionOptions) (RetentionResult, error) {
+func (s *Store) DeleteTasksCreatedBefore(ctx context.Context, cutoff time.Time, opts RetentionOptions) (_ RetentionResult, err error) {
+	ctx, span := s.start(ctx, "statestore.DeleteTasksCreatedBefore")
+	defer finish(span, &err)
 	var res RetentionResult
 	it := s.newRetention(cutoff, opts)
 	for {
@@ -262,7 +264,9 @@ type RetentionPreview struct {
 
 // PreviewRetention counts what DeleteTasksCreatedBefore(cutoff) would
 // delete, by status, without deleting anything.
-func (s *Store) PreviewRetention(ctx context.Context, cutoff time.Time) (*RetentionPreview, error) {
+func (s *Store) PreviewRetention(ctx context.Context, cutoff time.Time) (_ *RetentionPreview, err error) {
+	ctx, span := s.start(ctx, "statestore.PreviewRetention")
+	defer finish(span, &err)
 	rows, err := s.q.CountTaskTreesCreatedBefore(ctx, s.conn, cutoff)
 	if err != nil {
 		return nil, mapError("count old tasks", err)

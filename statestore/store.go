@@ -9,6 +9,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/drydock-go/statemgmt/gen/db"
 )
@@ -43,6 +45,13 @@ type Options struct {
 	// pool's configuration, which makes those new connections reach the
 	// current primary only. See docs/ha.md.
 	FailoverAware bool
+	// MeterProvider receives the store's metrics (see docs/observability.md);
+	// otel.GetMeterProvider() when nil. The store uses the OpenTelemetry
+	// API only: the application chooses the SDK and exporter.
+	MeterProvider metric.MeterProvider
+	// TracerProvider receives a span per store call; otel.GetTracerProvider()
+	// when nil.
+	TracerProvider trace.TracerProvider
 }
 
 // ConfigureForPooler adjusts a pool configuration for a transaction-pooling
@@ -77,7 +86,15 @@ type Store struct {
 	derived bool
 	// reset, when set (Options.FailoverAware), sees every database error.
 	reset *poolResetter
+	// tel records the store's metrics and spans; shared with derived
+	// stores. nil only when a test turns telemetry off.
+	tel *telemetry
 }
+
+// telemetryOff, set only by tests and benchmarks before New, makes stores
+// without any instrumentation: the baseline the instrumentation's cost is
+// measured against.
+var telemetryOff bool
 
 // New returns a Store over pool. The pool stays the caller's: Close stops
 // the store's own listener, not the pool.
@@ -95,6 +112,15 @@ func New(pool *pgxpool.Pool, opts Options) *Store {
 		s.reset = &poolResetter{pool: pool, logger: logger}
 		s.conn = observedDBTX{DBTX: pool, r: s.reset}
 	}
+	if !telemetryOff {
+		tel, err := newTelemetry(opts.MeterProvider, opts.TracerProvider, func(ctx context.Context) ([]*db.QueueStatsRow, error) {
+			return s.q.QueueStats(ctx, pool)
+		})
+		if err != nil {
+			logger.Warn("statestore: some metrics will not be recorded", "error", err)
+		}
+		s.tel = tel
+	}
 	cfg := pool.Config()
 	s.wake = newListener(cfg, logger, !opts.DisableListen)
 	s.notify = newNotifier(cfg, logger, !opts.DisableNotify)
@@ -108,6 +134,9 @@ func (s *Store) Close() {
 	if !s.derived {
 		s.notify.close()
 		s.wake.close()
+		if err := s.tel.close(); err != nil {
+			s.logger.Warn("statestore: unregister the queue gauges", "error", err)
+		}
 	}
 }
 
@@ -133,6 +162,8 @@ func (s *Store) WithTx(tx pgx.Tx) *Store {
 // never leaks its connection. On a Store bound by WithTx, InTx uses a
 // savepoint in that transaction.
 func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context, tx *Store) error) (err error) {
+	ctx, span := s.start(ctx, "statestore.InTx")
+	defer finish(span, &err)
 	var tx pgx.Tx
 	if s.tx != nil {
 		tx, err = s.tx.Begin(ctx)
@@ -171,7 +202,9 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context, tx *Store
 }
 
 // Now returns the database's clock.
-func (s *Store) Now(ctx context.Context) (time.Time, error) {
+func (s *Store) Now(ctx context.Context) (_ time.Time, err error) {
+	ctx, span := s.start(ctx, "statestore.Now")
+	defer finish(span, &err)
 	now, err := s.q.Now(ctx, s.conn)
 	if err != nil {
 		return time.Time{}, mapError("read database time", err)

@@ -212,7 +212,7 @@ type NewTask struct {
 // taskRow is every generated row type that carries a whole task with its
 // subtask ids (identical fields, so each converts to db.GetTaskRow).
 type taskRow interface {
-	db.GetTaskRow | db.ListTasksRow | db.ListSubtasksRow | db.UpdateTaskRow | db.ClaimTasksRow |
+	db.GetTaskRow | db.ListTasksRow | db.ListSubtasksRow | db.UpdateTaskRow |
 		db.RequeueTasksOfClaimerRow | db.RequeueStaleTasksRow | db.RequeueClaimedTasksRow |
 		db.TerminateTasksRow | db.CompleteTasksRow | db.ListTasksFilteredRow
 }
@@ -245,7 +245,9 @@ func tasksFromRows[R taskRow](rows []*R) []*Task {
 }
 
 // CreateTask creates one task. See CreateTasks.
-func (s *Store) CreateTask(ctx context.Context, nt NewTask) (*Task, error) {
+func (s *Store) CreateTask(ctx context.Context, nt NewTask) (_ *Task, err error) {
+	ctx, span := s.start(ctx, "statestore.CreateTask")
+	defer finish(span, &err)
 	tasks, err := s.CreateTasks(ctx, nt)
 	if err != nil {
 		return nil, err
@@ -258,7 +260,9 @@ func (s *Store) CreateTask(ctx context.Context, nt NewTask) (*Task, error) {
 // written; the check reads the parent under a share lock taken in a
 // statement before the insert, in the same transaction, so it cannot race
 // TerminateTask (see there).
-func (s *Store) CreateSubtask(ctx context.Context, parent uuid.UUID, nt NewTask) (*Task, error) {
+func (s *Store) CreateSubtask(ctx context.Context, parent uuid.UUID, nt NewTask) (_ *Task, err error) {
+	ctx, span := s.start(ctx, "statestore.CreateSubtask")
+	defer finish(span, &err)
 	nt.ParentID = &parent
 	return s.CreateTask(ctx, nt)
 }
@@ -276,7 +280,9 @@ func (s *Store) CreateSubtask(ctx context.Context, parent uuid.UUID, nt NewTask)
 // written. The cost per task does not grow with the batch. A batch naming
 // existing parents runs in a transaction of two statements (lock and check
 // the parents, then insert); one without runs one statement.
-func (s *Store) CreateTasks(ctx context.Context, tasks ...NewTask) ([]*Task, error) {
+func (s *Store) CreateTasks(ctx context.Context, tasks ...NewTask) (_ []*Task, err error) {
+	ctx, span := s.start(ctx, "statestore.CreateTasks")
+	defer finish(span, &err)
 	if len(tasks) == 0 {
 		return []*Task{}, nil
 	}
@@ -335,7 +341,6 @@ func (s *Store) CreateTasks(ctx context.Context, tasks ...NewTask) ([]*Task, err
 		}
 	}
 	var rows []*db.Tasks
-	var err error
 	taken := false // the insert found an id taken: perhaps a retry of a batch that committed
 	if len(existing) == 0 {
 		rows, err = s.q.InsertTasks(ctx, s.conn, p)
@@ -382,6 +387,7 @@ func (s *Store) CreateTasks(ctx context.Context, tasks ...NewTask) ([]*Task, err
 			t.SubtaskIDs = kids
 		}
 	}
+	s.tasksCreated(ctx, out)
 	return out, nil
 }
 
@@ -489,7 +495,9 @@ func (s *Store) lockParents(ctx context.Context, parents []uuid.UUID) error {
 
 // GetTask reads one task with all its messages in order (two queries).
 // A missing task is ErrNotFound.
-func (s *Store) GetTask(ctx context.Context, id uuid.UUID) (*Task, error) {
+func (s *Store) GetTask(ctx context.Context, id uuid.UUID) (_ *Task, err error) {
+	ctx, span := s.start(ctx, "statestore.GetTask")
+	defer finish(span, &err)
 	r, err := s.q.GetTask(ctx, s.conn, id)
 	if err != nil {
 		return nil, mapError("get task "+id.String(), err)
@@ -536,7 +544,9 @@ type TaskPage struct {
 // ListTasks lists tasks newest first, filtered, one page at a time (keyset
 // pagination: pages stay stable while tasks are added). It costs one query,
 // two with WithMessages, whatever the page size.
-func (s *Store) ListTasks(ctx context.Context, f TaskFilter) (*TaskPage, error) {
+func (s *Store) ListTasks(ctx context.Context, f TaskFilter) (_ *TaskPage, err error) {
+	ctx, span := s.start(ctx, "statestore.ListTasks")
+	defer finish(span, &err)
 	limit := f.Limit
 	switch {
 	case limit == 0:
@@ -630,7 +640,9 @@ const (
 )
 
 // ListSubtasks lists the direct subtasks of parent, oldest first.
-func (s *Store) ListSubtasks(ctx context.Context, parent uuid.UUID, set SubtaskSet) ([]*Task, error) {
+func (s *Store) ListSubtasks(ctx context.Context, parent uuid.UUID, set SubtaskSet) (_ []*Task, err error) {
+	ctx, span := s.start(ctx, "statestore.ListSubtasks")
+	defer finish(span, &err)
 	var statuses []string
 	switch set {
 	case AllSubtasks:
@@ -696,7 +708,9 @@ type TaskUpdate struct {
 // never allowed: only ClaimTasks makes a task running). In every failure
 // nothing is written. Messages appended concurrently are never lost: the
 // update touches only the named fields.
-func (s *Store) UpdateTask(ctx context.Context, id uuid.UUID, expectedVersion int64, u TaskUpdate) (*Task, error) {
+func (s *Store) UpdateTask(ctx context.Context, id uuid.UUID, expectedVersion int64, u TaskUpdate) (_ *Task, err error) {
+	ctx, span := s.start(ctx, "statestore.UpdateTask")
+	defer finish(span, &err)
 	if err := validateUpdate(u); err != nil {
 		return nil, err
 	}
@@ -727,7 +741,9 @@ func (s *Store) UpdateTask(ctx context.Context, id uuid.UUID, expectedVersion in
 	}
 	r, err := s.q.UpdateTask(ctx, s.conn, p)
 	if err == nil {
-		return taskFromRow(r), nil
+		t := taskFromRow(r)
+		s.taskUpdated(ctx, t, u)
+		return t, nil
 	}
 	mapped := mapError("update task "+id.String(), err)
 	if !isNotFound(mapped) {
@@ -774,7 +790,9 @@ func (s *Store) UpdateTask(ctx context.Context, id uuid.UUID, expectedVersion in
 // RequeueTasks and UpdateTask. Concurrent claimers never get the same task (rows
 // another claimer holds are skipped, not waited for). An empty result means
 // no work; ClaimTasksWait waits for work instead.
-func (s *Store) ClaimTasks(ctx context.Context, claimer string, max int, actions ...string) ([]*Task, error) {
+func (s *Store) ClaimTasks(ctx context.Context, claimer string, max int, actions ...string) (_ []*Task, err error) {
+	ctx, span := s.start(ctx, "statestore.ClaimTasks")
+	defer finish(span, &err)
 	if err := validateClaimer(claimer); err != nil {
 		return nil, err
 	}
@@ -787,7 +805,7 @@ func (s *Store) ClaimTasks(ctx context.Context, claimer string, max int, actions
 		}
 	}
 	var rows []*db.ClaimTasksRow
-	err := s.leaderOnly(ctx, func(ctx context.Context, s *Store) (err error) {
+	err = s.leaderOnly(ctx, func(ctx context.Context, s *Store) (err error) {
 		rows, err = s.q.ClaimTasks(ctx, s.conn, db.ClaimTasksParams{
 			ClaimedBy: claimer, Actions: nonNil(actions), MaxTasks: int32(max),
 		})
@@ -796,7 +814,28 @@ func (s *Store) ClaimTasks(ctx context.Context, claimer string, max int, actions
 	if err != nil {
 		return nil, err
 	}
-	return tasksFromRows(rows), nil
+	out := make([]*Task, len(rows))
+	since := make([]time.Time, len(rows))
+	for i, r := range rows {
+		out[i], since[i] = claimedTask(r), r.QueuedSince
+	}
+	s.tasksClaimed(ctx, out, since)
+	return out, nil
+}
+
+// claimedTask converts a claim's row (a task and when it was queued).
+func claimedTask(r *db.ClaimTasksRow) *Task {
+	row := db.GetTaskRow{
+		TaskID: r.TaskID, ParentTaskID: r.ParentTaskID, Status: r.Status, Action: r.Action,
+		DesignRef: r.DesignRef, NodeFilter: r.NodeFilter, RequestContext: r.RequestContext, Retry: r.Retry,
+		CreatedAt: r.CreatedAt, CreatedBy: r.CreatedBy, UpdatedAt: r.UpdatedAt, TerminatedAt: r.TerminatedAt,
+		TerminatedBy: r.TerminatedBy, Terminate: r.Terminate, ResultStatus: r.ResultStatus,
+		ResultMessage: r.ResultMessage, ResultReason: r.ResultReason, ResultErrorCount: r.ResultErrorCount,
+		ResultSuccesses: r.ResultSuccesses, ResultFailures: r.ResultFailures, ResultLinks: r.ResultLinks,
+		Version: r.Version, LastMessageSeq: r.LastMessageSeq, ClaimedBy: r.ClaimedBy, ClaimedAt: r.ClaimedAt,
+		Attempt: r.Attempt, SubtaskIds: r.SubtaskIds,
+	}
+	return taskFromRow(&row)
 }
 
 // claimRetryMin is how soon ClaimTasksWait tries again when queued tasks
@@ -809,7 +848,9 @@ const claimRetryMin = 5 * time.Millisecond
 // fallback) and tries again, until it has at least one task or ctx ends.
 // When queued tasks exist but were all skipped because other transactions
 // held their row locks, it retries soon rather than after a poll interval.
-func (s *Store) ClaimTasksWait(ctx context.Context, claimer string, max int, actions ...string) ([]*Task, error) {
+func (s *Store) ClaimTasksWait(ctx context.Context, claimer string, max int, actions ...string) (_ []*Task, err error) {
+	ctx, span := s.start(ctx, "statestore.ClaimTasksWait")
+	defer finish(span, &err)
 	var retry time.Duration
 	for {
 		// Subscribe before claiming so a task queued in between wakes us.
@@ -874,34 +915,42 @@ func (s *Store) claimOrWait(ctx context.Context, sub *subscription, retry *time.
 // termination was asked for and nobody is left to finish it). It returns
 // the tasks it changed. The gone instance's late writes fail with
 // ErrStaleAttempt.
-func (s *Store) RequeueTasksOfClaimer(ctx context.Context, claimer string) ([]*Task, error) {
+func (s *Store) RequeueTasksOfClaimer(ctx context.Context, claimer string) (_ []*Task, err error) {
+	ctx, span := s.start(ctx, "statestore.RequeueTasksOfClaimer")
+	defer finish(span, &err)
 	if err := validateClaimer(claimer); err != nil {
 		return nil, err
 	}
 	var rows []*db.RequeueTasksOfClaimerRow
-	err := s.leaderOnly(ctx, func(ctx context.Context, s *Store) (err error) {
+	err = s.leaderOnly(ctx, func(ctx context.Context, s *Store) (err error) {
 		rows, err = s.q.RequeueTasksOfClaimer(ctx, s.conn, claimer)
 		return mapError("requeue tasks of "+claimer, err)
 	})
 	if err != nil {
 		return nil, err
 	}
-	return tasksFromRows(rows), nil
+	out := tasksFromRows(rows)
+	s.tasksRecovered(ctx, out)
+	return out, nil
 }
 
 // RequeueStaleTasks recovers every claim made before claimedBefore, whoever
 // made it: running tasks go back to the queue (retry + 1), terminating
 // tasks become terminated. It returns the tasks it changed.
-func (s *Store) RequeueStaleTasks(ctx context.Context, claimedBefore time.Time) ([]*Task, error) {
+func (s *Store) RequeueStaleTasks(ctx context.Context, claimedBefore time.Time) (_ []*Task, err error) {
+	ctx, span := s.start(ctx, "statestore.RequeueStaleTasks")
+	defer finish(span, &err)
 	var rows []*db.RequeueStaleTasksRow
-	err := s.leaderOnly(ctx, func(ctx context.Context, s *Store) (err error) {
+	err = s.leaderOnly(ctx, func(ctx context.Context, s *Store) (err error) {
 		rows, err = s.q.RequeueStaleTasks(ctx, s.conn, claimedBefore)
 		return mapError("requeue stale tasks", err)
 	})
 	if err != nil {
 		return nil, err
 	}
-	return tasksFromRows(rows), nil
+	out := tasksFromRows(rows)
+	s.tasksRecovered(ctx, out)
+	return out, nil
 }
 
 // RequeueTasks is the owner giving claimed tasks back to the queue (retry +
@@ -913,7 +962,9 @@ func (s *Store) RequeueStaleTasks(ctx context.Context, claimedBefore time.Time) 
 // terminating) or ErrNotFound for the first of them; see
 // ClaimsNotLiveError. A task named twice is invalid input
 // (*InvalidInputError on claims[i].TaskID), nothing written.
-func (s *Store) RequeueTasks(ctx context.Context, claims ...Claim) ([]*Task, error) {
+func (s *Store) RequeueTasks(ctx context.Context, claims ...Claim) (_ []*Task, err error) {
+	ctx, span := s.start(ctx, "statestore.RequeueTasks")
+	defer finish(span, &err)
 	ids, attempts, err := claimArgs(claims)
 	if err != nil || len(ids) == 0 {
 		return []*Task{}, err
@@ -924,6 +975,7 @@ func (s *Store) RequeueTasks(ctx context.Context, claims ...Claim) ([]*Task, err
 	}
 	statementBoundary(ctx, "RequeueTasks: before checking every claim was live")
 	out := tasksFromRows(rows)
+	s.tasksRecovered(ctx, out)
 	return out, s.claimsNotLive(ctx, "requeue tasks", claims, out)
 }
 
@@ -1031,7 +1083,9 @@ const maxTerminateRounds = 100
 // needs READ COMMITTED: on a Store bound by WithTx to a REPEATABLE READ or
 // SERIALIZABLE transaction (whose snapshot would hide them) it is refused
 // with an *InvalidInputError on "transaction", nothing written.
-func (s *Store) TerminateTask(ctx context.Context, id uuid.UUID, by string) ([]*Task, error) {
+func (s *Store) TerminateTask(ctx context.Context, id uuid.UUID, by string) (_ []*Task, err error) {
+	ctx, span := s.start(ctx, "statestore.TerminateTask")
+	defer finish(span, &err)
 	if err := validateText(by, "by", 256); err != nil {
 		return nil, err
 	}
@@ -1048,14 +1102,16 @@ func (s *Store) TerminateTask(ctx context.Context, id uuid.UUID, by string) ([]*
 	var rows []*db.TerminateTasksRow
 	// Rounds lock new rows after old ones, so two terminations of
 	// overlapping trees can deadlock: PostgreSQL aborts one; it is retried.
-	err := s.leaderTxRetryingDeadlocks(ctx, func(ctx context.Context, tx *Store) (err error) {
+	err = s.leaderTxRetryingDeadlocks(ctx, func(ctx context.Context, tx *Store) (err error) {
 		rows, err = tx.terminateTree(ctx, id, by)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	return tasksFromRows(rows), nil
+	out := tasksFromRows(rows)
+	s.tasksRecovered(ctx, out)
+	return out, nil
 }
 
 func (s *Store) terminateTree(ctx context.Context, id uuid.UUID, by string) ([]*db.TerminateTasksRow, error) {
@@ -1191,7 +1247,9 @@ func utcPtr(t *time.Time) *time.Time {
 // (with TaskUpdate.Attempt) to set more of the result. A task named twice
 // is invalid input (*InvalidInputError on claims[i].TaskID), nothing
 // written.
-func (s *Store) CompleteTasks(ctx context.Context, rs ResultStatus, claims ...Claim) ([]*Task, error) {
+func (s *Store) CompleteTasks(ctx context.Context, rs ResultStatus, claims ...Claim) (_ []*Task, err error) {
+	ctx, span := s.start(ctx, "statestore.CompleteTasks")
+	defer finish(span, &err)
 	if err := validateResultStatus(rs, "result status"); err != nil {
 		return nil, err
 	}
@@ -1210,6 +1268,7 @@ func (s *Store) CompleteTasks(ctx context.Context, rs ResultStatus, claims ...Cl
 	if err != nil {
 		return out, err
 	}
+	s.tasksCompleted(ctx, out) // only the tasks this call completed
 	out = append(out, again...)
 	return out, s.claimsNotLive(ctx, "complete tasks", claims, out)
 }

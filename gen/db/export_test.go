@@ -37,4 +37,5 @@ var (
 	ListMessagesByClientIDSQL        = listMessagesByClientID
 	LockTaskForAppendSQL             = lockTaskForAppend
 	GetTasksSQL                      = getTasks
+	QueueStatsSQL                    = queueStats
 )

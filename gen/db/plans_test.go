@@ -165,6 +165,7 @@ var planCases = []planCase{
 	{"idempotent append: lock", db.LockTaskForAppendSQL, planID, "tasks_pkey", ""},
 	{"idempotent append: client ids", db.ListMessagesByClientIDSQL, planID + ", '{c1,c2}'::text[]", "result_message_client_message_id_key", ""},
 	{"retried create: tasks by id", db.GetTasksSQL, "ARRAY[" + planID + "]", "tasks_pkey", ""},
+	{"queue statistics (metrics)", db.QueueStatsSQL, "", "tasks_queued_idx", ""},
 	{"import: existing task ids", db.ExistingTaskIDsSQL, "ARRAY[" + planID + "]", "tasks_pkey", ""},
 	{"import: rejected task keys", db.DrydockImportRejectedTaskKeysSQL, "", "drydock_import_rejected_table_idx", ""},
 }
@@ -219,4 +220,54 @@ func containsAny(s string, subs []string) bool {
 		}
 	}
 	return false
+}
+
+// TestQueueStatsPlanDeepQueue: with 100 000 tasks queued (and 200 running)
+// among 220 000, the metrics' queue statistics read only tasks_queued_idx and
+// tasks_claimed_idx, index-only (their INCLUDE columns); without those
+// columns PostgreSQL scans the whole table.
+func TestQueueStatsPlanDeepQueue(t *testing.T) {
+	if testing.Short() {
+		t.Skip("loads 1.2 million rows")
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, statetest.New(t).URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, seed); err != nil { // its own database: it changes rows
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `UPDATE tasks SET status = 'queued', claimed_by = NULL, claimed_at = NULL
+		WHERE task_id IN (SELECT task_id FROM tasks WHERE status = 'complete' AND parent_task_id IS NULL LIMIT 100000)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "VACUUM ANALYZE tasks"); err != nil {
+		t.Fatal(err)
+	}
+	body := db.QueueStatsSQL[strings.Index(db.QueueStatsSQL, "\n")+1:]
+	rows, err := conn.Query(ctx, "EXPLAIN "+body)
+	if err != nil {
+		t.Fatalf("explain: %v", err)
+	}
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := strings.Join(lines, "\n")
+	if !strings.Contains(plan, "Index Only Scan using tasks_queued_idx") || !strings.Contains(plan, "Index Only Scan using tasks_claimed_idx") ||
+		strings.Contains(plan, "Seq Scan") {
+		t.Errorf("queue statistics do not read only tasks_queued_idx and tasks_claimed_idx, index-only:\n%s", plan)
+	}
+	// For the record (go test -v): the plan as run, with its time.
+	rows, err = conn.Query(ctx, "EXPLAIN (ANALYZE, BUFFERS) "+body)
+	if err != nil {
+		t.Fatalf("explain analyze: %v", err)
+	}
+	lines, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("queue statistics over 100 000 queued tasks:\n%s", strings.Join(lines, "\n"))
 }

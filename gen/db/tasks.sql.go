@@ -15,7 +15,7 @@ import (
 
 const claimTasks = `-- name: ClaimTasks :many
 WITH picked AS (
-    SELECT task_id FROM tasks
+    SELECT task_id, updated_at AS queued_since FROM tasks
     WHERE status = 'queued'
       AND (cardinality($1::text[]) = 0 OR action = ANY($1::text[]))
     ORDER BY created_at, task_id
@@ -32,9 +32,9 @@ claimed AS (
         updated_at = now()
     FROM picked
     WHERE t.task_id = picked.task_id
-    RETURNING t.task_id, t.parent_task_id, t.status, t.action, t.design_ref, t.node_filter, t.request_context, t.retry, t.created_at, t.created_by, t.updated_at, t.terminated_at, t.terminated_by, t.terminate, t.result_status, t.result_message, t.result_reason, t.result_error_count, t.result_successes, t.result_failures, t.result_links, t.version, t.last_message_seq, t.claimed_by, t.claimed_at, t.attempt
+    RETURNING t.task_id, t.parent_task_id, t.status, t.action, t.design_ref, t.node_filter, t.request_context, t.retry, t.created_at, t.created_by, t.updated_at, t.terminated_at, t.terminated_by, t.terminate, t.result_status, t.result_message, t.result_reason, t.result_error_count, t.result_successes, t.result_failures, t.result_links, t.version, t.last_message_seq, t.claimed_by, t.claimed_at, t.attempt, picked.queued_since
 )
-SELECT claimed.task_id, claimed.parent_task_id, claimed.status, claimed.action, claimed.design_ref, claimed.node_filter, claimed.request_context, claimed.retry, claimed.created_at, claimed.created_by, claimed.updated_at, claimed.terminated_at, claimed.terminated_by, claimed.terminate, claimed.result_status, claimed.result_message, claimed.result_reason, claimed.result_error_count, claimed.result_successes, claimed.result_failures, claimed.result_links, claimed.version, claimed.last_message_seq, claimed.claimed_by, claimed.claimed_at, claimed.attempt, coalesce(kids.ids, '{}')::uuid[] AS subtask_ids
+SELECT claimed.task_id, claimed.parent_task_id, claimed.status, claimed.action, claimed.design_ref, claimed.node_filter, claimed.request_context, claimed.retry, claimed.created_at, claimed.created_by, claimed.updated_at, claimed.terminated_at, claimed.terminated_by, claimed.terminate, claimed.result_status, claimed.result_message, claimed.result_reason, claimed.result_error_count, claimed.result_successes, claimed.result_failures, claimed.result_links, claimed.version, claimed.last_message_seq, claimed.claimed_by, claimed.claimed_at, claimed.attempt, claimed.queued_since, coalesce(kids.ids, '{}')::uuid[] AS subtask_ids
 FROM claimed
 LEFT JOIN LATERAL (
     SELECT array_agg(c.task_id ORDER BY c.created_at, c.task_id) AS ids
@@ -76,11 +76,13 @@ type ClaimTasksRow struct {
 	ClaimedBy        *string         `json:"claimed_by"`
 	ClaimedAt        *time.Time      `json:"claimed_at"`
 	Attempt          int64           `json:"attempt"`
+	QueuedSince      time.Time       `json:"queued_since"`
 	SubtaskIds       []uuid.UUID     `json:"subtask_ids"`
 }
 
 // Atomically takes up to max_tasks of the oldest queued tasks (optionally only the given actions),
-// skipping rows other claimers hold, and marks them running for the claimer as a new attempt.
+// skipping rows other claimers hold, and marks them running for the claimer as a new attempt; returns
+// when each was queued (its updated_at before the claim) for the enqueue-to-claim latency metric.
 // Subtask ids come from one join for the batch: statemgmt_subtask_ids per row cost ~3.5x as much.
 func (q *Queries) ClaimTasks(ctx context.Context, db DBTX, arg ClaimTasksParams) ([]*ClaimTasksRow, error) {
 	rows, err := db.Query(ctx, claimTasks,
@@ -123,6 +125,7 @@ func (q *Queries) ClaimTasks(ctx context.Context, db DBTX, arg ClaimTasksParams)
 			&i.ClaimedBy,
 			&i.ClaimedAt,
 			&i.Attempt,
+			&i.QueuedSince,
 			&i.SubtaskIds,
 		); err != nil {
 			return nil, err

@@ -82,7 +82,7 @@ Connection: --database-url, else $DATABASE_URL, else libpq defaults (PGHOST, PGU
 	root.PersistentFlags().StringVar(&e.databaseURL, "database-url", "", "PostgreSQL connection URL (default $DATABASE_URL, then libpq defaults)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{flagParseError(err)} })
 	root.AddCommand(e.migrateCommand(), e.taskCommand(), e.msgCommand(), e.buildDataCommand(),
-		e.bootActionCommand(), e.leaderCommand(), e.designCommand(), e.demoCommand(), e.versionCommand(), e.importCommand())
+		e.bootActionCommand(), e.leaderCommand(), e.designCommand(), e.demoCommand(), e.versionCommand(), e.importCommand(), e.serveCommand())
 	root.SetHelpCommand(helpCommand(root))
 	root.InitDefaultCompletionCmd()
 	e.strict(root)
@@ -221,7 +221,7 @@ func connectError(err error) error {
 // store opens a pool and a store on a database migrated to the version this
 // statectl knows (checkSchema); close with the returned func.
 func (e *env) store(ctx context.Context) (*statestore.Store, func(), error) {
-	s, closeFn, err := e.openStore(ctx, 5*time.Second)
+	s, closeFn, err := e.openStore(ctx, 5*time.Second, statestore.Options{Logger: e.logger})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -232,9 +232,10 @@ func (e *env) store(ctx context.Context) (*statestore.Store, func(), error) {
 	return s, closeFn, nil
 }
 
-// openStore opens a pool and a store, waiting up to timeout for the
-// database to answer; close with the returned func.
-func (e *env) openStore(ctx context.Context, timeout time.Duration) (*statestore.Store, func(), error) {
+// openStore opens a pool and a store with opts, waiting up to timeout for
+// the database to answer, without checking the schema (statectl serve
+// reports it on /readyz); close with the returned func.
+func (e *env) openStore(ctx context.Context, timeout time.Duration, opts statestore.Options) (*statestore.Store, func(), error) {
 	cfg, err := pgxpool.ParseConfig(e.connString())
 	if err != nil {
 		return nil, nil, usagef("the database URL (--database-url or DATABASE_URL) cannot be parsed")
@@ -251,7 +252,7 @@ func (e *env) openStore(ctx context.Context, timeout time.Duration) (*statestore
 		pool.Close()
 		return nil, nil, connectError(err)
 	}
-	s := statestore.New(pool, statestore.Options{Logger: e.logger})
+	s := statestore.New(pool, opts)
 	return s, func() { s.Close(); pool.Close() }, nil
 }
 

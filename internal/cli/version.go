@@ -126,7 +126,7 @@ func (e *env) schemaOfDatabase(ctx context.Context) schemaView {
 	sv := schemaView{Latest: statestore.LatestSchemaVersion()}
 	ctx, cancel := context.WithTimeout(ctx, versionTimeout)
 	defer cancel()
-	s, closeFn, err := e.openStore(ctx, versionTimeout)
+	s, closeFn, err := e.openStore(ctx, versionTimeout, statestore.Options{Logger: e.logger})
 	if err != nil {
 		sv.State = "no database reachable (" + oneLine(err.Error()) + ")"
 		return sv

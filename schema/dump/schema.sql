@@ -607,7 +607,7 @@ CREATE INDEX tasks_action_status_created_idx ON public.tasks USING btree (action
 -- Name: tasks_claimed_idx; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX tasks_claimed_idx ON public.tasks USING btree (claimed_at) WHERE (status = ANY (ARRAY['running'::text, 'terminating'::text]));
+CREATE INDEX tasks_claimed_idx ON public.tasks USING btree (claimed_at) INCLUDE (status, action) WHERE (status = ANY (ARRAY['running'::text, 'terminating'::text]));
 
 --
 -- Name: tasks_created_idx; Type: INDEX; Schema: public; Owner: -
@@ -625,7 +625,7 @@ CREATE INDEX tasks_parent_idx ON public.tasks USING btree (parent_task_id, creat
 -- Name: tasks_queued_idx; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX tasks_queued_idx ON public.tasks USING btree (created_at, task_id) WHERE (status = 'queued'::text);
+CREATE INDEX tasks_queued_idx ON public.tasks USING btree (created_at, task_id) INCLUDE (action, updated_at) WHERE (status = 'queued'::text);
 
 --
 -- Name: tasks tasks_notify_queued_insert; Type: TRIGGER; Schema: public; Owner: -

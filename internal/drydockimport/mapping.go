@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // The vocabularies and formats of this project's schema (the CHECK
@@ -69,6 +70,31 @@ func keyHash(raw []byte, field string) ([]byte, problem) {
 	}
 	d := sha256.Sum256(raw)
 	return d[:], ""
+}
+
+// naiveTime reads a source timestamp column: nil for NULL, and a problem for
+// ±infinity, which PostgreSQL's timestamp allows and no time.Time (nor this
+// project's schema, in practice) holds.
+func naiveTime(ts pgtype.Timestamp, field string) (*time.Time, problem) {
+	switch {
+	case !ts.Valid:
+		return nil, ""
+	case ts.InfinityModifier != pgtype.Finite:
+		return nil, problem(field + " is " + ts.InfinityModifier.String() + ", not a time")
+	}
+	t := ts.Time
+	return &t, ""
+}
+
+// timeKey shows a source timestamp in a rejection's key.
+func timeKey(ts pgtype.Timestamp, loc *time.Location) string {
+	switch {
+	case !ts.Valid:
+		return "NULL"
+	case ts.InfinityModifier != pgtype.Finite:
+		return ts.InfinityModifier.String()
+	}
+	return InZone(ts.Time, loc).Format(time.RFC3339Nano)
 }
 
 func str(p *string) string {

@@ -214,20 +214,32 @@ func (im *importer) mapTask(r *drydockdb.SourceTasksRow) (t db.CopyImportTasksPa
 	t.Terminate = r.Terminate != nil && *r.Terminate
 	t.TerminatedBy = r.TerminatedBy
 	t.ResultSuccesses, t.ResultFailures = nonNil(r.ResultSuccesses), nonNil(r.ResultFailures)
+	created, p := naiveTime(r.Created, "created")
+	if p != "" {
+		return t, p, false
+	}
+	updated, p := naiveTime(r.Updated, "updated")
+	if p != "" {
+		return t, p, false
+	}
+	terminated, p := naiveTime(r.Terminated, "terminated")
+	if p != "" {
+		return t, p, false
+	}
 	switch {
-	case r.Created != nil:
-		t.CreatedAt = InZone(*r.Created, im.loc)
-	case r.Updated != nil:
-		t.CreatedAt = InZone(*r.Updated, im.loc)
+	case created != nil:
+		t.CreatedAt = InZone(*created, im.loc)
+	case updated != nil:
+		t.CreatedAt = InZone(*updated, im.loc)
 	default:
 		return t, "created and updated are both NULL", false
 	}
 	t.UpdatedAt = t.CreatedAt
-	if r.Updated != nil {
-		t.UpdatedAt = InZone(*r.Updated, im.loc)
+	if updated != nil {
+		t.UpdatedAt = InZone(*updated, im.loc)
 	}
-	if r.Terminated != nil {
-		at := InZone(*r.Terminated, im.loc)
+	if terminated != nil {
+		at := InZone(*terminated, im.loc)
 		t.TerminatedAt = &at
 	}
 	if t.NodeFilter, p = plainJSON(r.NodeFilter, "node_filter"); p != "" {
@@ -333,11 +345,18 @@ func (im *importer) mapMessage(r *drydockdb.SourceMessagesRow) (m message, why p
 	m.task = task
 	m.row = db.CopyImportMessagesParams{TaskID: task, Message: str(r.Message), Error: r.Error != nil && *r.Error,
 		Context: str(r.Context), ContextType: str(r.ContextType)}
+	ts, p := naiveTime(r.Ts, "ts")
+	if p != "" {
+		return m, p
+	}
+	taskCreated, p := naiveTime(r.TaskCreated, "its task's created")
 	switch {
-	case r.Ts != nil:
-		m.row.Ts = InZone(*r.Ts, im.loc)
-	case r.TaskCreated != nil: // no time: the task's creation, the earliest it can be
-		m.row.Ts = InZone(*r.TaskCreated, im.loc)
+	case ts != nil:
+		m.row.Ts = InZone(*ts, im.loc)
+	case p != "":
+		return m, "ts is NULL and " + p
+	case taskCreated != nil: // no time: the task's creation, the earliest it can be
+		m.row.Ts = InZone(*taskCreated, im.loc)
 	default:
 		return m, "ts is NULL and so is its task's created"
 	}
@@ -438,12 +457,8 @@ func (im *importer) buildData(ctx context.Context) error {
 		}
 		b := &batch{p: p, position: "nodes:", read: int64(len(rows))}
 		for _, r := range rows {
-			at := "NULL"
-			if r.CollectedDate != nil {
-				at = InZone(*r.CollectedDate, im.loc).Format(time.RFC3339Nano)
-			}
 			b.rejected = append(b.rejected, Rejection{Table: TableBuildData,
-				Key: "node NULL, task " + keyOf(r.TaskID) + ", generator " + quoted(str(r.Generator)) + ", collected " + at, Reason: "node_name is NULL or empty"})
+				Key: "node NULL, task " + keyOf(r.TaskID) + ", generator " + quoted(str(r.Generator)) + ", collected " + timeKey(r.CollectedDate, im.loc), Reason: "node_name is NULL or empty"})
 		}
 		if err := im.commit(ctx, b); err != nil {
 			return err
@@ -466,11 +481,7 @@ func (im *importer) buildData(ctx context.Context) error {
 		b := &batch{p: p, position: "nodes:" + after, read: int64(len(rows))}
 		var accepted []db.CopyBuildDataParams
 		for _, r := range rows {
-			at := "NULL"
-			if r.CollectedDate != nil {
-				at = InZone(*r.CollectedDate, im.loc).Format(time.RFC3339Nano)
-			}
-			key := "node " + str(r.NodeName) + ", task " + keyOf(r.TaskID) + ", generator " + quoted(str(r.Generator)) + ", collected " + at
+			key := "node " + str(r.NodeName) + ", task " + keyOf(r.TaskID) + ", generator " + quoted(str(r.Generator)) + ", collected " + timeKey(r.CollectedDate, im.loc)
 			row, why := im.mapBuildData(r)
 			if why != "" {
 				b.rejected = append(b.rejected, Rejection{Table: TableBuildData, Key: key, Reason: string(why)})
@@ -498,7 +509,7 @@ func (im *importer) buildData(ctx context.Context) error {
 	}
 }
 
-func (im *importer) mapBuildData(r *drydockdb.BuildData) (row db.CopyBuildDataParams, why problem) {
+func (im *importer) mapBuildData(r *drydockdb.SourceBuildDataRow) (row db.CopyBuildDataParams, why problem) {
 	var p problem
 	row.NodeName = str(r.NodeName)
 	if !nodeNameRE.MatchString(row.NodeName) {
@@ -507,10 +518,14 @@ func (im *importer) mapBuildData(r *drydockdb.BuildData) (row db.CopyBuildDataPa
 	if row.TaskID, p = id16(r.TaskID, "task_id"); p != "" {
 		return row, p
 	}
-	if r.CollectedDate == nil {
+	collected, p := naiveTime(r.CollectedDate, "collected_date")
+	switch {
+	case p != "":
+		return row, p
+	case collected == nil:
 		return row, "collected_date is NULL"
 	}
-	row.CollectedAt = InZone(*r.CollectedDate, im.loc)
+	row.CollectedAt = InZone(*collected, im.loc)
 	row.Generator, row.DataFormat, row.DataElement = str(r.Generator), str(r.DataFormat), str(r.DataElement)
 	switch {
 	case r.Generator == nil || row.Generator == "":
@@ -670,14 +685,18 @@ func (im *importer) activeInstance(ctx context.Context) error {
 	var leaders []db.RecordImportedLeaderParams
 	for _, r := range rows {
 		id, why := id16(r.Identity, "identity")
-		if why == "" && r.LastPing == nil {
+		var lastPing *time.Time
+		if why == "" {
+			lastPing, why = naiveTime(r.LastPing, "last_ping")
+		}
+		if why == "" && lastPing == nil {
 			why = "last_ping is NULL"
 		}
 		if why != "" {
 			b.rejected = append(b.rejected, Rejection{Table: TableActiveInstance, Key: "dummy_key " + strconv.Itoa(int(r.DummyKey)), Reason: string(why)})
 			continue
 		}
-		leaders = append(leaders, db.RecordImportedLeaderParams{Identity: id, Hostname: "drydock (imported)", LastPing: InZone(*r.LastPing, im.loc)})
+		leaders = append(leaders, db.RecordImportedLeaderParams{Identity: id, Hostname: "drydock (imported)", LastPing: InZone(*lastPing, im.loc)})
 	}
 	if im.opts.DryRun {
 		b.wouldWrite = int64(len(leaders))

@@ -1,7 +1,10 @@
 -- Queries the importer runs on a Drydock database (the source), always inside
 -- one REPEATABLE READ READ ONLY transaction: every page comes from the same
 -- snapshot. Timestamps are read as they are stored (naive); the importer
--- places them in the source time zone.
+-- places them in the source time zone. Every timestamp column is cast to
+-- timestamp so that sqlc types it pgtype.Timestamp, which holds ±infinity
+-- (a value no time.Time holds: scanning one into *time.Time fails the whole
+-- page); the importer rejects the row instead (TestImportBreakInfiniteTimestamps).
 
 -- name: SourceFingerprint :one
 -- What the source holds: its Alembic revision, row counts, highest message sequence and newest times (resume refuses a changed source).
@@ -24,10 +27,10 @@ SELECT task_id, parent_task_id, subtask_id_list FROM tasks;
 -- The tasks with the given ids, timestamps converted from source_tz.
 SELECT task_id, parent_task_id, result_status, result_message, result_reason, result_error_count,
        result_successes::text[] AS result_successes, result_failures::text[] AS result_failures,
-       retry, status, created, created_by,
-       updated, design_ref,
+       retry, status, created::timestamp AS created, created_by,
+       updated::timestamp AS updated, design_ref,
        request_context, node_filter, action,
-       terminated, terminated_by, terminate,
+       terminated::timestamp AS terminated, terminated_by, terminate,
        result_links
 FROM tasks
 WHERE task_id = ANY(@task_ids::bytea[]);
@@ -36,8 +39,8 @@ WHERE task_id = ANY(@task_ids::bytea[]);
 -- A page of result messages in global sequence order after a sequence number (primary key index),
 -- with the creation time of their task (for messages without a time).
 SELECT m.sequence, m.task_id, m.message, m.error, m.context, m.context_type,
-       m.ts, m.extra,
-       t.created AS task_created, (t.task_id IS NOT NULL)::boolean AS task_found
+       m.ts::timestamp AS ts, m.extra,
+       t.created::timestamp AS task_created, (t.task_id IS NOT NULL)::boolean AS task_found
 FROM result_message m
 LEFT JOIN tasks t ON t.task_id = m.task_id
 WHERE m.sequence > @after_sequence::integer
@@ -53,7 +56,7 @@ LIMIT @max_nodes::integer;
 
 -- name: SourceBuildData :many
 -- Every build data record of the given nodes, in a total order (ties are identical rows).
-SELECT node_name, task_id, collected_date,
+SELECT node_name, task_id, collected_date::timestamp AS collected_date,
        generator, data_format, data_element
 FROM build_data
 WHERE node_name = ANY(@node_names::text[])
@@ -61,7 +64,7 @@ ORDER BY node_name, collected_date, task_id, generator, data_format, md5(data_el
 
 -- name: SourceBuildDataWithoutNode :many
 -- Build data records with no node name (rejected: the node name is required).
-SELECT task_id, collected_date, generator
+SELECT task_id, collected_date::timestamp AS collected_date, generator
 FROM build_data
 WHERE node_name IS NULL
 ORDER BY collected_date, task_id, generator;
@@ -82,6 +85,6 @@ LIMIT @max_rows::integer;
 
 -- name: SourceActiveInstances :many
 -- The leader row(s) of the source (Drydock keeps one).
-SELECT dummy_key, identity, last_ping
+SELECT dummy_key, identity, last_ping::timestamp AS last_ping
 FROM active_instance
 ORDER BY dummy_key;

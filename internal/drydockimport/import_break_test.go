@@ -1,0 +1,191 @@
+package drydockimport_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/drydock-go/statemgmt/internal/drydockimport"
+	"github.com/drydock-go/statemgmt/statestore/statetest"
+)
+
+// newSQLASCIISource makes a Drydock database in a SQL_ASCII database (what
+// many long-lived installations were created with: initdb's default under
+// the C locale), filled from cfg. Its varchar columns hold whatever bytes
+// were written, invalid UTF-8 included, and pgx hands them over unconverted.
+func newSQLASCIISource(t testing.TB, cfg genConfig) (string, *source) {
+	t.Helper()
+	ctx := context.Background()
+	base := statetest.NewEmpty(t)
+	admin := connect(t, base.URL)
+	name := fmt.Sprintf("ddascii_%d", time.Now().UnixNano())
+	// The name is made here, not taken from input.
+	if _, err := admin.Exec(ctx, `CREATE DATABASE `+name+` ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0`); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c, err := pgx.Connect(context.Background(), base.URL)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer c.Close(context.Background())
+		if _, err := c.Exec(context.Background(), `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`); err != nil {
+			t.Error(err)
+		}
+	})
+	dsn := regexp.MustCompile(`dbname=\S+`).ReplaceAllString(base.URL, "dbname="+name)
+	if !strings.Contains(base.URL, "dbname=") {
+		u, err := url.Parse(base.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.Path = "/" + name
+		dsn = u.String()
+	}
+	conn := connect(t, dsn)
+	s := generate(cfg)
+	load(ctx, t, conn, s)
+	return dsn, s
+}
+
+// Hostile bytes from a SQL_ASCII source: invalid UTF-8 in node names (the
+// key of boot_action, part of build_data's key and of the importer's
+// position), in an action name, a message and a design ref. Each such row
+// is rejected with its table, key and reason; the import does not stop, and
+// every key and reason it records is valid UTF-8. Broken before the fix:
+// the rejection's key (and the boot_action position) carried the raw bytes,
+// the target refused them, and the whole import failed.
+func TestImportBreakInvalidUTF8FromSQLASCIISource(t *testing.T) {
+	ctx := context.Background()
+	srcURL, _ := newSQLASCIISource(t, genConfig{Seed: 21, Roots: 2, Fanout: 2, Messages: 60, Nodes: 3, Collections: 1})
+	w := connect(t, srcURL)
+	bad := "node\xff\xfe"
+	for _, q := range []string{
+		// The last node in key order, so the page ends on it (the position).
+		`UPDATE boot_action SET node_name = $1 WHERE node_name = 'node002'`,
+		`UPDATE build_data SET node_name = $1 WHERE node_name = 'node002'`,
+		`UPDATE boot_action_status SET action_name = 'hw\xff' WHERE action_name = 'hw_config' AND node_name = 'node001'`,
+		`UPDATE result_message SET message = 'caf\xe9' WHERE sequence = 7`,
+		`UPDATE tasks SET design_ref = 'deckhand+\xe9' WHERE task_id = (SELECT task_id FROM tasks WHERE parent_task_id IS NOT NULL ORDER BY task_id LIMIT 1)`,
+	} {
+		args := []any{}
+		if strings.Contains(q, "$1") {
+			args = append(args, bad)
+		}
+		// The escapes are bytes written as they are (SQL_ASCII takes any byte but NUL).
+		q = strings.NewReplacer(`\xff`, "\xff", `\xe9`, "\xe9").Replace(q)
+		if _, err := w.Exec(ctx, q, args...); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	for _, opts := range []drydockimport.Options{{DryRun: true}, {BatchSize: 2}} {
+		dstURL := statetest.New(t).URL
+		rep, err := runImport(ctx, t, srcURL, dstURL, opts)
+		if err != nil {
+			t.Fatalf("dry run %v: import failed on hostile bytes: %v", opts.DryRun, err)
+		}
+		b, err := json.Marshal(rep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !utf8.Valid(b) {
+			t.Errorf("dry run %v: report is not valid UTF-8", opts.DryRun)
+		}
+		for _, tbl := range []string{"boot_action", "build_data", "boot_action_status"} {
+			if tableOf(rep, tbl).Rejected == 0 {
+				t.Errorf("dry run %v: %s: nothing rejected: %+v", opts.DryRun, tbl, tableOf(rep, tbl))
+			}
+		}
+		if opts.DryRun {
+			continue
+		}
+		for _, tbl := range []string{"result_message", "tasks"} {
+			if got := tableOf(rep, tbl); got.Rejected == 0 {
+				t.Errorf("%s: nothing rejected: %+v", tbl, got)
+			}
+		}
+		for _, r := range rep.Rejected {
+			if !utf8.ValidString(r.Key) || !utf8.ValidString(r.Reason) {
+				t.Errorf("rejection %q: %q is not valid UTF-8", r.Key, r.Reason)
+			}
+		}
+		// A third run finds the import done.
+		again, err := runImport(ctx, t, srcURL, dstURL, opts)
+		if err != nil || !again.AlreadyDone {
+			t.Fatalf("second run: %v, already done %v", err, again != nil && again.AlreadyDone)
+		}
+	}
+}
+
+// Timestamps at ±infinity (a value PostgreSQL's timestamp allows and no Go
+// time holds) and at year 1 in every timestamp column the importer reads:
+// the rows with infinite times are rejected with their table, key and
+// reason, the year-1 ones imported as they are, and the import goes on.
+// Broken before the fix: scanning 'infinity' failed the page's query, which
+// stopped the whole import.
+func TestImportBreakInfiniteTimestamps(t *testing.T) {
+	ctx := context.Background()
+	srcURL, src := newSource(t, genConfig{Seed: 23, Roots: 2, Fanout: 2, Messages: 60, Nodes: 3, Collections: 1})
+	w := connect(t, srcURL)
+	leaf := src.Tasks[len(src.Tasks)-1].ID // a level-2 task: rejecting it rejects only its messages
+	other := src.Tasks[len(src.Tasks)-2].ID
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{`UPDATE tasks SET updated = 'infinity' WHERE task_id = $1`, []any{leaf}},
+		{`UPDATE tasks SET created = '0001-01-01 00:00:00', terminated = '-infinity' WHERE task_id = $1`, []any{other}},
+		{`UPDATE result_message SET ts = '-infinity' WHERE sequence = 3`, nil},
+		{`UPDATE result_message SET ts = '0001-01-01 00:00:00' WHERE sequence = 4`, nil},
+		{`UPDATE build_data SET collected_date = 'infinity' WHERE node_name = 'node001' AND generator = 'lshw'`, nil},
+		{`UPDATE active_instance SET last_ping = 'infinity'`, nil},
+	} {
+		if _, err := w.Exec(ctx, q.sql, q.args...); err != nil {
+			t.Fatalf("%s: %v", q.sql, err)
+		}
+	}
+	for _, opts := range []drydockimport.Options{{DryRun: true}, {}} {
+		dstURL := statetest.New(t).URL
+		rep, err := runImport(ctx, t, srcURL, dstURL, opts)
+		if err != nil {
+			t.Fatalf("dry run %v: import failed on an infinite timestamp: %v", opts.DryRun, err)
+		}
+		for _, c := range []struct{ table, key, reason string }{
+			{"tasks", uid(leaf).String(), "updated"},
+			{"tasks", uid(other).String(), "terminated"},
+			{"result_message", "sequence 3", "ts"},
+			{"active_instance", "dummy_key 1", "last_ping"},
+		} {
+			if got := reasonFor(rep, c.table, c.key); !strings.Contains(got, c.reason) || !strings.Contains(got, "infinit") {
+				t.Errorf("dry run %v: %s %s: reason %q, want one naming %s as infinite", opts.DryRun, c.table, c.key, got, c.reason)
+			}
+		}
+		if got := tableOf(rep, "build_data"); got.Rejected != 1 {
+			t.Errorf("dry run %v: build data %+v, want the infinite record rejected", opts.DryRun, got)
+		}
+		if got := tableOf(rep, "result_message"); got.Rejected < 1 || got.Imported == 0 {
+			t.Errorf("dry run %v: messages %+v", opts.DryRun, got)
+		}
+		if opts.DryRun {
+			continue
+		}
+		var ts time.Time
+		if err := connect(t, dstURL).QueryRow(ctx, `SELECT ts FROM result_message WHERE ts < '1000-01-01'`).Scan(&ts); err != nil {
+			t.Errorf("the year-1 message: %v", err)
+		} else if ts.Year() != 1 {
+			t.Errorf("the year-1 message has ts %s", ts)
+		}
+	}
+}
+
+var _ = errors.Is

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -95,6 +96,47 @@ func timeKey(ts pgtype.Timestamp, loc *time.Location) string {
 		return ts.InfinityModifier.String()
 	}
 	return InZone(ts.Time, loc).Format(time.RFC3339Nano)
+}
+
+// printable makes a rejection's key or reason storable in the target's text
+// columns: valid UTF-8 as it is, anything else (a SQL_ASCII source holds any
+// byte) Go-quoted, so distinct byte strings stay distinct.
+func printable(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return fmt.Sprintf("%q", s)
+}
+
+// printableRejection is r with a storable key and reason.
+func printableRejection(r Rejection) Rejection {
+	r.Key, r.Reason = printable(r.Key), printable(r.Reason)
+	return r
+}
+
+// positionPrefix marks a node name stored hex-encoded as a position.
+const positionPrefix = "hex:"
+
+// encodeNode turns a source node name into a position the target's text
+// column takes: as it is when valid UTF-8, else (and when it could be read
+// as encoded) hex with positionPrefix. decodeNode reverses it.
+func encodeNode(node string) string {
+	if utf8.ValidString(node) && !strings.HasPrefix(node, positionPrefix) {
+		return node
+	}
+	return positionPrefix + hex.EncodeToString([]byte(node))
+}
+
+func decodeNode(pos string) (string, error) {
+	h, ok := strings.CutPrefix(pos, positionPrefix)
+	if !ok {
+		return pos, nil
+	}
+	b, err := hex.DecodeString(h)
+	if err != nil {
+		return "", fmt.Errorf("target: the recorded position %q is not a node name: %w", pos, err)
+	}
+	return string(b), nil
 }
 
 func str(p *string) string {

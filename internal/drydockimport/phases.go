@@ -449,6 +449,10 @@ func (im *importer) buildData(ctx context.Context) error {
 	p := im.prog[TableBuildData]
 	// Position: "" before the start, else "nodes:" and the last node done.
 	after, started := strings.CutPrefix(p.position, "nodes:")
+	after, err := decodeNode(after)
+	if err != nil {
+		return err
+	}
 	if !started {
 		// Records without a node name first (rejected), then node by node.
 		rows, err := im.sq.SourceBuildDataWithoutNode(ctx, im.srcTx)
@@ -471,14 +475,14 @@ func (im *importer) buildData(ctx context.Context) error {
 			return fmt.Errorf("source: read build data nodes: %w", err)
 		}
 		if len(nodes) == 0 {
-			return im.commit(ctx, &batch{p: p, position: "nodes:" + after, last: true})
+			return im.commit(ctx, &batch{p: p, position: "nodes:" + encodeNode(after), last: true})
 		}
 		rows, err := im.sq.SourceBuildData(ctx, im.srcTx, nodes)
 		if err != nil {
 			return fmt.Errorf("source: read build data: %w", err)
 		}
 		after = nodes[len(nodes)-1]
-		b := &batch{p: p, position: "nodes:" + after, read: int64(len(rows))}
+		b := &batch{p: p, position: "nodes:" + encodeNode(after), read: int64(len(rows))}
 		var accepted []db.CopyBuildDataParams
 		for _, r := range rows {
 			key := "node " + str(r.NodeName) + ", task " + keyOf(r.TaskID) + ", generator " + quoted(str(r.Generator)) + ", collected " + timeKey(r.CollectedDate, im.loc)
@@ -542,7 +546,10 @@ func (im *importer) mapBuildData(r *drydockdb.SourceBuildDataRow) (row db.CopyBu
 
 func (im *importer) bootActions(ctx context.Context) error {
 	p := im.prog[TableBootAction]
-	after := p.position
+	after, err := decodeNode(p.position)
+	if err != nil {
+		return err
+	}
 	for {
 		rows, err := im.sq.SourceBootActions(ctx, im.srcTx, drydockdb.SourceBootActionsParams{AfterNode: after, FirstPage: p.read == 0, MaxRows: int32(im.opts.BatchSize)})
 		if err != nil {
@@ -551,7 +558,7 @@ func (im *importer) bootActions(ctx context.Context) error {
 		if len(rows) > 0 {
 			after = rows[len(rows)-1].NodeName
 		}
-		b := &batch{p: p, position: after, read: int64(len(rows)), last: len(rows) < im.opts.BatchSize}
+		b := &batch{p: p, position: encodeNode(after), read: int64(len(rows)), last: len(rows) < im.opts.BatchSize}
 		var accepted []db.CopyImportBootActionsParams
 		for _, r := range rows {
 			row := db.CopyImportBootActionsParams{NodeName: r.NodeName}

@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/drydock-go/statemgmt/internal/drydockimport"
@@ -218,6 +219,116 @@ func TestImportBreakInfiniteTimestamps(t *testing.T) {
 			t.Errorf("the year-1 message: %v", err)
 		} else if ts.Year() != 1 {
 			t.Errorf("the year-1 message has ts %s", ts)
+		}
+	}
+}
+
+// The importer's target backend killed (pg_terminate_backend) in the middle
+// of a batch, at every table it writes and at the end of each phase: a
+// second session holds a lock the next statement needs, the importer blocks
+// inside its batch transaction, and its backend is killed there. Run again
+// without --resume it is refused; resumed, it finishes; a third run adds
+// nothing; and the target equals an uninterrupted import's.
+func TestImportBreakKilledMidBatchResumes(t *testing.T) {
+	ctx := context.Background()
+	srcURL, _ := newSource(t, smallWithOddities)
+	refURL := statetest.New(t).URL
+	if _, err := runImport(ctx, t, srcURL, refURL, drydockimport.Options{BatchSize: 200}); err != nil {
+		t.Fatal(err)
+	}
+	want := comparable(t, refURL)
+	for _, c := range []struct {
+		lock       string // the target table a second session locks
+		afterTable string // once this table's batch number afterBatch committed ("" : before the import)
+		afterBatch int
+	}{
+		{"tasks", "", 0},                             // the first COPY of tasks
+		{"drydock_import_progress", "tasks", 1},      // the bookkeeping of the orphans' batch
+		{"result_message", "result_message", 3},      // mid-table
+		{"tasks", "result_message", 15},              // the last message batch: last_message_seq set
+		{"build_data", "build_data", 1},              // after the batch of records without a node
+		{"boot_action", "build_data", 3},             // the phase boundary
+		{"boot_action_status", "boot_action", 1},     // the phase boundary
+		{"leader_term", "boot_action_status", 1},     // the leader row
+		{"drydock_import", "active_instance", 1},     // recording the end of the import
+		{"drydock_import_rejected", "build_data", 2}, // rejected build data of the node batch
+	} {
+		name := fmt.Sprintf("%s after %s#%d", c.lock, c.afterTable, c.afterBatch)
+		dstURL := statetest.New(t).URL
+		blocker := connect(t, dstURL)
+		watcher := connect(t, dstURL)
+		var blockerPID uint32 = blocker.PgConn().PID()
+		armed := make(chan error, 1)
+		arm := func() {
+			tx, err := blocker.Begin(ctx)
+			if err == nil {
+				// The table name comes from the test's table above.
+				_, err = tx.Exec(ctx, `LOCK TABLE `+c.lock+` IN SHARE ROW EXCLUSIVE MODE`)
+			}
+			armed <- err
+		}
+		if c.afterTable == "" {
+			arm()
+		}
+		seen := map[string]int{}
+		done := make(chan error, 1)
+		go func() {
+			_, err := runImport(ctx, t, srcURL, dstURL, drydockimport.Options{BatchSize: 200, AfterBatch: func(table string) {
+				if seen[table]++; table == c.afterTable && seen[table] == c.afterBatch {
+					arm()
+				}
+			}})
+			done <- err
+		}()
+		select {
+		case err := <-armed:
+			if err != nil {
+				t.Fatalf("%s: lock: %v", name, err)
+			}
+		case err := <-done:
+			t.Fatalf("%s: the import ended (%v) before the lock was taken: adjust the batch", name, err)
+		}
+		// Wait (the import's own pace, bounded) until the importer waits for the lock, then kill it.
+		deadline := time.Now().Add(2 * time.Minute)
+		var victim uint32
+		for victim == 0 {
+			err := watcher.QueryRow(ctx, `SELECT coalesce((SELECT pid FROM pg_stat_activity WHERE datname = current_database()
+				AND wait_event_type = 'Lock' AND pid <> $1 LIMIT 1), 0)`, blockerPID).Scan(&victim)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the importer never waited for the lock", name)
+			}
+			if victim == 0 {
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+		if _, err := watcher.Exec(ctx, `SELECT pg_terminate_backend($1)`, victim); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err == nil {
+			t.Fatalf("%s: the import whose backend was killed reported success", name)
+		}
+		if _, err := blocker.Exec(ctx, `ROLLBACK`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := runImport(ctx, t, srcURL, dstURL, drydockimport.Options{BatchSize: 200}); !errors.Is(err, drydockimport.ErrUnfinished) {
+			t.Fatalf("%s: rerun without resume: %v, want ErrUnfinished", name, err)
+		}
+		rep, err := runImport(ctx, t, srcURL, dstURL, drydockimport.Options{BatchSize: 200, Resume: true})
+		if err != nil {
+			t.Fatalf("%s: resume: %v", name, err)
+		}
+		third, err := runImport(ctx, t, srcURL, dstURL, drydockimport.Options{BatchSize: 200, Resume: true})
+		if err != nil || !third.AlreadyDone {
+			t.Fatalf("%s: third run: %v (already done: %v)", name, err, third != nil && third.AlreadyDone)
+		}
+		if diff := cmp.Diff(rep.Tables, third.Tables); diff != "" {
+			t.Errorf("%s: third run's counts differ:\n%s", name, diff)
+		}
+		if got := comparable(t, dstURL); got != want {
+			t.Errorf("%s: killed mid-batch and resumed: target differs from an uninterrupted import:\n%s", name, cmp.Diff(want, got))
 		}
 	}
 }

@@ -332,3 +332,73 @@ func TestImportBreakKilledMidBatchResumes(t *testing.T) {
 		}
 	}
 }
+
+// Raw boot action keys on rows that are REJECTED never surface: a NULL key,
+// keys of 31 and 33 bytes (the latter a real key with a byte more), runs of
+// an unknown node and of an out-of-vocabulary status carrying a real key, a
+// node name the schema refuses with a real key. Looked for, raw and in hex,
+// in the --strict error, the dry run's report and progress, and the real
+// import's report, progress and every row of the target.
+func TestImportBreakRejectedRowsNeverShowKeys(t *testing.T) {
+	ctx := context.Background()
+	srcURL, src := newSource(t, genConfig{Seed: 29, Roots: 2, Fanout: 2, Messages: 40, Nodes: 3, Collections: 1})
+	w := connect(t, srcURL)
+	key := func(b byte) []byte {
+		k := make([]byte, 32)
+		for i := range k {
+			k[i] = b ^ byte(i*7)
+		}
+		return k
+	}
+	k1, k2, k3, k4 := key(0x11), key(0x22), key(0x33), key(0x44)
+	task := src.Tasks[0].ID
+	ulid := func(b byte) []byte {
+		id := make([]byte, 16)
+		id[5], id[15] = 1, b
+		return id
+	}
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{`INSERT INTO boot_action VALUES ('nullkey', $1, NULL)`, []any{task}},
+		{`INSERT INTO boot_action VALUES ('short', $1, $2)`, []any{task, k1[:31]}},
+		{`INSERT INTO boot_action VALUES ('long', $1, $2)`, []any{task, append(append([]byte{}, k2...), 0)}},
+		{`INSERT INTO boot_action VALUES ('bad node', $1, $2)`, []any{task, k3}},
+		{`INSERT INTO boot_action VALUES ('shortid', '\x0102', $1)`, []any{k4}},
+		{`INSERT INTO boot_action_status VALUES ('ghost', $1, 'hw_config', $2, $3, 'success')`, []any{ulid(1), task, k1}},
+		{`INSERT INTO boot_action_status VALUES ('node001', $1, 'hw_config', $2, $3, 'Exploded')`, []any{ulid(2), task, k2}},
+		{`INSERT INTO boot_action_status VALUES ('node001', $1, 'hw_config', $2, $3, 'success')`, []any{ulid(3), task, k3[:16]}},
+		{`INSERT INTO boot_action_status VALUES ('node001', $1, 'hw_config', $2, NULL, 'success')`, []any{ulid(4), task}},
+		{`INSERT INTO boot_action_status VALUES ('node001', '\x0102', 'hw_config', $1, $2, 'success')`, []any{task, k4}},
+	} {
+		if _, err := w.Exec(ctx, q.sql, q.args...); err != nil {
+			t.Fatalf("%s: %v", q.sql, err)
+		}
+	}
+	src.Boot = append(src.Boot, &srcBootAction{Key: k1}, &srcBootAction{Key: k2}, &srcBootAction{Key: k3}, &srcBootAction{Key: k4},
+		&srcBootAction{Key: k1[:31]}, &srcBootAction{Key: k3[:16]})
+
+	dstURL := statetest.New(t).URL
+	var progress strings.Builder
+	_, err := runImport(ctx, t, srcURL, dstURL, drydockimport.Options{Strict: true, Progress: &progress})
+	if !errors.Is(err, drydockimport.ErrRejected) {
+		t.Fatalf("strict: %v, want ErrRejected", err)
+	}
+	assertNoKeys(t, src, err.Error(), "the --strict error")
+	for _, opts := range []drydockimport.Options{{DryRun: true, Resume: true}, {Resume: true}} {
+		progress.Reset()
+		opts.Progress = &progress
+		rep, err := runImport(ctx, t, srcURL, dstURL, opts)
+		if err != nil {
+			t.Fatalf("dry run %v: %v", opts.DryRun, err)
+		}
+		if got := tableOf(rep, "boot_action").Rejected + tableOf(rep, "boot_action_status").Rejected; got != 9 { // all but the ghost node's run (boot_action_status has no foreign key to boot_action)
+			t.Errorf("dry run %v: %d boot action rows rejected, want 9: %+v", opts.DryRun, got, rep.Rejected)
+		}
+		b, _ := json.Marshal(rep)
+		assertNoKeys(t, src, string(b), fmt.Sprintf("the report (dry run %v)", opts.DryRun))
+		assertNoKeys(t, src, progress.String(), fmt.Sprintf("the progress (dry run %v)", opts.DryRun))
+	}
+	assertNoKeys(t, src, dumpTarget(t, dstURL), "the target")
+}

@@ -402,3 +402,53 @@ func TestImportBreakRejectedRowsNeverShowKeys(t *testing.T) {
 	}
 	assertNoKeys(t, src, dumpTarget(t, dstURL), "the target")
 }
+
+// While the import runs, another session deletes and updates source rows
+// both behind the import's pages (messages and tasks already copied) and
+// ahead of them (later messages, build data, boot actions, the leader row)
+// and commits. The import still copies exactly the snapshot it started
+// from: its target equals an import of the untouched source.
+func TestImportBreakSnapshotSurvivesDeletesAndUpdates(t *testing.T) {
+	ctx := context.Background()
+	srcURL, _ := newSource(t, smallWithOddities)
+	refURL := statetest.New(t).URL
+	if _, err := runImport(ctx, t, srcURL, refURL, drydockimport.Options{BatchSize: 200}); err != nil {
+		t.Fatal(err)
+	}
+	want := comparable(t, refURL)
+	dstURL := statetest.New(t).URL
+	w := connect(t, srcURL)
+	messages := 0
+	if _, err := runImport(ctx, t, srcURL, dstURL, drydockimport.Options{BatchSize: 200, AfterBatch: func(table string) {
+		if table != "result_message" {
+			return
+		}
+		if messages++; messages != 3 {
+			return
+		}
+		for _, q := range []string{
+			`DELETE FROM result_message WHERE sequence <= 300 OR sequence > 2500`,
+			`UPDATE result_message SET message = 'rewritten', extra = '"{}"' WHERE sequence BETWEEN 301 AND 2500`,
+			`UPDATE tasks SET status = 'complete', result_message = 'rewritten', updated = now()`,
+			`DELETE FROM tasks WHERE parent_task_id IS NULL`,
+			`DELETE FROM build_data WHERE generator = 'lshw'`,
+			`UPDATE build_data SET data_element = 'rewritten'`,
+			`DELETE FROM boot_action WHERE node_name = 'node000'`,
+			`UPDATE boot_action SET identity_key = sha256(identity_key)`,
+			`UPDATE boot_action_status SET action_status = 'failure'`,
+			`DELETE FROM active_instance`,
+		} {
+			if _, err := w.Exec(ctx, q); err != nil {
+				t.Errorf("%s: %v", q, err)
+			}
+		}
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	if messages < 3 {
+		t.Fatalf("only %d message batches: the writes never happened", messages)
+	}
+	if got := comparable(t, dstURL); got != want {
+		t.Errorf("the source's concurrent deletes and updates reached the import:\n%s", cmp.Diff(want, got))
+	}
+}

@@ -452,3 +452,70 @@ func TestImportBreakSnapshotSurvivesDeletesAndUpdates(t *testing.T) {
 		t.Errorf("the source's concurrent deletes and updates reached the import:\n%s", cmp.Diff(want, got))
 	}
 }
+
+// Hostile task graphs and ids: a task that is its own parent, a two-task
+// cycle, a three-task cycle with a subtree hanging off it, a task id of 15
+// bytes with a subtask and a message, a message whose task id has 17 bytes;
+// and JSON that decodes to a non-object. The cycle tasks and everything
+// below them are rejected with a reason, their messages too; the rest is
+// imported; a dry run reports the same; JSON strings, numbers and arrays in
+// request_context are kept as what they decode to.
+func TestImportBreakCyclesAndOddIDs(t *testing.T) {
+	ctx := context.Background()
+	srcURL, _ := newSource(t, genConfig{Seed: 31, Roots: 2, Fanout: 2, Messages: 30, Nodes: 1, Collections: 1})
+	w := connect(t, srcURL)
+	id := func(b byte) []byte { x := make([]byte, 16); x[0], x[15] = 0xee, b; return x }
+	self, a1, a2, b1, b2, b3, below, short, shortChild := id(1), id(2), id(3), id(4), id(5), id(6), id(7), id(8)[:15], id(9)
+	str, num, arr := id(10), id(11), id(12)
+	ins := `INSERT INTO tasks (task_id, parent_task_id, status, action, created, request_context) VALUES ($1, $2, 'complete', 'noop', '2021-01-01', $3)`
+	for _, r := range [][]any{
+		{self, self, nil}, {a1, a2, nil}, {a2, a1, nil}, {b1, b3, nil}, {b2, b1, nil}, {b3, b2, nil}, {below, b2, nil},
+		{short, nil, nil}, {shortChild, short, nil},
+		{str, nil, `"\"just text\""`}, {num, nil, `"5"`}, {arr, nil, `"[1, \"two\"]"`},
+	} {
+		if _, err := w.Exec(ctx, ins, r...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, task := range [][]byte{self, a1, b3, below, short, id(13)[:16], append(id(14), 0)} {
+		if _, err := w.Exec(ctx, `INSERT INTO result_message (task_id, message, ts) VALUES ($1, 'm', '2021-01-01')`, task); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantRejected := map[string]string{
+		uid(self).String(): "cycle", uid(a1).String(): "cycle", uid(a2).String(): "cycle", uid(b1).String(): "cycle",
+		uid(b2).String(): "cycle", uid(b3).String(): "cycle", uid(below).String(): "cycle",
+		"0x" + fmt.Sprintf("%x", short): "15 bytes", uid(shortChild).String(): "15 bytes",
+	}
+	for _, opts := range []drydockimport.Options{{DryRun: true}, {BatchSize: 3}} {
+		dstURL := statetest.New(t).URL
+		rep, err := runImport(ctx, t, srcURL, dstURL, opts)
+		if err != nil {
+			t.Fatalf("dry run %v: %v", opts.DryRun, err)
+		}
+		for key, why := range wantRejected {
+			if got := reasonFor(rep, "tasks", key); !strings.Contains(got, why) {
+				t.Errorf("dry run %v: task %s: reason %q, want one with %q", opts.DryRun, key, got, why)
+			}
+		}
+		if got := tableOf(rep, "tasks"); got.Rejected != int64(len(wantRejected)) {
+			t.Errorf("dry run %v: tasks %+v, want %d rejected", opts.DryRun, got, len(wantRejected))
+		}
+		if got := tableOf(rep, "result_message"); got.Rejected != 7 || got.Imported != 30 {
+			t.Errorf("dry run %v: messages %+v, want the 30 generated imported and the 7 added rejected", opts.DryRun, got)
+		}
+		if opts.DryRun {
+			continue
+		}
+		st := storeOn(t, dstURL)
+		for task, want := range map[string]string{string(str): `"just text"`, string(num): `5`, string(arr): `[1, "two"]`} {
+			got, err := st.GetTask(ctx, uid([]byte(task)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got.RequestContext) != want {
+				t.Errorf("request_context %s, want %s", got.RequestContext, want)
+			}
+		}
+	}
+}

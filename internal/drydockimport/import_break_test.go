@@ -77,6 +77,10 @@ func TestImportBreakInvalidUTF8FromSQLASCIISource(t *testing.T) {
 		`UPDATE build_data SET node_name = $1 WHERE node_name = 'node002'`,
 		`UPDATE boot_action_status SET action_name = 'hw\xff' WHERE action_name = 'hw_config' AND node_name = 'node001'`,
 		`UPDATE result_message SET message = 'caf\xe9' WHERE sequence = 7`,
+		// JSON text with invalid UTF-8, double-encoded (Go's decoder would
+		// turn the byte into U+FFFD: silently changed data) and plain.
+		`UPDATE result_message SET extra = '"{\"u\": \"caf\xe9\"}"' WHERE sequence = 9`,
+		`UPDATE result_message SET extra = '{"u": "caf\xe9"}' WHERE sequence = 11`,
 		`UPDATE tasks SET design_ref = 'deckhand+\xe9' WHERE task_id = (SELECT task_id FROM tasks WHERE parent_task_id IS NOT NULL ORDER BY task_id LIMIT 1)`,
 	} {
 		args := []any{}
@@ -105,6 +109,11 @@ func TestImportBreakInvalidUTF8FromSQLASCIISource(t *testing.T) {
 		for _, tbl := range []string{"boot_action", "build_data"} {
 			if tableOf(rep, tbl).Rejected == 0 {
 				t.Errorf("dry run %v: %s: nothing rejected: %+v", opts.DryRun, tbl, tableOf(rep, tbl))
+			}
+		}
+		for _, seq := range []string{"sequence 9", "sequence 11"} {
+			if got := reasonFor(rep, "result_message", seq); !strings.Contains(got, "UTF-8") {
+				t.Errorf("dry run %v: message %s: reason %q, want extra rejected as not UTF-8", opts.DryRun, seq, got)
 			}
 		}
 		if opts.DryRun {

@@ -163,6 +163,9 @@ func decodeTwice(doc []byte, field string) (json.RawMessage, problem) {
 	if doc == nil {
 		return nil, ""
 	}
+	if !utf8.Valid(doc) { // a SQL_ASCII source holds any byte; Go's decoder would make it U+FFFD
+		return nil, problem(field + " is not valid UTF-8")
+	}
 	trimmed := bytes.TrimSpace(doc)
 	if len(trimmed) > 0 && trimmed[0] == '"' {
 		var inner string
@@ -183,6 +186,9 @@ func plainJSON(doc []byte, field string) (json.RawMessage, problem) {
 		return nil, ""
 	}
 	doc = bytes.TrimSpace(doc)
+	if !utf8.Valid(doc) { // jsonb refuses it too; checked here so a dry run sees it
+		return nil, problem(field + " is not valid UTF-8")
+	}
 	if !json.Valid(doc) {
 		return nil, problem(field + " is not valid JSON")
 	}

@@ -207,19 +207,20 @@ func (q *Queries) SourceBuildDataNodes(ctx context.Context, db DBTX, arg SourceB
 }
 
 const sourceBuildDataWithoutNode = `-- name: SourceBuildDataWithoutNode :many
-SELECT task_id, collected_date::timestamp AS collected_date, generator
+SELECT node_name, task_id, collected_date::timestamp AS collected_date, generator
 FROM build_data
-WHERE node_name IS NULL
+WHERE node_name IS NULL OR node_name = ''
 ORDER BY collected_date, task_id, generator
 `
 
 type SourceBuildDataWithoutNodeRow struct {
+	NodeName      *string          `json:"node_name"`
 	TaskID        []byte           `json:"task_id"`
 	CollectedDate pgtype.Timestamp `json:"collected_date"`
 	Generator     *string          `json:"generator"`
 }
 
-// Build data records with no node name (rejected: the node name is required).
+// Build data records with no node name, NULL or empty (rejected: the node name is required; the node pages start after ”).
 func (q *Queries) SourceBuildDataWithoutNode(ctx context.Context, db DBTX) ([]*SourceBuildDataWithoutNodeRow, error) {
 	rows, err := db.Query(ctx, sourceBuildDataWithoutNode)
 	if err != nil {
@@ -229,7 +230,12 @@ func (q *Queries) SourceBuildDataWithoutNode(ctx context.Context, db DBTX) ([]*S
 	items := []*SourceBuildDataWithoutNodeRow{}
 	for rows.Next() {
 		var i SourceBuildDataWithoutNodeRow
-		if err := rows.Scan(&i.TaskID, &i.CollectedDate, &i.Generator); err != nil {
+		if err := rows.Scan(
+			&i.NodeName,
+			&i.TaskID,
+			&i.CollectedDate,
+			&i.Generator,
+		); err != nil {
 			return nil, err
 		}
 		items = append(items, &i)

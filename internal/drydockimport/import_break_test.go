@@ -528,3 +528,66 @@ func TestImportBreakCyclesAndOddIDs(t *testing.T) {
 		}
 	}
 }
+
+// Build data whose node name is the empty string (Drydock's column allows
+// it) is rejected and counted like a NULL one, never silently skipped: every
+// source row is imported or rejected. Broken before the fix: the records
+// without a node were read with IS NULL only and the node pages started
+// after ”, so ” records were neither imported, rejected nor counted.
+func TestImportBreakEmptyNodeBuildDataAccounted(t *testing.T) {
+	ctx := context.Background()
+	srcURL, src := newSource(t, genConfig{Seed: 37, Roots: 1, Fanout: 1, Messages: 5, Nodes: 2, Collections: 1})
+	if _, err := connect(t, srcURL).Exec(ctx, `INSERT INTO build_data VALUES ('', $1, '2021-01-01', 'lshw', 'application/json', '{}')`, src.Tasks[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, opts := range []drydockimport.Options{{DryRun: true}, {}} {
+		rep, err := runImport(ctx, t, srcURL, statetest.New(t).URL, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tr := range rep.Tables {
+			if tr.Source != tr.Imported+tr.Rejected {
+				t.Errorf("dry run %v: %s: %d in the source, %d imported + %d rejected", opts.DryRun, tr.Table, tr.Source, tr.Imported, tr.Rejected)
+			}
+		}
+		if got := reasonFor(rep, "build_data", `node "", task `+uid(src.Tasks[0].ID).String()+`, generator "lshw", collected 2021-01-01T00:00:00Z`); got == "" {
+			t.Errorf("dry run %v: the empty node's record is not among the rejected: %+v", opts.DryRun, rep.Rejected)
+		}
+	}
+}
+
+// An import interrupted right after the batch that ends on a boot action
+// run whose action id is not 16 bytes (rejected; its position is the id in
+// hex) resumes. Broken before the fix: the recorded position "0x…" was read
+// back as a UUID, and every resume failed.
+func TestImportBreakResumeAfterShortActionID(t *testing.T) {
+	ctx := context.Background()
+	srcURL, src := newSource(t, genConfig{Seed: 41, Roots: 1, Fanout: 1, Messages: 5, Nodes: 2, Collections: 1})
+	// 0xff… sorts after every ULID of the generator's: with the 6 runs, a
+	// full page (not the last) ends on 0xffff.
+	if _, err := connect(t, srcURL).Exec(ctx, `INSERT INTO boot_action_status VALUES ('node000', '\xfffe', 'hw_config', $1, NULL, 'success'),
+		('node000', '\xffff', 'hw_config', $1, NULL, 'success')`, src.Tasks[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	refURL := statetest.New(t).URL
+	if _, err := runImport(ctx, t, srcURL, refURL, drydockimport.Options{BatchSize: 2}); err != nil {
+		t.Fatal(err)
+	}
+	dstURL := statetest.New(t).URL
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	_, err := runImport(cctx, t, srcURL, dstURL, drydockimport.Options{BatchSize: 2, AfterBatch: func(table string) {
+		if table == "boot_action_status" && progressOf(t, dstURL, table) == "0xffff" {
+			cancel()
+		}
+	}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted import: %v, want context.Canceled (position 0xffff never recorded?)", err)
+	}
+	if _, err := runImport(ctx, t, srcURL, dstURL, drydockimport.Options{BatchSize: 2, Resume: true}); err != nil {
+		t.Fatalf("resume: %v", err)
+	}
+	if got, want := comparable(t, dstURL), comparable(t, refURL); got != want {
+		t.Errorf("resumed import differs from an uninterrupted one:\n%s", cmp.Diff(want, got))
+	}
+}

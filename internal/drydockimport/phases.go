@@ -2,6 +2,7 @@ package drydockimport
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"slices"
 	"strconv"
@@ -461,8 +462,12 @@ func (im *importer) buildData(ctx context.Context) error {
 		}
 		b := &batch{p: p, position: "nodes:", read: int64(len(rows))}
 		for _, r := range rows {
+			node := "NULL"
+			if r.NodeName != nil {
+				node = quoted(*r.NodeName)
+			}
 			b.rejected = append(b.rejected, Rejection{Table: TableBuildData,
-				Key: "node NULL, task " + keyOf(r.TaskID) + ", generator " + quoted(str(r.Generator)) + ", collected " + timeKey(r.CollectedDate, im.loc), Reason: "node_name is NULL or empty"})
+				Key: "node " + node + ", task " + keyOf(r.TaskID) + ", generator " + quoted(str(r.Generator)) + ", collected " + timeKey(r.CollectedDate, im.loc), Reason: "node_name is NULL or empty"})
 		}
 		if err := im.commit(ctx, b); err != nil {
 			return err
@@ -598,7 +603,13 @@ func (im *importer) bootActions(ctx context.Context) error {
 func (im *importer) bootActionStatuses(ctx context.Context) error {
 	p := im.prog[TableBootActionStatus]
 	var after []byte
-	if p.position != "" {
+	if h, ok := strings.CutPrefix(p.position, "0x"); ok { // an action id that is not 16 bytes (keyOf)
+		b, err := hex.DecodeString(h)
+		if err != nil {
+			return fmt.Errorf("target: the recorded boot_action_status position is not an action id: %w", err)
+		}
+		after = b
+	} else if p.position != "" {
 		u, err := uuid.Parse(p.position)
 		if err != nil {
 			return fmt.Errorf("target: the recorded boot_action_status position is not an action id: %w", err)

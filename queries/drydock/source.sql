@@ -63,10 +63,10 @@ WHERE node_name = ANY(@node_names::text[])
 ORDER BY node_name, collected_date, task_id, generator, data_format, md5(data_element);
 
 -- name: SourceBuildDataWithoutNode :many
--- Build data records with no node name (rejected: the node name is required).
-SELECT task_id, collected_date::timestamp AS collected_date, generator
+-- Build data records with no node name, NULL or empty (rejected: the node name is required; the node pages start after '').
+SELECT node_name, task_id, collected_date::timestamp AS collected_date, generator
 FROM build_data
-WHERE node_name IS NULL
+WHERE node_name IS NULL OR node_name = ''
 ORDER BY collected_date, task_id, generator;
 
 -- name: SourceBootActions :many

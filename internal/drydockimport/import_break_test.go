@@ -591,3 +591,37 @@ func TestImportBreakResumeAfterShortActionID(t *testing.T) {
 		t.Errorf("resumed import differs from an uninterrupted one:\n%s", cmp.Diff(want, got))
 	}
 }
+
+// The fingerprint a resume checks is not a checksum: a change in place that
+// leaves the row counts, highest message sequence and newest times as they
+// were is not noticed. The resume keeps what it imported before and reads
+// the rest as it is now. This pins the documented limit (docs: "A changed
+// source is refused"), so that a stronger check shows up here.
+func TestImportBreakResumeMissesInPlaceChange(t *testing.T) {
+	ctx := context.Background()
+	srcURL, _ := newSource(t, genConfig{Seed: 43, Roots: 2, Fanout: 2, Messages: 600, Nodes: 1, Collections: 1})
+	dstURL := statetest.New(t).URL
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	_, err := runImport(cctx, t, srcURL, dstURL, drydockimport.Options{BatchSize: 200, AfterBatch: func(table string) {
+		if table == "result_message" {
+			cancel()
+		}
+	}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted import: %v", err)
+	}
+	if _, err := connect(t, srcURL).Exec(ctx, `UPDATE result_message SET message = 'changed' WHERE sequence IN (1, 600)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runImport(ctx, t, srcURL, dstURL, drydockimport.Options{BatchSize: 200, Resume: true}); err != nil {
+		t.Fatalf("resume after an in-place change: %v (refused: update the docs)", err)
+	}
+	var changed int
+	if err := connect(t, dstURL).QueryRow(ctx, `SELECT count(*) FROM result_message WHERE message = 'changed'`).Scan(&changed); err != nil {
+		t.Fatal(err)
+	}
+	if changed != 1 { // message 600 as it is now; message 1 as it was
+		t.Errorf("%d changed messages in the target, want 1", changed)
+	}
+}

@@ -394,7 +394,10 @@ func (q *Queries) SourceTaskGraph(ctx context.Context, db DBTX) ([]*SourceTaskGr
 
 const sourceTasks = `-- name: SourceTasks :many
 SELECT task_id, parent_task_id, result_status, result_message, result_reason, result_error_count,
-       result_successes::text[] AS result_successes, result_failures::text[] AS result_failures,
+       (CASE WHEN CASE WHEN array_ndims(result_successes) > 1 THEN true ELSE array_position(result_successes, NULL) IS NOT NULL END THEN NULL ELSE result_successes END)::text[] AS result_successes,
+       (CASE WHEN CASE WHEN array_ndims(result_failures) > 1 THEN true ELSE array_position(result_failures, NULL) IS NOT NULL END THEN NULL ELSE result_failures END)::text[] AS result_failures,
+       concat_ws(', ', CASE WHEN CASE WHEN array_ndims(result_successes) > 1 THEN true ELSE array_position(result_successes, NULL) IS NOT NULL END THEN 'result_successes' END,
+                 CASE WHEN CASE WHEN array_ndims(result_failures) > 1 THEN true ELSE array_position(result_failures, NULL) IS NOT NULL END THEN 'result_failures' END)::text AS odd_arrays,
        retry, status, created::timestamp AS created, created_by,
        updated::timestamp AS updated, design_ref,
        request_context, node_filter, action,
@@ -413,6 +416,7 @@ type SourceTasksRow struct {
 	ResultErrorCount *int32           `json:"result_error_count"`
 	ResultSuccesses  []string         `json:"result_successes"`
 	ResultFailures   []string         `json:"result_failures"`
+	OddArrays        string           `json:"odd_arrays"`
 	Retry            *int32           `json:"retry"`
 	Status           *string          `json:"status"`
 	Created          pgtype.Timestamp `json:"created"`
@@ -428,7 +432,7 @@ type SourceTasksRow struct {
 	ResultLinks      []byte           `json:"result_links"`
 }
 
-// The tasks with the given ids, timestamps converted from source_tz.
+// The tasks with the given ids; a list holding NULL or of more than one dimension comes as NULL, named in odd_arrays.
 func (q *Queries) SourceTasks(ctx context.Context, db DBTX, taskIds [][]byte) ([]*SourceTasksRow, error) {
 	rows, err := db.Query(ctx, sourceTasks, taskIds)
 	if err != nil {
@@ -447,6 +451,7 @@ func (q *Queries) SourceTasks(ctx context.Context, db DBTX, taskIds [][]byte) ([
 			&i.ResultErrorCount,
 			&i.ResultSuccesses,
 			&i.ResultFailures,
+			&i.OddArrays,
 			&i.Retry,
 			&i.Status,
 			&i.Created,

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -623,5 +624,42 @@ func TestImportBreakResumeMissesInPlaceChange(t *testing.T) {
 	}
 	if changed != 1 { // message 600 as it is now; message 1 as it was
 		t.Errorf("%d changed messages in the target, want 1", changed)
+	}
+}
+
+// Arrays a varchar[] column allows but Drydock never meant: NULL elements in
+// result_successes and a two-dimensional result_failures reject their task
+// with the column named; a NULL subtask id is noted. Broken before the fix:
+// scanning the NULL element failed the page of tasks, and the import.
+func TestImportBreakOddArrays(t *testing.T) {
+	ctx := context.Background()
+	srcURL, src := newSource(t, genConfig{Seed: 47, Roots: 2, Fanout: 2, Messages: 20, Nodes: 1, Collections: 1})
+	w := connect(t, srcURL)
+	leaf1, leaf2, root := src.Tasks[len(src.Tasks)-1].ID, src.Tasks[len(src.Tasks)-2].ID, src.Tasks[0].ID
+	for q, id := range map[string][]byte{
+		`UPDATE tasks SET result_successes = '{NULL,node01}' WHERE task_id = $1`:               leaf1,
+		`UPDATE tasks SET result_failures = '{{a,b},{c,d}}' WHERE task_id = $1`:                leaf2,
+		`UPDATE tasks SET subtask_id_list = subtask_id_list || NULL::bytea WHERE task_id = $1`: root,
+	} {
+		if _, err := w.Exec(ctx, q, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, opts := range []drydockimport.Options{{DryRun: true}, {}} {
+		rep, err := runImport(ctx, t, srcURL, statetest.New(t).URL, opts)
+		if err != nil {
+			t.Fatalf("dry run %v: %v", opts.DryRun, err)
+		}
+		if got := tableOf(rep, "tasks"); got.Source != got.Imported+got.Rejected || got.Rejected != 2 {
+			t.Errorf("dry run %v: tasks %+v, want the two leaves rejected", opts.DryRun, got)
+		}
+		for id, col := range map[string]string{uid(leaf1).String(): "result_successes", uid(leaf2).String(): "result_failures"} {
+			if got := reasonFor(rep, "tasks", id); !strings.HasPrefix(got, col) {
+				t.Errorf("dry run %v: task %s: reason %q, want one naming %s", opts.DryRun, id, got, col)
+			}
+		}
+		if !slices.ContainsFunc(rep.SubtaskListNotes, func(n string) bool { return strings.Contains(n, "subtask NULL") }) {
+			t.Errorf("dry run %v: the NULL subtask id is not noted: %q", opts.DryRun, rep.SubtaskListNotes)
+		}
 	}
 }

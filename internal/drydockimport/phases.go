@@ -200,6 +200,8 @@ func (im *importer) mapTask(r *drydockdb.SourceTasksRow) (t db.CopyImportTasksPa
 		return t, "retry is negative", false
 	case r.ResultErrorCount != nil && *r.ResultErrorCount < 0:
 		return t, "result_error_count is negative", false
+	case r.OddArrays != "":
+		return t, problem(r.OddArrays + ": a list holding NULL or of more than one dimension"), false
 	}
 	t.Status, t.Action, t.DesignRef, t.CreatedBy = *r.Status, *r.Action, str(r.DesignRef), str(r.CreatedBy)
 	t.ResultStatus, t.ResultMessage, t.ResultReason = "incomplete", str(r.ResultMessage), str(r.ResultReason)

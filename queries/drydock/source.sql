@@ -24,9 +24,12 @@ SELECT coalesce((SELECT string_agg(version_num, ',') FROM alembic_version), ''):
 SELECT task_id, parent_task_id, subtask_id_list FROM tasks;
 
 -- name: SourceTasks :many
--- The tasks with the given ids, timestamps converted from source_tz.
+-- The tasks with the given ids; a list holding NULL or of more than one dimension comes as NULL, named in odd_arrays.
 SELECT task_id, parent_task_id, result_status, result_message, result_reason, result_error_count,
-       result_successes::text[] AS result_successes, result_failures::text[] AS result_failures,
+       (CASE WHEN CASE WHEN array_ndims(result_successes) > 1 THEN true ELSE array_position(result_successes, NULL) IS NOT NULL END THEN NULL ELSE result_successes END)::text[] AS result_successes,
+       (CASE WHEN CASE WHEN array_ndims(result_failures) > 1 THEN true ELSE array_position(result_failures, NULL) IS NOT NULL END THEN NULL ELSE result_failures END)::text[] AS result_failures,
+       concat_ws(', ', CASE WHEN CASE WHEN array_ndims(result_successes) > 1 THEN true ELSE array_position(result_successes, NULL) IS NOT NULL END THEN 'result_successes' END,
+                 CASE WHEN CASE WHEN array_ndims(result_failures) > 1 THEN true ELSE array_position(result_failures, NULL) IS NOT NULL END THEN 'result_failures' END)::text AS odd_arrays,
        retry, status, created::timestamp AS created, created_by,
        updated::timestamp AS updated, design_ref,
        request_context, node_filter, action,

@@ -663,3 +663,40 @@ func TestImportBreakOddArrays(t *testing.T) {
 		}
 	}
 }
+
+// A task whose id the target already holds is rejected, and so is its whole
+// subtree, whether its subtasks come in the same batch or a later one: no
+// imported subtask ends up under the target's own task of that id. Broken
+// before the fix: subtasks in the same batch were imported, their foreign
+// key satisfied by the target's task.
+func TestImportBreakTaskAlreadyInTargetTakesSubtree(t *testing.T) {
+	ctx := context.Background()
+	srcURL, src := newSource(t, genConfig{Seed: 53, Roots: 2, Fanout: 2, Messages: 20, Nodes: 1, Collections: 1})
+	root := src.Tasks[0].ID
+	for _, opts := range []drydockimport.Options{{DryRun: true}, {}, {BatchSize: 2}} {
+		dstURL := statetest.New(t).URL
+		if _, err := connect(t, dstURL).Exec(ctx, `INSERT INTO tasks (task_id, status, action) VALUES ($1, 'queued', 'noop')`, uid(root)); err != nil {
+			t.Fatal(err)
+		}
+		rep, err := runImport(ctx, t, srcURL, dstURL, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := reasonFor(rep, "tasks", uid(root).String()); !strings.Contains(got, "already in the target") {
+			t.Errorf("%+v: the root's reason %q", opts, got)
+		}
+		if got := tableOf(rep, "tasks"); got.Rejected != 7 || got.Imported != 7 {
+			t.Errorf("%+v: tasks %+v, want the root's tree of 7 rejected and the other 7 imported", opts, got)
+		}
+		if opts.DryRun {
+			continue
+		}
+		var under int
+		if err := connect(t, dstURL).QueryRow(ctx, `SELECT count(*) FROM tasks WHERE parent_task_id = $1`, uid(root)).Scan(&under); err != nil {
+			t.Fatal(err)
+		}
+		if under != 0 {
+			t.Errorf("%+v: %d imported subtasks under the target's own task", opts, under)
+		}
+	}
+}

@@ -112,10 +112,30 @@ func (im *importer) tasks(ctx context.Context) error {
 			byID[string(r.TaskID)] = r
 		}
 		b := &batch{p: p, position: strconv.Itoa(end), read: int64(end - start), last: end == len(order) && len(orphans) == 0}
+		// Ids the target already holds: rejected here, before the COPY, so
+		// their subtasks in this batch go too (the server would let them in
+		// under the target's own task).
+		var ids []uuid.UUID
+		for _, id := range order[start:end] {
+			if len(id) == 16 {
+				ids = append(ids, uuid.UUID(id))
+			}
+		}
+		existing, err := im.q.ExistingTaskIDs(ctx, im.dstConn(), ids)
+		if err != nil {
+			return fmt.Errorf("target: look up task ids: %w", err)
+		}
+		inTarget := make(map[uuid.UUID]bool, len(existing))
+		for _, id := range existing {
+			inTarget[id] = true
+		}
 		var accepted []db.CopyImportTasksParams
 		for _, id := range order[start:end] {
 			r := byID[string(id)]
 			t, why, recovered := im.mapTask(r)
+			if why == "" && inTarget[t.TaskID] {
+				why = "task_id: already in the target"
+			}
 			if why != "" {
 				b.rejected = append(b.rejected, Rejection{Table: TableTasks, Key: keyOf(id), Reason: string(why)})
 				im.rejectedTasks[keyOf(id)] = true // its subtasks in this batch go too
@@ -143,18 +163,7 @@ func (im *importer) tasks(ctx context.Context) error {
 func (im *importer) writeTasks(ctx context.Context, b *batch, rows []db.CopyImportTasksParams) error {
 	key := func(t db.CopyImportTasksParams) string { return t.TaskID.String() }
 	if im.opts.DryRun {
-		ids := make([]uuid.UUID, len(rows))
-		for i, t := range rows {
-			ids[i] = t.TaskID
-		}
-		existing, err := im.q.ExistingTaskIDs(ctx, im.dstRead, ids)
-		if err != nil {
-			return fmt.Errorf("target: look up task ids: %w", err)
-		}
-		for _, id := range existing {
-			b.rejected = append(b.rejected, Rejection{Table: TableTasks, Key: id.String(), Reason: "task_id: already in the target"})
-		}
-		b.wouldWrite = int64(len(rows) - len(existing))
+		b.wouldWrite = int64(len(rows))
 		return nil
 	}
 	b.write = func(ctx context.Context, tx pgx.Tx) (int64, []Rejection, error) {

@@ -700,3 +700,42 @@ func TestImportBreakTaskAlreadyInTargetTakesSubtree(t *testing.T) {
 		}
 	}
 }
+
+// The source backend killed (pg_terminate_backend) between batches, in each
+// phase: the import fails, the resumed one (a new snapshot of the unchanged
+// source) ends with the target an uninterrupted import gives.
+func TestImportBreakSourceKilledResumes(t *testing.T) {
+	ctx := context.Background()
+	srcURL, _ := newSource(t, smallWithOddities)
+	refURL := statetest.New(t).URL
+	if _, err := runImport(ctx, t, srcURL, refURL, drydockimport.Options{BatchSize: 200}); err != nil {
+		t.Fatal(err)
+	}
+	want := comparable(t, refURL)
+	killer := connect(t, srcURL)
+	for _, stopAfter := range []struct {
+		table string
+		n     int
+	}{{"tasks", 1}, {"result_message", 3}, {"build_data", 2}, {"boot_action", 1}, {"boot_action_status", 1}} {
+		dstURL := statetest.New(t).URL
+		seen := map[string]int{}
+		killed := 0
+		_, err := runImport(ctx, t, srcURL, dstURL, drydockimport.Options{BatchSize: 200, AfterBatch: func(table string) {
+			if seen[table]++; table == stopAfter.table && seen[table] == stopAfter.n {
+				if err := killer.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+					WHERE datname = current_database() AND pid <> pg_backend_pid()`).Scan(&killed); err != nil {
+					t.Error(err)
+				}
+			}
+		}})
+		if err == nil || killed != 1 {
+			t.Fatalf("%+v: import with its source backend killed: %v (%d killed)", stopAfter, err, killed)
+		}
+		if _, err := runImport(ctx, t, srcURL, dstURL, drydockimport.Options{BatchSize: 200, Resume: true}); err != nil {
+			t.Fatalf("%+v: resume: %v", stopAfter, err)
+		}
+		if got := comparable(t, dstURL); got != want {
+			t.Errorf("%+v: source killed, resumed: target differs from an uninterrupted import:\n%s", stopAfter, cmp.Diff(want, got))
+		}
+	}
+}

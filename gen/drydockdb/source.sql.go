@@ -7,25 +7,32 @@ package drydockdb
 
 import (
 	"context"
-	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 const sourceActiveInstances = `-- name: SourceActiveInstances :many
-SELECT dummy_key, identity, last_ping
+SELECT dummy_key, identity, last_ping::timestamp AS last_ping
 FROM active_instance
 ORDER BY dummy_key
 `
 
+type SourceActiveInstancesRow struct {
+	DummyKey int32            `json:"dummy_key"`
+	Identity []byte           `json:"identity"`
+	LastPing pgtype.Timestamp `json:"last_ping"`
+}
+
 // The leader row(s) of the source (Drydock keeps one).
-func (q *Queries) SourceActiveInstances(ctx context.Context, db DBTX) ([]*ActiveInstance, error) {
+func (q *Queries) SourceActiveInstances(ctx context.Context, db DBTX) ([]*SourceActiveInstancesRow, error) {
 	rows, err := db.Query(ctx, sourceActiveInstances)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []*ActiveInstance{}
+	items := []*SourceActiveInstancesRow{}
 	for rows.Next() {
-		var i ActiveInstance
+		var i SourceActiveInstancesRow
 		if err := rows.Scan(&i.DummyKey, &i.Identity, &i.LastPing); err != nil {
 			return nil, err
 		}
@@ -122,23 +129,32 @@ func (q *Queries) SourceBootActions(ctx context.Context, db DBTX, arg SourceBoot
 }
 
 const sourceBuildData = `-- name: SourceBuildData :many
-SELECT node_name, task_id, collected_date,
+SELECT node_name, task_id, collected_date::timestamp AS collected_date,
        generator, data_format, data_element
 FROM build_data
 WHERE node_name = ANY($1::text[])
 ORDER BY node_name, collected_date, task_id, generator, data_format, md5(data_element)
 `
 
+type SourceBuildDataRow struct {
+	NodeName      *string          `json:"node_name"`
+	TaskID        []byte           `json:"task_id"`
+	CollectedDate pgtype.Timestamp `json:"collected_date"`
+	Generator     *string          `json:"generator"`
+	DataFormat    *string          `json:"data_format"`
+	DataElement   *string          `json:"data_element"`
+}
+
 // Every build data record of the given nodes, in a total order (ties are identical rows).
-func (q *Queries) SourceBuildData(ctx context.Context, db DBTX, nodeNames []string) ([]*BuildData, error) {
+func (q *Queries) SourceBuildData(ctx context.Context, db DBTX, nodeNames []string) ([]*SourceBuildDataRow, error) {
 	rows, err := db.Query(ctx, sourceBuildData, nodeNames)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []*BuildData{}
+	items := []*SourceBuildDataRow{}
 	for rows.Next() {
-		var i BuildData
+		var i SourceBuildDataRow
 		if err := rows.Scan(
 			&i.NodeName,
 			&i.TaskID,
@@ -191,19 +207,20 @@ func (q *Queries) SourceBuildDataNodes(ctx context.Context, db DBTX, arg SourceB
 }
 
 const sourceBuildDataWithoutNode = `-- name: SourceBuildDataWithoutNode :many
-SELECT task_id, collected_date, generator
+SELECT node_name, task_id, collected_date::timestamp AS collected_date, generator
 FROM build_data
-WHERE node_name IS NULL
+WHERE node_name IS NULL OR node_name = ''
 ORDER BY collected_date, task_id, generator
 `
 
 type SourceBuildDataWithoutNodeRow struct {
-	TaskID        []byte     `json:"task_id"`
-	CollectedDate *time.Time `json:"collected_date"`
-	Generator     *string    `json:"generator"`
+	NodeName      *string          `json:"node_name"`
+	TaskID        []byte           `json:"task_id"`
+	CollectedDate pgtype.Timestamp `json:"collected_date"`
+	Generator     *string          `json:"generator"`
 }
 
-// Build data records with no node name (rejected: the node name is required).
+// Build data records with no node name, NULL or empty (rejected: the node name is required; the node pages start after ”).
 func (q *Queries) SourceBuildDataWithoutNode(ctx context.Context, db DBTX) ([]*SourceBuildDataWithoutNodeRow, error) {
 	rows, err := db.Query(ctx, sourceBuildDataWithoutNode)
 	if err != nil {
@@ -213,7 +230,12 @@ func (q *Queries) SourceBuildDataWithoutNode(ctx context.Context, db DBTX) ([]*S
 	items := []*SourceBuildDataWithoutNodeRow{}
 	for rows.Next() {
 		var i SourceBuildDataWithoutNodeRow
-		if err := rows.Scan(&i.TaskID, &i.CollectedDate, &i.Generator); err != nil {
+		if err := rows.Scan(
+			&i.NodeName,
+			&i.TaskID,
+			&i.CollectedDate,
+			&i.Generator,
+		); err != nil {
 			return nil, err
 		}
 		items = append(items, &i)
@@ -254,7 +276,10 @@ type SourceFingerprintRow struct {
 // Queries the importer runs on a Drydock database (the source), always inside
 // one REPEATABLE READ READ ONLY transaction: every page comes from the same
 // snapshot. Timestamps are read as they are stored (naive); the importer
-// places them in the source time zone.
+// places them in the source time zone. Every timestamp column is cast to
+// timestamp so that sqlc types it pgtype.Timestamp, which holds ±infinity
+// (a value no time.Time holds: scanning one into *time.Time fails the whole
+// page); the importer rejects the row instead (TestImportBreakInfiniteTimestamps).
 // What the source holds: its Alembic revision, row counts, highest message sequence and newest times (resume refuses a changed source).
 func (q *Queries) SourceFingerprint(ctx context.Context, db DBTX) (*SourceFingerprintRow, error) {
 	row := db.QueryRow(ctx, sourceFingerprint)
@@ -276,8 +301,8 @@ func (q *Queries) SourceFingerprint(ctx context.Context, db DBTX) (*SourceFinger
 
 const sourceMessages = `-- name: SourceMessages :many
 SELECT m.sequence, m.task_id, m.message, m.error, m.context, m.context_type,
-       m.ts, m.extra,
-       t.created AS task_created, (t.task_id IS NOT NULL)::boolean AS task_found
+       m.ts::timestamp AS ts, m.extra,
+       t.created::timestamp AS task_created, (t.task_id IS NOT NULL)::boolean AS task_found
 FROM result_message m
 LEFT JOIN tasks t ON t.task_id = m.task_id
 WHERE m.sequence > $1::integer
@@ -291,16 +316,16 @@ type SourceMessagesParams struct {
 }
 
 type SourceMessagesRow struct {
-	Sequence    int32      `json:"sequence"`
-	TaskID      []byte     `json:"task_id"`
-	Message     *string    `json:"message"`
-	Error       *bool      `json:"error"`
-	Context     *string    `json:"context"`
-	ContextType *string    `json:"context_type"`
-	Ts          *time.Time `json:"ts"`
-	Extra       []byte     `json:"extra"`
-	TaskCreated *time.Time `json:"task_created"`
-	TaskFound   bool       `json:"task_found"`
+	Sequence    int32            `json:"sequence"`
+	TaskID      []byte           `json:"task_id"`
+	Message     *string          `json:"message"`
+	Error       *bool            `json:"error"`
+	Context     *string          `json:"context"`
+	ContextType *string          `json:"context_type"`
+	Ts          pgtype.Timestamp `json:"ts"`
+	Extra       []byte           `json:"extra"`
+	TaskCreated pgtype.Timestamp `json:"task_created"`
+	TaskFound   bool             `json:"task_found"`
 }
 
 // A page of result messages in global sequence order after a sequence number (primary key index),
@@ -369,41 +394,45 @@ func (q *Queries) SourceTaskGraph(ctx context.Context, db DBTX) ([]*SourceTaskGr
 
 const sourceTasks = `-- name: SourceTasks :many
 SELECT task_id, parent_task_id, result_status, result_message, result_reason, result_error_count,
-       result_successes::text[] AS result_successes, result_failures::text[] AS result_failures,
-       retry, status, created, created_by,
-       updated, design_ref,
+       (CASE WHEN CASE WHEN array_ndims(result_successes) > 1 THEN true ELSE array_position(result_successes, NULL) IS NOT NULL END THEN NULL ELSE result_successes END)::text[] AS result_successes,
+       (CASE WHEN CASE WHEN array_ndims(result_failures) > 1 THEN true ELSE array_position(result_failures, NULL) IS NOT NULL END THEN NULL ELSE result_failures END)::text[] AS result_failures,
+       concat_ws(', ', CASE WHEN CASE WHEN array_ndims(result_successes) > 1 THEN true ELSE array_position(result_successes, NULL) IS NOT NULL END THEN 'result_successes' END,
+                 CASE WHEN CASE WHEN array_ndims(result_failures) > 1 THEN true ELSE array_position(result_failures, NULL) IS NOT NULL END THEN 'result_failures' END)::text AS odd_arrays,
+       retry, status, created::timestamp AS created, created_by,
+       updated::timestamp AS updated, design_ref,
        request_context, node_filter, action,
-       terminated, terminated_by, terminate,
+       terminated::timestamp AS terminated, terminated_by, terminate,
        result_links
 FROM tasks
 WHERE task_id = ANY($1::bytea[])
 `
 
 type SourceTasksRow struct {
-	TaskID           []byte     `json:"task_id"`
-	ParentTaskID     []byte     `json:"parent_task_id"`
-	ResultStatus     *string    `json:"result_status"`
-	ResultMessage    *string    `json:"result_message"`
-	ResultReason     *string    `json:"result_reason"`
-	ResultErrorCount *int32     `json:"result_error_count"`
-	ResultSuccesses  []string   `json:"result_successes"`
-	ResultFailures   []string   `json:"result_failures"`
-	Retry            *int32     `json:"retry"`
-	Status           *string    `json:"status"`
-	Created          *time.Time `json:"created"`
-	CreatedBy        *string    `json:"created_by"`
-	Updated          *time.Time `json:"updated"`
-	DesignRef        *string    `json:"design_ref"`
-	RequestContext   []byte     `json:"request_context"`
-	NodeFilter       []byte     `json:"node_filter"`
-	Action           *string    `json:"action"`
-	Terminated       *time.Time `json:"terminated"`
-	TerminatedBy     *string    `json:"terminated_by"`
-	Terminate        *bool      `json:"terminate"`
-	ResultLinks      []byte     `json:"result_links"`
+	TaskID           []byte           `json:"task_id"`
+	ParentTaskID     []byte           `json:"parent_task_id"`
+	ResultStatus     *string          `json:"result_status"`
+	ResultMessage    *string          `json:"result_message"`
+	ResultReason     *string          `json:"result_reason"`
+	ResultErrorCount *int32           `json:"result_error_count"`
+	ResultSuccesses  []string         `json:"result_successes"`
+	ResultFailures   []string         `json:"result_failures"`
+	OddArrays        string           `json:"odd_arrays"`
+	Retry            *int32           `json:"retry"`
+	Status           *string          `json:"status"`
+	Created          pgtype.Timestamp `json:"created"`
+	CreatedBy        *string          `json:"created_by"`
+	Updated          pgtype.Timestamp `json:"updated"`
+	DesignRef        *string          `json:"design_ref"`
+	RequestContext   []byte           `json:"request_context"`
+	NodeFilter       []byte           `json:"node_filter"`
+	Action           *string          `json:"action"`
+	Terminated       pgtype.Timestamp `json:"terminated"`
+	TerminatedBy     *string          `json:"terminated_by"`
+	Terminate        *bool            `json:"terminate"`
+	ResultLinks      []byte           `json:"result_links"`
 }
 
-// The tasks with the given ids, timestamps converted from source_tz.
+// The tasks with the given ids; a list holding NULL or of more than one dimension comes as NULL, named in odd_arrays.
 func (q *Queries) SourceTasks(ctx context.Context, db DBTX, taskIds [][]byte) ([]*SourceTasksRow, error) {
 	rows, err := db.Query(ctx, sourceTasks, taskIds)
 	if err != nil {
@@ -422,6 +451,7 @@ func (q *Queries) SourceTasks(ctx context.Context, db DBTX, taskIds [][]byte) ([
 			&i.ResultErrorCount,
 			&i.ResultSuccesses,
 			&i.ResultFailures,
+			&i.OddArrays,
 			&i.Retry,
 			&i.Status,
 			&i.Created,

@@ -352,6 +352,9 @@ type batch struct {
 // commit writes a batch and its bookkeeping in one transaction (or, dry run,
 // only counts it).
 func (im *importer) commit(ctx context.Context, b *batch) error {
+	for i := range b.rejected {
+		b.rejected[i] = printableRejection(b.rejected[i])
+	}
 	if im.opts.Strict && len(b.rejected) > 0 {
 		return im.strictError(b.rejected[0])
 	}
@@ -370,6 +373,9 @@ func (im *importer) commit(ctx context.Context, b *batch) error {
 		n, refused, err := b.write(ctx, tx)
 		if err != nil {
 			return fmt.Errorf("target: write a batch of %s: %w", b.p.table, err)
+		}
+		for i := range refused {
+			refused[i] = printableRejection(refused[i])
 		}
 		if im.opts.Strict && len(refused) > 0 {
 			return im.strictError(refused[0])

@@ -7,10 +7,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // The vocabularies and formats of this project's schema (the CHECK
@@ -71,6 +73,72 @@ func keyHash(raw []byte, field string) ([]byte, problem) {
 	return d[:], ""
 }
 
+// naiveTime reads a source timestamp column: nil for NULL, and a problem for
+// ±infinity, which PostgreSQL's timestamp allows and no time.Time (nor this
+// project's schema, in practice) holds.
+func naiveTime(ts pgtype.Timestamp, field string) (*time.Time, problem) {
+	switch {
+	case !ts.Valid:
+		return nil, ""
+	case ts.InfinityModifier != pgtype.Finite:
+		return nil, problem(field + " is " + ts.InfinityModifier.String() + ", not a time")
+	}
+	t := ts.Time
+	return &t, ""
+}
+
+// timeKey shows a source timestamp in a rejection's key.
+func timeKey(ts pgtype.Timestamp, loc *time.Location) string {
+	switch {
+	case !ts.Valid:
+		return "NULL"
+	case ts.InfinityModifier != pgtype.Finite:
+		return ts.InfinityModifier.String()
+	}
+	return InZone(ts.Time, loc).Format(time.RFC3339Nano)
+}
+
+// printable makes a rejection's key or reason storable in the target's text
+// columns: valid UTF-8 as it is, anything else (a SQL_ASCII source holds any
+// byte) Go-quoted, so distinct byte strings stay distinct.
+func printable(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return fmt.Sprintf("%q", s)
+}
+
+// printableRejection is r with a storable key and reason.
+func printableRejection(r Rejection) Rejection {
+	r.Key, r.Reason = printable(r.Key), printable(r.Reason)
+	return r
+}
+
+// positionPrefix marks a node name stored hex-encoded as a position.
+const positionPrefix = "hex:"
+
+// encodeNode turns a source node name into a position the target's text
+// column takes: as it is when valid UTF-8, else (and when it could be read
+// as encoded) hex with positionPrefix. decodeNode reverses it.
+func encodeNode(node string) string {
+	if utf8.ValidString(node) && !strings.HasPrefix(node, positionPrefix) {
+		return node
+	}
+	return positionPrefix + hex.EncodeToString([]byte(node))
+}
+
+func decodeNode(pos string) (string, error) {
+	h, ok := strings.CutPrefix(pos, positionPrefix)
+	if !ok {
+		return pos, nil
+	}
+	b, err := hex.DecodeString(h)
+	if err != nil {
+		return "", fmt.Errorf("target: the recorded position %q is not a node name: %w", pos, err)
+	}
+	return string(b), nil
+}
+
 func str(p *string) string {
 	if p == nil {
 		return ""
@@ -95,6 +163,9 @@ func decodeTwice(doc []byte, field string) (json.RawMessage, problem) {
 	if doc == nil {
 		return nil, ""
 	}
+	if !utf8.Valid(doc) { // a SQL_ASCII source holds any byte; Go's decoder would make it U+FFFD
+		return nil, problem(field + " is not valid UTF-8")
+	}
 	trimmed := bytes.TrimSpace(doc)
 	if len(trimmed) > 0 && trimmed[0] == '"' {
 		var inner string
@@ -115,6 +186,9 @@ func plainJSON(doc []byte, field string) (json.RawMessage, problem) {
 		return nil, ""
 	}
 	doc = bytes.TrimSpace(doc)
+	if !utf8.Valid(doc) { // jsonb refuses it too; checked here so a dry run sees it
+		return nil, problem(field + " is not valid UTF-8")
+	}
 	if !json.Valid(doc) {
 		return nil, problem(field + " is not valid JSON")
 	}

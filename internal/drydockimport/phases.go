@@ -2,6 +2,7 @@ package drydockimport
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"slices"
 	"strconv"
@@ -111,10 +112,30 @@ func (im *importer) tasks(ctx context.Context) error {
 			byID[string(r.TaskID)] = r
 		}
 		b := &batch{p: p, position: strconv.Itoa(end), read: int64(end - start), last: end == len(order) && len(orphans) == 0}
+		// Ids the target already holds: rejected here, before the COPY, so
+		// their subtasks in this batch go too (the server would let them in
+		// under the target's own task).
+		var ids []uuid.UUID
+		for _, id := range order[start:end] {
+			if len(id) == 16 {
+				ids = append(ids, uuid.UUID(id))
+			}
+		}
+		existing, err := im.q.ExistingTaskIDs(ctx, im.dstConn(), ids)
+		if err != nil {
+			return fmt.Errorf("target: look up task ids: %w", err)
+		}
+		inTarget := make(map[uuid.UUID]bool, len(existing))
+		for _, id := range existing {
+			inTarget[id] = true
+		}
 		var accepted []db.CopyImportTasksParams
 		for _, id := range order[start:end] {
 			r := byID[string(id)]
 			t, why, recovered := im.mapTask(r)
+			if why == "" && inTarget[t.TaskID] {
+				why = "task_id: already in the target"
+			}
 			if why != "" {
 				b.rejected = append(b.rejected, Rejection{Table: TableTasks, Key: keyOf(id), Reason: string(why)})
 				im.rejectedTasks[keyOf(id)] = true // its subtasks in this batch go too
@@ -142,18 +163,7 @@ func (im *importer) tasks(ctx context.Context) error {
 func (im *importer) writeTasks(ctx context.Context, b *batch, rows []db.CopyImportTasksParams) error {
 	key := func(t db.CopyImportTasksParams) string { return t.TaskID.String() }
 	if im.opts.DryRun {
-		ids := make([]uuid.UUID, len(rows))
-		for i, t := range rows {
-			ids[i] = t.TaskID
-		}
-		existing, err := im.q.ExistingTaskIDs(ctx, im.dstRead, ids)
-		if err != nil {
-			return fmt.Errorf("target: look up task ids: %w", err)
-		}
-		for _, id := range existing {
-			b.rejected = append(b.rejected, Rejection{Table: TableTasks, Key: id.String(), Reason: "task_id: already in the target"})
-		}
-		b.wouldWrite = int64(len(rows) - len(existing))
+		b.wouldWrite = int64(len(rows))
 		return nil
 	}
 	b.write = func(ctx context.Context, tx pgx.Tx) (int64, []Rejection, error) {
@@ -199,6 +209,8 @@ func (im *importer) mapTask(r *drydockdb.SourceTasksRow) (t db.CopyImportTasksPa
 		return t, "retry is negative", false
 	case r.ResultErrorCount != nil && *r.ResultErrorCount < 0:
 		return t, "result_error_count is negative", false
+	case r.OddArrays != "":
+		return t, problem(r.OddArrays + ": a list holding NULL or of more than one dimension"), false
 	}
 	t.Status, t.Action, t.DesignRef, t.CreatedBy = *r.Status, *r.Action, str(r.DesignRef), str(r.CreatedBy)
 	t.ResultStatus, t.ResultMessage, t.ResultReason = "incomplete", str(r.ResultMessage), str(r.ResultReason)
@@ -214,20 +226,32 @@ func (im *importer) mapTask(r *drydockdb.SourceTasksRow) (t db.CopyImportTasksPa
 	t.Terminate = r.Terminate != nil && *r.Terminate
 	t.TerminatedBy = r.TerminatedBy
 	t.ResultSuccesses, t.ResultFailures = nonNil(r.ResultSuccesses), nonNil(r.ResultFailures)
+	created, p := naiveTime(r.Created, "created")
+	if p != "" {
+		return t, p, false
+	}
+	updated, p := naiveTime(r.Updated, "updated")
+	if p != "" {
+		return t, p, false
+	}
+	terminated, p := naiveTime(r.Terminated, "terminated")
+	if p != "" {
+		return t, p, false
+	}
 	switch {
-	case r.Created != nil:
-		t.CreatedAt = InZone(*r.Created, im.loc)
-	case r.Updated != nil:
-		t.CreatedAt = InZone(*r.Updated, im.loc)
+	case created != nil:
+		t.CreatedAt = InZone(*created, im.loc)
+	case updated != nil:
+		t.CreatedAt = InZone(*updated, im.loc)
 	default:
 		return t, "created and updated are both NULL", false
 	}
 	t.UpdatedAt = t.CreatedAt
-	if r.Updated != nil {
-		t.UpdatedAt = InZone(*r.Updated, im.loc)
+	if updated != nil {
+		t.UpdatedAt = InZone(*updated, im.loc)
 	}
-	if r.Terminated != nil {
-		at := InZone(*r.Terminated, im.loc)
+	if terminated != nil {
+		at := InZone(*terminated, im.loc)
 		t.TerminatedAt = &at
 	}
 	if t.NodeFilter, p = plainJSON(r.NodeFilter, "node_filter"); p != "" {
@@ -333,11 +357,18 @@ func (im *importer) mapMessage(r *drydockdb.SourceMessagesRow) (m message, why p
 	m.task = task
 	m.row = db.CopyImportMessagesParams{TaskID: task, Message: str(r.Message), Error: r.Error != nil && *r.Error,
 		Context: str(r.Context), ContextType: str(r.ContextType)}
+	ts, p := naiveTime(r.Ts, "ts")
+	if p != "" {
+		return m, p
+	}
+	taskCreated, p := naiveTime(r.TaskCreated, "its task's created")
 	switch {
-	case r.Ts != nil:
-		m.row.Ts = InZone(*r.Ts, im.loc)
-	case r.TaskCreated != nil: // no time: the task's creation, the earliest it can be
-		m.row.Ts = InZone(*r.TaskCreated, im.loc)
+	case ts != nil:
+		m.row.Ts = InZone(*ts, im.loc)
+	case p != "":
+		return m, "ts is NULL and " + p
+	case taskCreated != nil: // no time: the task's creation, the earliest it can be
+		m.row.Ts = InZone(*taskCreated, im.loc)
 	default:
 		return m, "ts is NULL and so is its task's created"
 	}
@@ -430,6 +461,10 @@ func (im *importer) buildData(ctx context.Context) error {
 	p := im.prog[TableBuildData]
 	// Position: "" before the start, else "nodes:" and the last node done.
 	after, started := strings.CutPrefix(p.position, "nodes:")
+	after, err := decodeNode(after)
+	if err != nil {
+		return err
+	}
 	if !started {
 		// Records without a node name first (rejected), then node by node.
 		rows, err := im.sq.SourceBuildDataWithoutNode(ctx, im.srcTx)
@@ -438,12 +473,12 @@ func (im *importer) buildData(ctx context.Context) error {
 		}
 		b := &batch{p: p, position: "nodes:", read: int64(len(rows))}
 		for _, r := range rows {
-			at := "NULL"
-			if r.CollectedDate != nil {
-				at = InZone(*r.CollectedDate, im.loc).Format(time.RFC3339Nano)
+			node := "NULL"
+			if r.NodeName != nil {
+				node = quoted(*r.NodeName)
 			}
 			b.rejected = append(b.rejected, Rejection{Table: TableBuildData,
-				Key: "node NULL, task " + keyOf(r.TaskID) + ", generator " + quoted(str(r.Generator)) + ", collected " + at, Reason: "node_name is NULL or empty"})
+				Key: "node " + node + ", task " + keyOf(r.TaskID) + ", generator " + quoted(str(r.Generator)) + ", collected " + timeKey(r.CollectedDate, im.loc), Reason: "node_name is NULL or empty"})
 		}
 		if err := im.commit(ctx, b); err != nil {
 			return err
@@ -456,21 +491,17 @@ func (im *importer) buildData(ctx context.Context) error {
 			return fmt.Errorf("source: read build data nodes: %w", err)
 		}
 		if len(nodes) == 0 {
-			return im.commit(ctx, &batch{p: p, position: "nodes:" + after, last: true})
+			return im.commit(ctx, &batch{p: p, position: "nodes:" + encodeNode(after), last: true})
 		}
 		rows, err := im.sq.SourceBuildData(ctx, im.srcTx, nodes)
 		if err != nil {
 			return fmt.Errorf("source: read build data: %w", err)
 		}
 		after = nodes[len(nodes)-1]
-		b := &batch{p: p, position: "nodes:" + after, read: int64(len(rows))}
+		b := &batch{p: p, position: "nodes:" + encodeNode(after), read: int64(len(rows))}
 		var accepted []db.CopyBuildDataParams
 		for _, r := range rows {
-			at := "NULL"
-			if r.CollectedDate != nil {
-				at = InZone(*r.CollectedDate, im.loc).Format(time.RFC3339Nano)
-			}
-			key := "node " + str(r.NodeName) + ", task " + keyOf(r.TaskID) + ", generator " + quoted(str(r.Generator)) + ", collected " + at
+			key := "node " + str(r.NodeName) + ", task " + keyOf(r.TaskID) + ", generator " + quoted(str(r.Generator)) + ", collected " + timeKey(r.CollectedDate, im.loc)
 			row, why := im.mapBuildData(r)
 			if why != "" {
 				b.rejected = append(b.rejected, Rejection{Table: TableBuildData, Key: key, Reason: string(why)})
@@ -498,7 +529,7 @@ func (im *importer) buildData(ctx context.Context) error {
 	}
 }
 
-func (im *importer) mapBuildData(r *drydockdb.BuildData) (row db.CopyBuildDataParams, why problem) {
+func (im *importer) mapBuildData(r *drydockdb.SourceBuildDataRow) (row db.CopyBuildDataParams, why problem) {
 	var p problem
 	row.NodeName = str(r.NodeName)
 	if !nodeNameRE.MatchString(row.NodeName) {
@@ -507,10 +538,14 @@ func (im *importer) mapBuildData(r *drydockdb.BuildData) (row db.CopyBuildDataPa
 	if row.TaskID, p = id16(r.TaskID, "task_id"); p != "" {
 		return row, p
 	}
-	if r.CollectedDate == nil {
+	collected, p := naiveTime(r.CollectedDate, "collected_date")
+	switch {
+	case p != "":
+		return row, p
+	case collected == nil:
 		return row, "collected_date is NULL"
 	}
-	row.CollectedAt = InZone(*r.CollectedDate, im.loc)
+	row.CollectedAt = InZone(*collected, im.loc)
 	row.Generator, row.DataFormat, row.DataElement = str(r.Generator), str(r.DataFormat), str(r.DataElement)
 	switch {
 	case r.Generator == nil || row.Generator == "":
@@ -527,7 +562,10 @@ func (im *importer) mapBuildData(r *drydockdb.BuildData) (row db.CopyBuildDataPa
 
 func (im *importer) bootActions(ctx context.Context) error {
 	p := im.prog[TableBootAction]
-	after := p.position
+	after, err := decodeNode(p.position)
+	if err != nil {
+		return err
+	}
 	for {
 		rows, err := im.sq.SourceBootActions(ctx, im.srcTx, drydockdb.SourceBootActionsParams{AfterNode: after, FirstPage: p.read == 0, MaxRows: int32(im.opts.BatchSize)})
 		if err != nil {
@@ -536,7 +574,7 @@ func (im *importer) bootActions(ctx context.Context) error {
 		if len(rows) > 0 {
 			after = rows[len(rows)-1].NodeName
 		}
-		b := &batch{p: p, position: after, read: int64(len(rows)), last: len(rows) < im.opts.BatchSize}
+		b := &batch{p: p, position: encodeNode(after), read: int64(len(rows)), last: len(rows) < im.opts.BatchSize}
 		var accepted []db.CopyImportBootActionsParams
 		for _, r := range rows {
 			row := db.CopyImportBootActionsParams{NodeName: r.NodeName}
@@ -576,7 +614,13 @@ func (im *importer) bootActions(ctx context.Context) error {
 func (im *importer) bootActionStatuses(ctx context.Context) error {
 	p := im.prog[TableBootActionStatus]
 	var after []byte
-	if p.position != "" {
+	if h, ok := strings.CutPrefix(p.position, "0x"); ok { // an action id that is not 16 bytes (keyOf)
+		b, err := hex.DecodeString(h)
+		if err != nil {
+			return fmt.Errorf("target: the recorded boot_action_status position is not an action id: %w", err)
+		}
+		after = b
+	} else if p.position != "" {
 		u, err := uuid.Parse(p.position)
 		if err != nil {
 			return fmt.Errorf("target: the recorded boot_action_status position is not an action id: %w", err)
@@ -670,14 +714,18 @@ func (im *importer) activeInstance(ctx context.Context) error {
 	var leaders []db.RecordImportedLeaderParams
 	for _, r := range rows {
 		id, why := id16(r.Identity, "identity")
-		if why == "" && r.LastPing == nil {
+		var lastPing *time.Time
+		if why == "" {
+			lastPing, why = naiveTime(r.LastPing, "last_ping")
+		}
+		if why == "" && lastPing == nil {
 			why = "last_ping is NULL"
 		}
 		if why != "" {
 			b.rejected = append(b.rejected, Rejection{Table: TableActiveInstance, Key: "dummy_key " + strconv.Itoa(int(r.DummyKey)), Reason: string(why)})
 			continue
 		}
-		leaders = append(leaders, db.RecordImportedLeaderParams{Identity: id, Hostname: "drydock (imported)", LastPing: InZone(*r.LastPing, im.loc)})
+		leaders = append(leaders, db.RecordImportedLeaderParams{Identity: id, Hostname: "drydock (imported)", LastPing: InZone(*lastPing, im.loc)})
 	}
 	if im.opts.DryRun {
 		b.wouldWrite = int64(len(leaders))

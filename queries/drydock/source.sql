@@ -1,7 +1,10 @@
 -- Queries the importer runs on a Drydock database (the source), always inside
 -- one REPEATABLE READ READ ONLY transaction: every page comes from the same
 -- snapshot. Timestamps are read as they are stored (naive); the importer
--- places them in the source time zone.
+-- places them in the source time zone. Every timestamp column is cast to
+-- timestamp so that sqlc types it pgtype.Timestamp, which holds ±infinity
+-- (a value no time.Time holds: scanning one into *time.Time fails the whole
+-- page); the importer rejects the row instead (TestImportBreakInfiniteTimestamps).
 
 -- name: SourceFingerprint :one
 -- What the source holds: its Alembic revision, row counts, highest message sequence and newest times (resume refuses a changed source).
@@ -21,13 +24,16 @@ SELECT coalesce((SELECT string_agg(version_num, ',') FROM alembic_version), ''):
 SELECT task_id, parent_task_id, subtask_id_list FROM tasks;
 
 -- name: SourceTasks :many
--- The tasks with the given ids, timestamps converted from source_tz.
+-- The tasks with the given ids; a list holding NULL or of more than one dimension comes as NULL, named in odd_arrays.
 SELECT task_id, parent_task_id, result_status, result_message, result_reason, result_error_count,
-       result_successes::text[] AS result_successes, result_failures::text[] AS result_failures,
-       retry, status, created, created_by,
-       updated, design_ref,
+       (CASE WHEN CASE WHEN array_ndims(result_successes) > 1 THEN true ELSE array_position(result_successes, NULL) IS NOT NULL END THEN NULL ELSE result_successes END)::text[] AS result_successes,
+       (CASE WHEN CASE WHEN array_ndims(result_failures) > 1 THEN true ELSE array_position(result_failures, NULL) IS NOT NULL END THEN NULL ELSE result_failures END)::text[] AS result_failures,
+       concat_ws(', ', CASE WHEN CASE WHEN array_ndims(result_successes) > 1 THEN true ELSE array_position(result_successes, NULL) IS NOT NULL END THEN 'result_successes' END,
+                 CASE WHEN CASE WHEN array_ndims(result_failures) > 1 THEN true ELSE array_position(result_failures, NULL) IS NOT NULL END THEN 'result_failures' END)::text AS odd_arrays,
+       retry, status, created::timestamp AS created, created_by,
+       updated::timestamp AS updated, design_ref,
        request_context, node_filter, action,
-       terminated, terminated_by, terminate,
+       terminated::timestamp AS terminated, terminated_by, terminate,
        result_links
 FROM tasks
 WHERE task_id = ANY(@task_ids::bytea[]);
@@ -36,8 +42,8 @@ WHERE task_id = ANY(@task_ids::bytea[]);
 -- A page of result messages in global sequence order after a sequence number (primary key index),
 -- with the creation time of their task (for messages without a time).
 SELECT m.sequence, m.task_id, m.message, m.error, m.context, m.context_type,
-       m.ts, m.extra,
-       t.created AS task_created, (t.task_id IS NOT NULL)::boolean AS task_found
+       m.ts::timestamp AS ts, m.extra,
+       t.created::timestamp AS task_created, (t.task_id IS NOT NULL)::boolean AS task_found
 FROM result_message m
 LEFT JOIN tasks t ON t.task_id = m.task_id
 WHERE m.sequence > @after_sequence::integer
@@ -53,17 +59,17 @@ LIMIT @max_nodes::integer;
 
 -- name: SourceBuildData :many
 -- Every build data record of the given nodes, in a total order (ties are identical rows).
-SELECT node_name, task_id, collected_date,
+SELECT node_name, task_id, collected_date::timestamp AS collected_date,
        generator, data_format, data_element
 FROM build_data
 WHERE node_name = ANY(@node_names::text[])
 ORDER BY node_name, collected_date, task_id, generator, data_format, md5(data_element);
 
 -- name: SourceBuildDataWithoutNode :many
--- Build data records with no node name (rejected: the node name is required).
-SELECT task_id, collected_date, generator
+-- Build data records with no node name, NULL or empty (rejected: the node name is required; the node pages start after '').
+SELECT node_name, task_id, collected_date::timestamp AS collected_date, generator
 FROM build_data
-WHERE node_name IS NULL
+WHERE node_name IS NULL OR node_name = ''
 ORDER BY collected_date, task_id, generator;
 
 -- name: SourceBootActions :many
@@ -82,6 +88,6 @@ LIMIT @max_rows::integer;
 
 -- name: SourceActiveInstances :many
 -- The leader row(s) of the source (Drydock keeps one).
-SELECT dummy_key, identity, last_ping
+SELECT dummy_key, identity, last_ping::timestamp AS last_ping
 FROM active_instance
 ORDER BY dummy_key;

@@ -64,6 +64,23 @@ func (s *Store) existingBatch(ctx context.Context, p db.InsertTasksParams) ([]*T
 	return out, nil
 }
 
+// existingBatchOr is CreateTasks' answer when a check before the insert
+// refused the batch with err (its parent is closed): a retry of a batch
+// that committed before the parent closed returns that batch (or
+// ErrConflict, as existingBatch); when none of its tasks exists, err. The
+// refusal came before any insert, so even a caller's transaction is
+// intact (its savepoint was rolled back).
+func (s *Store) existingBatchOr(ctx context.Context, p db.InsertTasksParams, err error) ([]*Task, error) {
+	rows, gerr := s.q.GetTasks(ctx, s.conn, p.TaskIds)
+	if gerr != nil {
+		return nil, errors.Join(err, mapError("create tasks: look for an earlier attempt's tasks", gerr))
+	}
+	if len(rows) == 0 {
+		return nil, err
+	}
+	return s.existingBatch(ctx, p)
+}
+
 // sameJSON compares two JSON documents by value (jsonb does not keep
 // spacing or key order); nil and JSON null are the same.
 func sameJSON(a, b json.RawMessage) bool {

@@ -357,6 +357,10 @@ func (s *Store) CreateTasks(ctx context.Context, tasks ...NewTask) ([]*Task, err
 		// a retry of a batch that committed returns that batch.
 		return s.existingBatch(ctx, p)
 	}
+	if errors.Is(err, ErrParentClosed) {
+		// A retry of a batch that committed before its parent closed.
+		return s.existingBatchOr(ctx, p, err)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,269 @@
+package statestore_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/drydock-go/statemgmt/statestore"
+	"github.com/drydock-go/statemgmt/statestore/statetest"
+)
+
+// A subtask created with a caller-chosen id whose answer was lost, then
+// its parent terminated (which terminates the subtask too): the retry must
+// return the subtask that exists, not ErrParentClosed — that error says
+// "nothing was written", and the caller would believe the subtask never
+// existed. Other content under the id stays a conflict.
+func TestBreakCreateSubtaskRetryAfterParentClosed(t *testing.T) {
+	ctx := ctxTimeout(t, time.Minute)
+	s, pool := newStore(t, statestore.Options{})
+	parent, err := s.CreateTask(ctx, statestore.NewTask{ID: uuid.New(), Action: "deploy_nodes"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kid := statestore.NewTask{ID: uuid.New(), Action: "deploy_node", CreatedBy: "api"}
+	if _, err := s.CreateSubtask(ctx, parent.ID, kid); err != nil {
+		t.Fatal(err)
+	}
+	// The answer was lost; meanwhile the parent is terminated.
+	if _, err := s.TerminateTask(ctx, parent.ID, "operator"); err != nil {
+		t.Fatal(err)
+	}
+	again, err := s.CreateSubtask(ctx, parent.ID, kid)
+	if err != nil {
+		t.Fatalf("retry of a committed subtask after its parent closed: %v (the subtask exists)", err)
+	}
+	if again.ID != kid.ID || again.Status != statestore.StatusTerminated {
+		t.Fatalf("retry returned %s (%s), want the existing terminated subtask %s", again.ID, again.Status, kid.ID)
+	}
+	other := kid
+	other.Action = "prepare_node"
+	if _, err := s.CreateSubtask(ctx, parent.ID, other); !errors.Is(err, statestore.ErrConflict) {
+		t.Fatalf("other content under the id: %v, want ErrConflict", err)
+	}
+	// A subtask that was never created is still refused by the closed parent.
+	if _, err := s.CreateSubtask(ctx, parent.ID, statestore.NewTask{ID: uuid.New(), Action: "deploy_node"}); !errors.Is(err, statestore.ErrParentClosed) {
+		t.Fatalf("new subtask under a terminated parent: %v, want ErrParentClosed", err)
+	}
+	if n := count(t, pool, "SELECT count(*) FROM tasks"); n != 2 {
+		t.Fatalf("%d tasks, want 2", n)
+	}
+}
+
+// resetCounter is a slog handler counting the failover-aware store's pool
+// resets (each is logged once).
+type resetCounter struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (c *resetCounter) Enabled(context.Context, slog.Level) bool { return true }
+func (c *resetCounter) Handle(_ context.Context, r slog.Record) error {
+	if strings.Contains(r.Message, "resetting the store's pool") {
+		c.mu.Lock()
+		c.n++
+		c.mu.Unlock()
+	}
+	return nil
+}
+func (c *resetCounter) WithAttrs([]slog.Attr) slog.Handler { return c }
+func (c *resetCounter) WithGroup(string) slog.Handler      { return c }
+func (c *resetCounter) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
+
+// On a healthy primary, a failover-aware store must not reset its pool for
+// errors that are the caller's or the workload's, not a failover: a call
+// made with a context already cancelled, a call whose deadline runs out
+// while it waits for a free pool connection, a call whose deadline runs
+// out while it waits for a row lock, and a server-side statement timeout.
+// A reset closes every idle connection of the pool, so a workload with
+// one such call a second would reconnect the whole pool every second.
+func TestBreakFailoverAwareNoResetWithoutFailover(t *testing.T) {
+	ctx := ctxTimeout(t, 2*time.Minute)
+	d := statetest.New(t)
+	cfg, err := pgxpool.ParseConfig(d.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.MaxConns = 4
+	cfg.ConnConfig.RuntimeParams["statement_timeout"] = "0"
+	statestore.ConfigureForFailover(cfg)
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	plain := statestore.New(pool, statestore.Options{Logger: quietLogger, DisableListen: true, DisableNotify: true})
+	t.Cleanup(plain.Close)
+	task, err := plain.CreateTask(ctx, statestore.NewTask{Action: "deploy_node"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// holdRow keeps task's row locked until the returned func runs.
+	holdRow := func() func() {
+		tx, err := pool.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(ctx, "SELECT 1 FROM tasks WHERE task_id = $1 FOR UPDATE", task.ID); err != nil {
+			t.Fatal(err)
+		}
+		return func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }
+	}
+	update := func(s *statestore.Store, ctx context.Context) error {
+		r := 1
+		_, err := s.UpdateTask(ctx, task.ID, task.Version, statestore.TaskUpdate{Retry: &r})
+		return err
+	}
+	for _, c := range []struct {
+		name string
+		call func(s *statestore.Store) error
+	}{
+		{"context cancelled before the call", func(s *statestore.Store) error {
+			cctx, cancel := context.WithCancel(ctx)
+			cancel()
+			return update(s, cctx)
+		}},
+		{"deadline while waiting for a pool connection", func(s *statestore.Store) error {
+			var held []*pgxpool.Conn
+			for i := int32(0); i < cfg.MaxConns; i++ {
+				c, err := pool.Acquire(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				held = append(held, c)
+			}
+			defer func() {
+				for _, c := range held {
+					c.Release()
+				}
+			}()
+			dctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+			defer cancel()
+			return update(s, dctx)
+		}},
+		{"deadline while waiting for a row lock", func(s *statestore.Store) error {
+			release := holdRow()
+			defer release()
+			dctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+			defer cancel()
+			return update(s, dctx)
+		}},
+		{"statement timeout while waiting for a row lock", func(s *statestore.Store) error {
+			release := holdRow()
+			defer release()
+			return s.InTx(ctx, func(ctx context.Context, tx *statestore.Store) error {
+				if err := tx.ExecForTest(ctx, "SET LOCAL statement_timeout = 300"); err != nil {
+					return err
+				}
+				return update(tx, ctx)
+			})
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			rc := &resetCounter{}
+			s := statestore.New(pool, statestore.Options{Logger: slog.New(rc), DisableListen: true,
+				DisableNotify: true, FailoverAware: true})
+			defer s.Close()
+			if err := c.call(s); err == nil {
+				t.Fatal("the call succeeded; the test needs it to fail")
+			} else {
+				t.Logf("the call failed as intended: %v", err)
+			}
+			if n := rc.count(); n != 0 {
+				t.Fatalf("%d pool resets on a healthy primary, want 0", n)
+			}
+			if err := update(s, ctx); err != nil {
+				t.Fatalf("the store after the failed call: %v", err)
+			}
+			task, err = s.GetTask(ctx, task.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// A call that never reached the server — its context was cancelled before
+// it started, or its deadline ran out while it waited for a free pool
+// connection — must not be reported as ErrOutcomeUnknown: nothing was sent,
+// so nothing was written, and the caller need not retry or read back.
+func TestBreakOutcomeUnknownNotForCallsNeverSent(t *testing.T) {
+	ctx := ctxTimeout(t, time.Minute)
+	d := statetest.New(t)
+	cfg, err := pgxpool.ParseConfig(d.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.MaxConns = 1
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	s := statestore.New(pool, statestore.Options{Logger: quietLogger, DisableListen: true, DisableNotify: true})
+	t.Cleanup(s.Close)
+	parent, err := s.CreateTask(ctx, statestore.NewTask{Action: "deploy_nodes"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	for _, c := range []struct {
+		name string
+		call func(ctx context.Context) error
+	}{
+		{"create", func(ctx context.Context) error {
+			_, err := s.CreateTask(ctx, statestore.NewTask{Action: "deploy_node"})
+			return err
+		}},
+		{"create subtask (transaction)", func(ctx context.Context) error {
+			_, err := s.CreateSubtask(ctx, parent.ID, statestore.NewTask{Action: "deploy_node"})
+			return err
+		}},
+		{"append with a client id (transaction)", func(ctx context.Context) error {
+			_, err := s.AppendMessage(ctx, parent.ID, statestore.NewMessage{Message: "m", ClientID: "c1"})
+			return err
+		}},
+		{"append", func(ctx context.Context) error {
+			_, err := s.AppendMessage(ctx, parent.ID, statestore.NewMessage{Message: "m"})
+			return err
+		}},
+	} {
+		t.Run(c.name+", context cancelled before", func(t *testing.T) {
+			err := c.call(cctx)
+			if err == nil || errors.Is(err, statestore.ErrOutcomeUnknown) || !errors.Is(err, context.Canceled) {
+				t.Fatalf("got %v, want context.Canceled and not ErrOutcomeUnknown", err)
+			}
+		})
+		t.Run(c.name+", deadline waiting for a pool connection", func(t *testing.T) {
+			held, err := pool.Acquire(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer held.Release()
+			dctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+			defer cancel()
+			err = c.call(dctx)
+			if err == nil || errors.Is(err, statestore.ErrOutcomeUnknown) || !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("got %v, want context.DeadlineExceeded and not ErrOutcomeUnknown", err)
+			}
+		})
+	}
+	if n := count(t, pool, "SELECT count(*) FROM tasks"); n != 1 {
+		t.Fatalf("%d tasks, want 1", n)
+	}
+	if n := count(t, pool, "SELECT count(*) FROM result_message"); n != 0 {
+		t.Fatalf("%d messages, want 0", n)
+	}
+}

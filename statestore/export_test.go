@@ -58,3 +58,6 @@ func (e *Elector) Abdicate(ctx context.Context, term int64) error { return e.abd
 
 // FailoverErrorForTest exposes failoverError.
 func FailoverErrorForTest(err error) bool { return failoverError(err) }
+
+// NeedsProbeForTest exposes needsProbe.
+func NeedsProbeForTest(err error) bool { return needsProbe(err) }

@@ -105,10 +105,7 @@ func TestBreakFailoverAwareNoResetWithoutFailover(t *testing.T) {
 	t.Cleanup(pool.Close)
 	plain := statestore.New(pool, statestore.Options{Logger: quietLogger, DisableListen: true, DisableNotify: true})
 	t.Cleanup(plain.Close)
-	task, err := plain.CreateTask(ctx, statestore.NewTask{Action: "deploy_node"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	var task *statestore.Task
 	// holdRow keeps task's row locked until the returned func runs.
 	holdRow := func() func() {
 		tx, err := pool.Begin(ctx)
@@ -171,6 +168,12 @@ func TestBreakFailoverAwareNoResetWithoutFailover(t *testing.T) {
 		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			// A task of its own: a timed-out update may still commit later (its
+			// backend waits for the lock after the client has gone).
+			var err error
+			if task, err = plain.CreateTask(ctx, statestore.NewTask{Action: "deploy_node"}); err != nil {
+				t.Fatal(err)
+			}
 			rc := &resetCounter{}
 			s := statestore.New(pool, statestore.Options{Logger: slog.New(rc), DisableListen: true,
 				DisableNotify: true, FailoverAware: true})
@@ -183,12 +186,8 @@ func TestBreakFailoverAwareNoResetWithoutFailover(t *testing.T) {
 			if n := rc.count(); n != 0 {
 				t.Fatalf("%d pool resets on a healthy primary, want 0", n)
 			}
-			if err := update(s, ctx); err != nil {
+			if _, err := s.CreateTask(ctx, statestore.NewTask{Action: "deploy_node"}); err != nil {
 				t.Fatalf("the store after the failed call: %v", err)
-			}
-			task, err = s.GetTask(ctx, task.ID)
-			if err != nil {
-				t.Fatal(err)
 			}
 		})
 	}
@@ -265,5 +264,47 @@ func TestBreakOutcomeUnknownNotForCallsNeverSent(t *testing.T) {
 	}
 	if n := count(t, pool, "SELECT count(*) FROM result_message"); n != 0 {
 		t.Fatalf("%d messages, want 0", n)
+	}
+}
+
+// The other side of TestBreakFailoverAwareNoResetWithoutFailover: a
+// statement that times out on a server that is no longer a durable primary
+// (here: every session read-only, as on a demoted server) still resets the
+// pool; the same timeout on a writable primary does not.
+func TestBreakFailoverAwareTimeoutResetsOnlyIfServerNotPrimary(t *testing.T) {
+	ctx := ctxTimeout(t, time.Minute)
+	d := statetest.New(t)
+	for _, c := range []struct {
+		name     string
+		readOnly string
+		resets   int
+	}{
+		{"writable primary", "off", 0},
+		{"read-only server", "on", 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg, err := pgxpool.ParseConfig(d.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.ConnConfig.RuntimeParams["default_transaction_read_only"] = c.readOnly
+			pool, err := pgxpool.NewWithConfig(ctx, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pool.Close()
+			rc := &resetCounter{}
+			s := statestore.New(pool, statestore.Options{Logger: slog.New(rc), DisableListen: true,
+				DisableNotify: true, FailoverAware: true})
+			defer s.Close()
+			dctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+			defer cancel()
+			if err := s.ExecForTest(dctx, "SELECT pg_sleep(30)"); err == nil {
+				t.Fatal("the slow statement did not time out")
+			}
+			if n := rc.count(); n != c.resets {
+				t.Fatalf("%d pool resets, want %d", n, c.resets)
+			}
+		})
 	}
 }

@@ -85,7 +85,8 @@ const (
 // failures to connect are not.
 func outcomeUnknown(err error) bool {
 	var connectErr *pgconn.ConnectError
-	if pgconn.SafeToRetry(err) || errors.As(err, &connectErr) || errors.Is(err, ErrNotPrimary) {
+	var unsent *notSentError
+	if errors.As(err, &unsent) || pgconn.SafeToRetry(err) || errors.As(err, &connectErr) || errors.Is(err, ErrNotPrimary) {
 		return false
 	}
 	var netErr net.Error

@@ -89,10 +89,10 @@ func New(pool *pgxpool.Pool, opts Options) *Store {
 	if poll <= 0 {
 		poll = DefaultPollInterval
 	}
-	s := &Store{pool: pool, conn: pool, q: db.New(), logger: logger, poll: poll}
+	s := &Store{pool: pool, conn: acquiringPool{pool}, q: db.New(), logger: logger, poll: poll}
 	if opts.FailoverAware {
 		s.reset = &poolResetter{pool: pool, logger: logger}
-		s.conn = observedDBTX{DBTX: pool, r: s.reset}
+		s.conn = observedDBTX{DBTX: s.conn, r: s.reset}
 	}
 	cfg := pool.Config()
 	s.wake = newListener(cfg, logger, !opts.DisableListen)
@@ -139,7 +139,8 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context, tx *Store
 		tx, err = s.pool.Begin(ctx)
 	}
 	if err != nil {
-		return mapError("begin transaction", s.reset.observe(err))
+		// Nothing of the call has run: not an unknown outcome.
+		return mapError("begin transaction", notSent(s.reset.observe(err)))
 	}
 	defer func() {
 		if p := recover(); p != nil {

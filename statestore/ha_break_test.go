@@ -308,3 +308,88 @@ func TestBreakFailoverAwareTimeoutResetsOnlyIfServerNotPrimary(t *testing.T) {
 		})
 	}
 }
+
+// CompleteTasks' retry rule ("already complete under that attempt with the
+// same result status counts as applied") must never let a stale claim pass:
+// one batch with a live claim, a claim completed before (the retry), a
+// claim requeued and then re-claimed and completed by another worker with
+// the same result status, and a claim whose task recovery terminated.
+// Only the first two are returned; the error names the other two as
+// ErrStaleAttempt, and nothing of theirs is written.
+func TestBreakCompleteRetryMixedBatchNeverPassesStaleClaims(t *testing.T) {
+	ctx := ctxTimeout(t, time.Minute)
+	s, _ := newStore(t, statestore.Options{})
+	claimOne := func(claimer string) *statestore.Task {
+		t.Helper()
+		got, err := s.ClaimTasks(ctx, claimer, 1)
+		if err != nil || len(got) != 1 {
+			t.Fatalf("claim by %s: %v, %v", claimer, got, err)
+		}
+		return got[0]
+	}
+	for i := 0; i < 4; i++ {
+		if _, err := s.CreateTask(ctx, statestore.NewTask{Action: "deploy_node"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	live := claimOne("w-live")
+	done := claimOne("w-done")
+	if _, err := s.CompleteTasks(ctx, statestore.ResultSuccess, done.Claim()); err != nil {
+		t.Fatal(err)
+	}
+	stale := claimOne("w-gone")
+	if _, err := s.RequeueTasksOfClaimer(ctx, "w-gone"); err != nil {
+		t.Fatal(err)
+	}
+	reclaimed := claimOne("w-new")
+	if reclaimed.ID != stale.ID || reclaimed.Attempt != stale.Attempt+1 {
+		t.Fatalf("re-claim got %s attempt %d, want %s attempt %d", reclaimed.ID, reclaimed.Attempt, stale.ID, stale.Attempt+1)
+	}
+	if _, err := s.CompleteTasks(ctx, statestore.ResultSuccess, reclaimed.Claim()); err != nil {
+		t.Fatal(err)
+	}
+	ended := claimOne("w-ended")
+	if _, err := s.TerminateTask(ctx, ended.ID, "operator"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RequeueTasksOfClaimer(ctx, "w-ended"); err != nil { // terminating -> terminated
+		t.Fatal(err)
+	}
+	before := map[uuid.UUID]*statestore.Task{}
+	for _, id := range []uuid.UUID{done.ID, stale.ID, ended.ID} {
+		tk, err := s.GetTask(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before[id] = tk
+	}
+	got, err := s.CompleteTasks(ctx, statestore.ResultSuccess, stale.Claim(), live.Claim(), ended.Claim(), done.Claim())
+	var notLive *statestore.ClaimsNotLiveError
+	if !errors.As(err, &notLive) || !errors.Is(err, statestore.ErrStaleAttempt) {
+		t.Fatalf("mixed batch: %v, want a ClaimsNotLiveError wrapping ErrStaleAttempt", err)
+	}
+	if len(notLive.Claims) != 2 || notLive.Claims[0] != stale.Claim() || notLive.Claims[1] != ended.Claim() {
+		t.Fatalf("claims not applied: %+v, want the stale and the ended one", notLive.Claims)
+	}
+	ids := map[uuid.UUID]bool{}
+	for _, tk := range got {
+		ids[tk.ID] = true
+	}
+	if len(got) != 2 || !ids[live.ID] || !ids[done.ID] {
+		t.Fatalf("returned %d tasks (%v), want the live and the already completed one", len(got), ids)
+	}
+	for id, b := range before {
+		a, err := s.GetTask(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.Version != b.Version || a.Status != b.Status || a.Attempt != b.Attempt {
+			t.Fatalf("task %s written by the batch: v%d %s attempt %d, was v%d %s attempt %d",
+				id, a.Version, a.Status, a.Attempt, b.Version, b.Status, b.Attempt)
+		}
+	}
+	// The retry with another result status is no retry.
+	if _, err := s.CompleteTasks(ctx, statestore.ResultFailure, done.Claim()); !errors.Is(err, statestore.ErrStaleAttempt) {
+		t.Fatalf("retry with another result status: %v, want ErrStaleAttempt", err)
+	}
+}

@@ -2,6 +2,7 @@ package statestore_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"strings"
@@ -391,5 +392,37 @@ func TestBreakCompleteRetryMixedBatchNeverPassesStaleClaims(t *testing.T) {
 	// The retry with another result status is no retry.
 	if _, err := s.CompleteTasks(ctx, statestore.ResultFailure, done.Claim()); !errors.Is(err, statestore.ErrStaleAttempt) {
 		t.Fatalf("retry with another result status: %v, want ErrStaleAttempt", err)
+	}
+}
+
+// CreateTask's retry compares the JSON fields by value: the same value
+// spelled differently (key order, spacing, 1e2 for 100, 1.50 for 1.5) is a
+// retry; a different number is a conflict even where float64 cannot tell
+// the two apart (integers beyond 2^53, as ids in a node filter may be).
+func TestBreakCreateRetryComparesJSONNumbersExactly(t *testing.T) {
+	ctx := ctxTimeout(t, time.Minute)
+	s, pool := newStore(t, statestore.Options{})
+	nt := statestore.NewTask{ID: uuid.New(), Action: "deploy_node",
+		NodeFilter: json.RawMessage(`{"rack": 9007199254740993, "size": 100, "w": 1.50}`)}
+	if _, err := s.CreateTask(ctx, nt); err != nil {
+		t.Fatal(err)
+	}
+	same := nt
+	same.NodeFilter = json.RawMessage(`{"w":1.5,"size":1e2,"rack":9007199254740993}`)
+	if _, err := s.CreateTask(ctx, same); err != nil {
+		t.Fatalf("retry with the same values spelled differently: %v", err)
+	}
+	other := nt
+	other.NodeFilter = json.RawMessage(`{"rack": 9007199254740992, "size": 100, "w": 1.50}`)
+	if _, err := s.CreateTask(ctx, other); !errors.Is(err, statestore.ErrConflict) {
+		t.Fatalf("retry with another rack number: %v, want ErrConflict", err)
+	}
+	str := nt
+	str.NodeFilter = json.RawMessage(`{"rack": 9007199254740993, "size": "100", "w": 1.50}`)
+	if _, err := s.CreateTask(ctx, str); !errors.Is(err, statestore.ErrConflict) {
+		t.Fatalf("retry with a string where the number was: %v, want ErrConflict", err)
+	}
+	if n := count(t, pool, "SELECT count(*) FROM tasks"); n != 1 {
+		t.Fatalf("%d tasks, want 1", n)
 	}
 }

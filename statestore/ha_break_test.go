@@ -426,3 +426,59 @@ func TestBreakCreateRetryComparesJSONNumbersExactly(t *testing.T) {
 		t.Fatalf("%d tasks, want 1", n)
 	}
 }
+
+// A call that runs in the store's own transaction and loses its connection
+// before COMMIT was sent wrote nothing (the server aborts a transaction
+// whose client is gone): that is not ErrOutcomeUnknown. Here an append with
+// a client id (lock, look up, append, commit) is cut while its first
+// statement waits for the task's row lock.
+func TestBreakOutcomeKnownWhenCutBeforeCommit(t *testing.T) {
+	ctx := ctxTimeout(t, time.Minute)
+	d := statetest.New(t)
+	proxy, via := proxyFor(t, d.URL)
+	pool, err := pgxpool.New(ctx, via)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	s := statestore.New(pool, statestore.Options{Logger: quietLogger, DisableListen: true, DisableNotify: true})
+	t.Cleanup(s.Close)
+	direct, err := pgxpool.New(ctx, d.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(direct.Close)
+	task, err := statestore.New(direct, statestore.Options{DisableListen: true, DisableNotify: true}).
+		CreateTask(ctx, statestore.NewTask{Action: "deploy_node"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocker, err := direct.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer blocker.Rollback(context.WithoutCancel(ctx))
+	if _, err := blocker.Exec(ctx, "SELECT 1 FROM tasks WHERE task_id = $1 FOR UPDATE", task.ID); err != nil {
+		t.Fatal(err)
+	}
+	failed := make(chan error, 1)
+	go func() {
+		_, err := s.AppendMessage(ctx, task.ID, statestore.NewMessage{Message: "m", ClientID: "c1"})
+		failed <- err
+	}()
+	waitForLockWaiter(t, direct)
+	proxy.CutAll()
+	err = <-failed
+	if err == nil {
+		t.Fatal("the append succeeded through a cut connection")
+	}
+	if errors.Is(err, statestore.ErrOutcomeUnknown) {
+		t.Fatalf("cut before COMMIT: %v, want a known outcome (nothing written), not ErrOutcomeUnknown", err)
+	}
+	if err := blocker.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, direct, "SELECT count(*) FROM result_message"); n != 0 {
+		t.Fatalf("%d messages after a call cut before its commit, want 0", n)
+	}
+}

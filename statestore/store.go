@@ -159,6 +159,9 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context, tx *Store
 		inner.pending = &pendingWakeups{}
 	}
 	if err = fn(ctx, inner); err != nil {
+		if s.tx == nil {
+			markNotCommitted(err) // COMMIT was never sent: nothing written
+		}
 		return err
 	}
 	if err = tx.Commit(ctx); err != nil {

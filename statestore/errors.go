@@ -114,7 +114,9 @@ func (e *outcomeUnknownError) Error() string {
 func (e *outcomeUnknownError) Unwrap() error { return e.err }
 
 // Is makes errors.Is(err, ErrOutcomeUnknown) true while the outcome is unknown.
-func (e *outcomeUnknownError) Is(target error) bool { return target == ErrOutcomeUnknown && !e.notCommitted }
+func (e *outcomeUnknownError) Is(target error) bool {
+	return target == ErrOutcomeUnknown && !e.notCommitted
+}
 
 // markNotCommitted records, on every outcomeUnknownError in err's tree,
 // that its statement's transaction was never committed: those calls wrote

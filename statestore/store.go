@@ -37,9 +37,12 @@ type Options struct {
 	// FailoverAware resets the pool (pgxpool's Reset) after an error that
 	// says the server behind it is no longer the writable primary — a
 	// read-only server (SQLSTATE 25006), a shutdown (57P01-57P03), a
-	// statement timeout or deadline (a commit waiting for a standby that
-	// left), a broken connection — so the next call reconnects, without
-	// restarting the application. Pair it with ConfigureForFailover on the
+	// broken connection — so the next call reconnects, without restarting
+	// the application. A statement timeout or a deadline mid-statement (a
+	// commit waiting for a standby that left, or just a slow statement)
+	// resets it only if a role check of the server then fails; the caller's
+	// cancellation and a deadline spent waiting for a pool connection never
+	// do. Resets come at most once a second. Pair it with ConfigureForFailover on the
 	// pool's configuration, which makes those new connections reach the
 	// current primary only. See docs/ha.md.
 	FailoverAware bool

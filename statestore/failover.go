@@ -40,7 +40,8 @@ var ErrNotPrimary = errors.New("statestore: not a writable primary with its sync
 //
 // The check reads pg_stat_replication: when synchronous_standby_names is
 // set, the pool's role must see other sessions' rows there (pg_monitor or
-// pg_read_all_stats), or every server looks standby-less and is refused.
+// pg_read_all_stats), or every server looks standby-less and is refused
+// (the error then names pg_monitor).
 // It needs migration 013.
 func ConfigureForFailover(cfg *pgxpool.Config) {
 	configureConnForFailover(cfg.ConnConfig)
@@ -69,6 +70,9 @@ func validatePrimary(ctx context.Context, pc *pgconn.PgConn) error {
 		return fmt.Errorf("%w: the server is a standby (in recovery)", ErrNotPrimary)
 	case r.ReadOnly:
 		return fmt.Errorf("%w: the server is read-only", ErrNotPrimary)
+	case r.SyncRequired && r.SyncStandbys == 0 && !r.SeesStandbys:
+		return fmt.Errorf("%w: the server requires a synchronous standby, and this role cannot see its "+
+			"standbys (pg_stat_replication): grant it pg_monitor", ErrNotPrimary)
 	case r.SyncRequired && r.SyncStandbys == 0:
 		return fmt.Errorf("%w: the server requires a synchronous standby and none is attached "+
 			"(an old primary after a failover, or its standby is down)", ErrNotPrimary)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/drydock-go/statemgmt/statestore"
@@ -480,5 +481,48 @@ func TestBreakOutcomeKnownWhenCutBeforeCommit(t *testing.T) {
 	}
 	if n := count(t, direct, "SELECT count(*) FROM result_message"); n != 0 {
 		t.Fatalf("%d messages after a call cut before its commit, want 0", n)
+	}
+}
+
+// ConfigureForFailover with a role lacking pg_monitor: the role cannot see
+// the primary's synchronous standby, so the primary is refused — and the
+// error must say why (the role), not send the operator looking for a
+// dead standby. Granted pg_monitor, the same role connects.
+func TestHABreakRoleWithoutPgMonitorIsToldSo(t *testing.T) {
+	ctx := ctxTimeout(t, 3*time.Minute)
+	p := startPair(t, ctx)
+	admin, err := pgx.Connect(ctx, p.Primary.URL(haDatabase))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(context.WithoutCancel(ctx))
+	if _, err := admin.Exec(ctx, "CREATE ROLE statemgmt_nomonitor LOGIN"); err != nil {
+		t.Fatal(err)
+	}
+	connect := func() error {
+		cfg, err := pgxpool.ParseConfig(p.URL(haDatabase))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.ConnConfig.User = "statemgmt_nomonitor"
+		statestore.ConfigureForFailover(cfg)
+		pool, err := pgxpool.NewWithConfig(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pool.Close()
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		return pool.Ping(cctx)
+	}
+	err = connect()
+	if !errors.Is(err, statestore.ErrNotPrimary) || !strings.Contains(err.Error(), "pg_monitor") {
+		t.Fatalf("role without pg_monitor: %v, want ErrNotPrimary naming pg_monitor", err)
+	}
+	if _, err := admin.Exec(ctx, "GRANT pg_monitor TO statemgmt_nomonitor"); err != nil {
+		t.Fatal(err)
+	}
+	if err := connect(); err != nil {
+		t.Fatalf("the same role with pg_monitor: %v", err)
 	}
 }

@@ -86,7 +86,16 @@ const (
 func outcomeUnknown(err error) bool {
 	var connectErr *pgconn.ConnectError
 	var unsent *notSentError
-	if errors.As(err, &unsent) || pgconn.SafeToRetry(err) || errors.As(err, &connectErr) || errors.Is(err, ErrNotPrimary) {
+	if errors.As(err, &unsent) {
+		return false
+	}
+	// pgx reports a connection that broke while a sent statement's answer
+	// (a COMMIT's) was awaited as "conn closed", an error it marks safe to
+	// retry: it is not (TestBreakRetryAfterCommitWhoseAnswerWasLost).
+	if errors.Is(err, pgconn.ErrConnClosed) {
+		return true
+	}
+	if pgconn.SafeToRetry(err) || errors.As(err, &connectErr) || errors.Is(err, ErrNotPrimary) {
 		return false
 	}
 	var netErr net.Error

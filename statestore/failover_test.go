@@ -64,6 +64,8 @@ func TestOutcomeUnknownMapping(t *testing.T) {
 		{"deadline mid-call", context.DeadlineExceeded, true},
 		{"admin shutdown", &pgconn.PgError{Code: "57P01"}, true},
 		{"crash shutdown", &pgconn.PgError{Code: "57P02"}, true},
+		{"connection closed while awaiting the answer (pgx: safe to retry, it is not)",
+			fmt.Errorf("commit: %w", pgconn.ErrConnClosed), true},
 		{"could not connect", &pgconn.ConnectError{}, false},
 		{"refused target", fmt.Errorf("connect: %w", statestore.ErrNotPrimary), false},
 		{"read-only server", &pgconn.PgError{Code: "25006"}, false},

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -524,5 +525,119 @@ func TestHABreakRoleWithoutPgMonitorIsToldSo(t *testing.T) {
 	}
 	if err := connect(); err != nil {
 		t.Fatalf("the same role with pg_monitor: %v", err)
+	}
+}
+
+// The answer to a COMMIT is lost: the server committed, the client saw
+// its connection die. Each idempotent call must then say ErrOutcomeUnknown
+// (COMMIT was sent), and its retry must return what was committed, writing
+// nothing more. A deferred trigger holds the commit on an advisory lock the
+// test owns; the test cuts the connection, then lets the commit finish.
+func TestBreakRetryAfterCommitWhoseAnswerWasLost(t *testing.T) {
+	ctx := ctxTimeout(t, 2*time.Minute)
+	d := statetest.New(t)
+	proxy, via := proxyFor(t, d.URL)
+	pool, err := pgxpool.New(ctx, via)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	s := statestore.New(pool, statestore.Options{Logger: quietLogger, DisableListen: true, DisableNotify: true})
+	t.Cleanup(s.Close)
+	direct, err := pgxpool.New(ctx, d.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(direct.Close)
+	ds := statestore.New(direct, statestore.Options{Logger: quietLogger, DisableListen: true, DisableNotify: true})
+	t.Cleanup(ds.Close)
+	task, err := ds.CreateTask(ctx, statestore.NewTask{Action: "deploy_node"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ds.CreateTask(ctx, statestore.NewTask{Action: "prepare_node"}); err != nil {
+		t.Fatal(err)
+	}
+	claimed, err := ds.ClaimTasks(ctx, "w1", 1, "prepare_node")
+	if err != nil || len(claimed) != 1 {
+		t.Fatalf("claim: %v, %v", claimed, err)
+	}
+	for _, stmt := range []string{
+		`CREATE FUNCTION hold_commit() RETURNS trigger LANGUAGE plpgsql AS
+		 $$BEGIN PERFORM pg_advisory_xact_lock(727274); RETURN NULL; END$$`,
+		`CREATE CONSTRAINT TRIGGER hold_commit AFTER INSERT OR UPDATE ON tasks
+		 DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION hold_commit()`,
+		`CREATE CONSTRAINT TRIGGER hold_commit AFTER INSERT ON result_message
+		 DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION hold_commit()`,
+	} {
+		if _, err := direct.Exec(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	newID := uuid.New()
+	for _, c := range []struct {
+		name string
+		call func(ctx context.Context) (string, error) // a fingerprint of the answer
+		rows string                                    // counts what the call writes
+	}{
+		{"CreateTask with an id", func(ctx context.Context) (string, error) {
+			tk, err := s.CreateTask(ctx, statestore.NewTask{ID: newID, Action: "deploy_node"})
+			if err != nil {
+				return "", err
+			}
+			return tk.ID.String(), nil
+		}, "SELECT count(*) FROM tasks"},
+		{"AppendMessage with a client id", func(ctx context.Context) (string, error) {
+			m, err := s.AppendMessage(ctx, task.ID, statestore.NewMessage{Message: "m", ClientID: "c1"})
+			if err != nil {
+				return "", err
+			}
+			return m.ClientID + "@" + strconv.FormatInt(m.Sequence, 10), nil
+		}, "SELECT count(*) FROM result_message"},
+		{"CompleteTasks", func(ctx context.Context) (string, error) {
+			done, err := s.CompleteTasks(ctx, statestore.ResultSuccess, claimed[0].Claim())
+			if err != nil {
+				return "", err
+			}
+			return done[0].ID.String() + " " + string(done[0].Status), nil
+		}, "SELECT count(*) FROM tasks WHERE status = 'complete'"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			lock, err := direct.Acquire(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer lock.Release()
+			if _, err := lock.Exec(ctx, "SELECT pg_advisory_lock(727274)"); err != nil {
+				t.Fatal(err)
+			}
+			before := count(t, direct, c.rows)
+			first := make(chan error, 1)
+			go func() {
+				_, err := c.call(ctx)
+				first <- err
+			}()
+			waitForLockWaiter(t, direct) // the commit waits in the trigger
+			proxy.CutAll()
+			err = <-first
+			if _, uerr := lock.Exec(ctx, "SELECT pg_advisory_unlock(727274)"); uerr != nil {
+				t.Fatal(uerr)
+			}
+			if !errors.Is(err, statestore.ErrOutcomeUnknown) {
+				t.Fatalf("first call, cut while committing: %v, want ErrOutcomeUnknown", err)
+			}
+			var got string
+			retryUntil(t, ctx, "the retry", func(ctx context.Context) (err error) {
+				got, err = c.call(ctx)
+				return err
+			})
+			again, err := c.call(ctx)
+			if err != nil || again != got {
+				t.Fatalf("second retry: %q, %v; want %q", again, err, got)
+			}
+			if n := count(t, direct, c.rows); n != before+1 {
+				t.Fatalf("%d rows after the cut call and two retries, want %d (exactly one write); answer %q", n, before+1, got)
+			}
+		})
 	}
 }

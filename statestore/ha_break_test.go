@@ -641,3 +641,50 @@ func TestBreakRetryAfterCommitWhoseAnswerWasLost(t *testing.T) {
 		})
 	}
 }
+
+// Client message ids are scoped to their task, a batch naming one twice is
+// refused before anything is written, and a retried batch returns the
+// stored messages with their first sequence numbers, in the caller's order,
+// leaving no gap in the numbering for the next new message.
+func TestBreakAppendClientIDScopeAndBatch(t *testing.T) {
+	ctx := ctxTimeout(t, time.Minute)
+	s, pool := newStore(t, statestore.Options{})
+	a, err := s.CreateTask(ctx, statestore.NewTask{Action: "deploy_node"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.CreateTask(ctx, statestore.NewTask{Action: "deploy_node"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m1 := statestore.NewMessage{Message: "one", ClientID: "c1"}
+	m2 := statestore.NewMessage{Message: "two", ClientID: "c2"}
+	first, err := s.AppendMessages(ctx, a.ID, m1, m2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	onB, err := s.AppendMessage(ctx, b.ID, m1)
+	if err != nil || onB.TaskID != b.ID || onB.Sequence != 1 {
+		t.Fatalf("same client id on another task: %+v, %v; want its own message 1", onB, err)
+	}
+	_, err = s.AppendMessages(ctx, a.ID, statestore.NewMessage{Message: "x", ClientID: "c9"},
+		statestore.NewMessage{Message: "x", ClientID: "c9"})
+	wantInvalid(t, err, "messages[1].ClientID")
+	// The retry, reordered, with one new message in between.
+	m3 := statestore.NewMessage{Message: "three", ClientID: "c3"}
+	again, err := s.AppendMessages(ctx, a.ID, m2, m3, m1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again[0].Sequence != first[1].Sequence || again[2].Sequence != first[0].Sequence || again[1].Sequence != 3 ||
+		again[1].Message != "three" || again[0].Message != "two" {
+		t.Fatalf("reordered retry: %+v; want two as %d, three as 3, one as %d", again, first[1].Sequence, first[0].Sequence)
+	}
+	next, err := s.AppendMessage(ctx, a.ID, statestore.NewMessage{Message: "four"})
+	if err != nil || next.Sequence != 4 {
+		t.Fatalf("next message: %+v, %v; want sequence 4", next, err)
+	}
+	if n := count(t, pool, "SELECT count(*) FROM result_message"); n != 5 {
+		t.Fatalf("%d messages, want 5 (4 on a, 1 on b)", n)
+	}
+}

@@ -29,11 +29,13 @@ SELECT (CASE WHEN to_regclass('public.schema_version') IS NULL THEN -1
 -- name: ServerRole :one
 -- Failover awareness, on every new connection: whether this server is a writable primary (not in
 -- recovery, not read-only) and, when it requires a synchronous standby, whether one is attached (a
--- zombie old primary brought back after a promotion requires one that never comes).
+-- zombie old primary brought back after a promotion requires one that never comes); and whether
+-- the role may see the standbys at all (pg_read_all_stats, which pg_monitor includes).
 SELECT pg_is_in_recovery() AS in_recovery,
        current_setting('transaction_read_only')::boolean AS read_only,
        current_setting('synchronous_standby_names') <> '' AS sync_required,
-       statemgmt_sync_standbys()::bigint AS sync_standbys;
+       statemgmt_sync_standbys()::bigint AS sync_standbys,
+       pg_has_role('pg_read_all_stats', 'USAGE') AS sees_standbys;
 
 -- name: TryMigrationLock :one
 -- Takes tern's migration lock (its advisory lock number) without waiting inside a statement: a migrator blocked in pg_advisory_lock would deadlock with another's CREATE INDEX CONCURRENTLY, so Migrate polls this instead.

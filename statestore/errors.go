@@ -85,12 +85,63 @@ const (
 // failures to connect are not.
 func outcomeUnknown(err error) bool {
 	var connectErr *pgconn.ConnectError
+	var unsent *notSentError
+	if errors.As(err, &unsent) {
+		return false
+	}
+	// pgx reports a connection that broke while a sent statement's answer
+	// (a COMMIT's) was awaited as "conn closed", an error it marks safe to
+	// retry: it is not (TestBreakRetryAfterCommitWhoseAnswerWasLost).
+	if errors.Is(err, pgconn.ErrConnClosed) {
+		return true
+	}
 	if pgconn.SafeToRetry(err) || errors.As(err, &connectErr) || errors.Is(err, ErrNotPrimary) {
 		return false
 	}
 	var netErr net.Error
 	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.As(err, &netErr) ||
 		pgconn.Timeout(err) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+}
+
+// outcomeUnknownError is mapError's answer for a call whose connection
+// failed after it was sent: errors.Is(err, ErrOutcomeUnknown) holds, and
+// the driver's error is wrapped — unless InTx learns that the statement
+// ran in a transaction it never committed, which wrote nothing then.
+type outcomeUnknownError struct {
+	op           string
+	err          error
+	notCommitted bool
+}
+
+func (e *outcomeUnknownError) Error() string {
+	if e.notCommitted {
+		return fmt.Sprintf("%s: %v (its transaction was not committed: nothing written)", e.op, e.err)
+	}
+	return fmt.Sprintf("%s: %v: %v", e.op, ErrOutcomeUnknown, e.err)
+}
+
+func (e *outcomeUnknownError) Unwrap() error { return e.err }
+
+// Is makes errors.Is(err, ErrOutcomeUnknown) true while the outcome is unknown.
+func (e *outcomeUnknownError) Is(target error) bool {
+	return target == ErrOutcomeUnknown && !e.notCommitted
+}
+
+// markNotCommitted records, on every outcomeUnknownError in err's tree,
+// that its statement's transaction was never committed: those calls wrote
+// nothing (TestBreakOutcomeKnownWhenCutBeforeCommit).
+func markNotCommitted(err error) {
+	switch e := err.(type) {
+	case *outcomeUnknownError:
+		e.notCommitted = true
+		markNotCommitted(e.err)
+	case interface{ Unwrap() error }:
+		markNotCommitted(e.Unwrap())
+	case interface{ Unwrap() []error }:
+		for _, x := range e.Unwrap() {
+			markNotCommitted(x)
+		}
+	}
 }
 
 // mapError turns a database error into the store's vocabulary. It is the only
@@ -109,7 +160,7 @@ func mapError(op string, err error) error {
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) {
 		if outcomeUnknown(err) {
-			return fmt.Errorf("%s: %w: %w", op, ErrOutcomeUnknown, err)
+			return &outcomeUnknownError{op: op, err: err}
 		}
 		return fmt.Errorf("%s: %w", op, err)
 	}
@@ -117,7 +168,7 @@ func mapError(op string, err error) error {
 	case pgAdminShutdown, pgCrashShutdown:
 		// The session was ended mid-call, perhaps while its commit waited
 		// for the synchronous standby (committed locally by then).
-		return fmt.Errorf("%s: %w: %w", op, ErrOutcomeUnknown, err)
+		return &outcomeUnknownError{op: op, err: err}
 	case pgUniqueViolation:
 		return fmt.Errorf("%s: %w: %s already exists", op, ErrConflict, constraintField(pgErr))
 	case pgSerializationFail, pgDeadlockDetected:

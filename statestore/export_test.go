@@ -89,3 +89,6 @@ func SetTelemetryOffForTest(off bool) (restore func()) {
 	telemetryOff = off
 	return func() { telemetryOff = old }
 }
+
+// NeedsProbeForTest exposes needsProbe.
+func NeedsProbeForTest(err error) bool { return needsProbe(err) }

@@ -40,7 +40,8 @@ var ErrNotPrimary = errors.New("statestore: not a writable primary with its sync
 //
 // The check reads pg_stat_replication: when synchronous_standby_names is
 // set, the pool's role must see other sessions' rows there (pg_monitor or
-// pg_read_all_stats), or every server looks standby-less and is refused.
+// pg_read_all_stats), or every server looks standby-less and is refused
+// (the error then names pg_monitor).
 // It needs migration 013.
 func ConfigureForFailover(cfg *pgxpool.Config) {
 	configureConnForFailover(cfg.ConnConfig)
@@ -69,6 +70,9 @@ func validatePrimary(ctx context.Context, pc *pgconn.PgConn) error {
 		return fmt.Errorf("%w: the server is a standby (in recovery)", ErrNotPrimary)
 	case r.ReadOnly:
 		return fmt.Errorf("%w: the server is read-only", ErrNotPrimary)
+	case r.SyncRequired && r.SyncStandbys == 0 && !r.SeesStandbys:
+		return fmt.Errorf("%w: the server requires a synchronous standby, and this role cannot see its "+
+			"standbys (pg_stat_replication): grant it pg_monitor", ErrNotPrimary)
 	case r.SyncRequired && r.SyncStandbys == 0:
 		return fmt.Errorf("%w: the server requires a synchronous standby and none is attached "+
 			"(an old primary after a failover, or its standby is down)", ErrNotPrimary)
@@ -144,7 +148,15 @@ type poolResetter struct {
 	last   time.Time
 }
 
+// probeTimeout bounds the role check observe runs after an error that may
+// or may not be a failover.
+const probeTimeout = 2 * time.Second
+
 // observe resets the pool if err calls for it; it returns err unchanged.
+// An error that proves nothing by itself (a timeout: a slow statement or a
+// lock wait on a healthy server looks the same as a server that is gone
+// or waits for a standby that left) resets the pool only if a role check
+// of the server, on a connection of the pool, then fails.
 func (r *poolResetter) observe(err error) error {
 	if r == nil || err == nil || !failoverError(err) {
 		return err
@@ -156,11 +168,30 @@ func (r *poolResetter) observe(err error) error {
 		r.last = now
 	}
 	r.mu.Unlock()
+	if due && needsProbe(err) && r.serverIsPrimary() {
+		return err
+	}
 	if due {
 		r.logger.Warn("resetting the store's pool after a database error (failover?)", "error", err)
 		r.pool.Reset()
 	}
 	return err
+}
+
+// serverIsPrimary checks, on a connection of the pool, that its server is
+// still a durable primary (see validatePrimary). Not getting a free
+// connection in time is no evidence against the server: it says true then.
+func (r *poolResetter) serverIsPrimary() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
+	defer cancel()
+	c, err := r.pool.Acquire(ctx)
+	if err != nil {
+		var connectErr *pgconn.ConnectError
+		return !errors.As(err, &connectErr) && !errors.Is(err, ErrNotPrimary) &&
+			errors.Is(err, context.DeadlineExceeded)
+	}
+	defer c.Release()
+	return validatePrimary(ctx, c.Conn().PgConn()) == nil
 }
 
 // SQLSTATEs that say the server is not (or no longer) the writable primary.
@@ -169,10 +200,12 @@ const (
 	pgQueryCanceled       = "57014" // statement_timeout: e.g. a commit waiting for a standby that left
 )
 
-// failoverError reports whether err is one a failover produces: a read-only
-// server, an administrator or crash shutdown (57P01-57P03), a statement
-// timeout, a deadline that ran out, a refused target (ErrNotPrimary), or a
-// broken connection.
+// failoverError reports whether err may come from a failover: a read-only
+// server, an administrator or crash shutdown (57P01-57P03), a refused
+// target (ErrNotPrimary) or a broken connection — or, to be checked with
+// needsProbe, a statement that timed out. The caller's own cancellation
+// and a deadline that ran out before anything was sent (waiting for a
+// free connection of the pool) are not.
 func failoverError(err error) bool {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
@@ -182,10 +215,26 @@ func failoverError(err error) bool {
 		}
 		return false
 	}
+	if errors.Is(err, ErrNotPrimary) || pgconn.Timeout(err) {
+		return true
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false // the caller's context: cancelled, or ran out before the statement was sent
+	}
 	var netErr net.Error
-	return errors.Is(err, ErrNotPrimary) || errors.Is(err, context.DeadlineExceeded) ||
-		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.As(err, &netErr) ||
-		pgconn.Timeout(err) || pgconn.SafeToRetry(err)
+	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.As(err, &netErr) ||
+		pgconn.SafeToRetry(err)
+}
+
+// needsProbe reports whether failoverError's err proves nothing by itself
+// (a statement timed out: slow, or the server is gone), so that the
+// server's role is checked before the pool is reset.
+func needsProbe(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == pgQueryCanceled
+	}
+	return pgconn.Timeout(err)
 }
 
 // observedDBTX is a connection (the pool or a transaction) whose errors go

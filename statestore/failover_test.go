@@ -31,7 +31,9 @@ func TestFailoverErrorClassification(t *testing.T) {
 		{"cannot connect now", &pgconn.PgError{Code: "57P03"}, true},
 		{"statement timeout", &pgconn.PgError{Code: "57014"}, true},
 		{"refused target", fmt.Errorf("connect: %w", statestore.ErrNotPrimary), true},
-		{"deadline", context.DeadlineExceeded, true},
+		// A bare deadline is pgxpool's while waiting for a free connection:
+		// nothing was sent (a deadline mid-statement is pgconn's timeout error).
+		{"deadline before the call was sent", context.DeadlineExceeded, false},
 		{"connection cut", io.ErrUnexpectedEOF, true},
 		{"unique violation", &pgconn.PgError{Code: "23505"}, false},
 		{"serialization failure", &pgconn.PgError{Code: "40001"}, false},
@@ -40,6 +42,11 @@ func TestFailoverErrorClassification(t *testing.T) {
 	} {
 		if got := statestore.FailoverErrorForTest(c.err); got != c.want {
 			t.Errorf("%s: resets the pool = %v, want %v", c.name, got, c.want)
+		}
+		// Only a timeout is checked against the server before the reset
+		// (TestBreakFailoverAwareNoResetWithoutFailover).
+		if got, want := statestore.NeedsProbeForTest(c.err), c.name == "statement timeout"; got != want {
+			t.Errorf("%s: checks the server first = %v, want %v", c.name, got, want)
 		}
 	}
 }
@@ -57,6 +64,8 @@ func TestOutcomeUnknownMapping(t *testing.T) {
 		{"deadline mid-call", context.DeadlineExceeded, true},
 		{"admin shutdown", &pgconn.PgError{Code: "57P01"}, true},
 		{"crash shutdown", &pgconn.PgError{Code: "57P02"}, true},
+		{"connection closed while awaiting the answer (pgx: safe to retry, it is not)",
+			fmt.Errorf("commit: %w", pgconn.ErrConnClosed), true},
 		{"could not connect", &pgconn.ConnectError{}, false},
 		{"refused target", fmt.Errorf("connect: %w", statestore.ErrNotPrimary), false},
 		{"read-only server", &pgconn.PgError{Code: "25006"}, false},

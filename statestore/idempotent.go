@@ -1,10 +1,12 @@
 package statestore
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/big"
 	"reflect"
 
 	"github.com/google/uuid"
@@ -64,21 +66,79 @@ func (s *Store) existingBatch(ctx context.Context, p db.InsertTasksParams) ([]*T
 	return out, nil
 }
 
-// sameJSON compares two JSON documents by value (jsonb does not keep
-// spacing or key order); nil and JSON null are the same.
+// existingBatchOr is CreateTasks' answer when a check before the insert
+// refused the batch with err (its parent is closed): a retry of a batch
+// that committed before the parent closed returns that batch (or
+// ErrConflict, as existingBatch); when none of its tasks exists, err. The
+// refusal came before any insert, so even a caller's transaction is
+// intact (its savepoint was rolled back).
+func (s *Store) existingBatchOr(ctx context.Context, p db.InsertTasksParams, err error) ([]*Task, error) {
+	rows, gerr := s.q.GetTasks(ctx, s.conn, p.TaskIds)
+	if gerr != nil {
+		return nil, errors.Join(err, mapError("create tasks: look for an earlier attempt's tasks", gerr))
+	}
+	if len(rows) == 0 {
+		return nil, err
+	}
+	return s.existingBatch(ctx, p)
+}
+
+// sameJSON compares two JSON documents by value (jsonb keeps neither
+// spacing nor key order, and spells numbers its own way); nil and JSON
+// null are the same. Numbers are compared exactly, not as float64, which
+// cannot tell integers beyond 2^53 apart
+// (TestBreakCreateRetryComparesJSONNumbersExactly).
 func sameJSON(a, b json.RawMessage) bool {
-	var x, y any
-	if len(a) > 0 {
-		if err := json.Unmarshal(a, &x); err != nil {
-			return false
+	x, okx := decodeJSONExact(a)
+	y, oky := decodeJSONExact(b)
+	return okx && oky && reflect.DeepEqual(x, y)
+}
+
+// decodeJSONExact decodes a JSON document with every number as its exact
+// value in lowest terms (a big.Rat's string), so that 100, 1e2 and 100.0
+// decode alike; nil for an empty document.
+func decodeJSONExact(raw json.RawMessage) (any, bool) {
+	if len(raw) == 0 {
+		return nil, true
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, false
+	}
+	return exactNumbers(v)
+}
+
+// exactNumber is a JSON number's exact value: a type of its own, so that
+// the number 100 and the string "100" differ.
+type exactNumber string
+
+func exactNumbers(v any) (any, bool) {
+	switch t := v.(type) {
+	case json.Number:
+		r, ok := new(big.Rat).SetString(string(t))
+		if !ok {
+			return nil, false
+		}
+		return exactNumber(r.RatString()), true
+	case []any:
+		for i := range t {
+			var ok bool
+			if t[i], ok = exactNumbers(t[i]); !ok {
+				return nil, false
+			}
+		}
+	case map[string]any:
+		for k := range t {
+			n, ok := exactNumbers(t[k])
+			if !ok {
+				return nil, false
+			}
+			t[k] = n
 		}
 	}
-	if len(b) > 0 {
-		if err := json.Unmarshal(b, &y); err != nil {
-			return false
-		}
-	}
-	return reflect.DeepEqual(x, y)
+	return v, true
 }
 
 // appendIdempotent appends msgs, some of which carry client message ids,

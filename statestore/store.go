@@ -39,9 +39,12 @@ type Options struct {
 	// FailoverAware resets the pool (pgxpool's Reset) after an error that
 	// says the server behind it is no longer the writable primary — a
 	// read-only server (SQLSTATE 25006), a shutdown (57P01-57P03), a
-	// statement timeout or deadline (a commit waiting for a standby that
-	// left), a broken connection — so the next call reconnects, without
-	// restarting the application. Pair it with ConfigureForFailover on the
+	// broken connection — so the next call reconnects, without restarting
+	// the application. A statement timeout or a deadline mid-statement (a
+	// commit waiting for a standby that left, or just a slow statement)
+	// resets it only if a role check of the server then fails; the caller's
+	// cancellation and a deadline spent waiting for a pool connection never
+	// do. Resets come at most once a second. Pair it with ConfigureForFailover on the
 	// pool's configuration, which makes those new connections reach the
 	// current primary only. See docs/ha.md.
 	FailoverAware bool
@@ -107,10 +110,10 @@ func New(pool *pgxpool.Pool, opts Options) *Store {
 	if poll <= 0 {
 		poll = DefaultPollInterval
 	}
-	s := &Store{pool: pool, conn: pool, q: db.New(), logger: logger, poll: poll, groups: newAppendGroups()}
+	s := &Store{pool: pool, conn: acquiringPool{pool}, q: db.New(), logger: logger, poll: poll, groups: newAppendGroups()}
 	if opts.FailoverAware {
 		s.reset = &poolResetter{pool: pool, logger: logger}
-		s.conn = observedDBTX{DBTX: pool, r: s.reset}
+		s.conn = observedDBTX{DBTX: s.conn, r: s.reset}
 	}
 	if !telemetryOff {
 		tel, err := newTelemetry(opts.MeterProvider, opts.TracerProvider, func(ctx context.Context) ([]*db.QueueStatsRow, error) {
@@ -171,7 +174,8 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context, tx *Store
 		tx, err = s.pool.Begin(ctx)
 	}
 	if err != nil {
-		return mapError("begin transaction", s.reset.observe(err))
+		// Nothing of the call has run: not an unknown outcome.
+		return mapError("begin transaction", notSent(s.reset.observe(err)))
 	}
 	defer func() {
 		if p := recover(); p != nil {
@@ -190,6 +194,9 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context, tx *Store
 		inner.pending = &pendingWakeups{}
 	}
 	if err = fn(ctx, inner); err != nil {
+		if s.tx == nil {
+			markNotCommitted(err) // COMMIT was never sent: nothing written
+		}
 		return err
 	}
 	if err = tx.Commit(ctx); err != nil {

@@ -276,8 +276,9 @@ func (s *Store) CreateSubtask(ctx context.Context, parent uuid.UUID, nt NewTask)
 // returned as they are now and nothing is written, so a batch with
 // caller-chosen ids may be retried safely after an unknown outcome (not
 // inside a caller's transaction, which the refused insert aborts); a parent that is
-// terminating, terminated or complete with ErrParentClosed; nothing is
-// written. The cost per task does not grow with the batch. A batch naming
+// terminating, terminated or complete with ErrParentClosed (but a retry of
+// a batch that committed before its parent closed returns the batch);
+// nothing is written. The cost per task does not grow with the batch. A batch naming
 // existing parents runs in a transaction of two statements (lock and check
 // the parents, then insert); one without runs one statement.
 func (s *Store) CreateTasks(ctx context.Context, tasks ...NewTask) (_ []*Task, err error) {
@@ -361,6 +362,10 @@ func (s *Store) CreateTasks(ctx context.Context, tasks ...NewTask) (_ []*Task, e
 		// Outside a caller's transaction (which the failed insert aborted),
 		// a retry of a batch that committed returns that batch.
 		return s.existingBatch(ctx, p)
+	}
+	if errors.Is(err, ErrParentClosed) {
+		// A retry of a batch that committed before its parent closed.
+		return s.existingBatchOr(ctx, p, err)
 	}
 	if err != nil {
 		return nil, err

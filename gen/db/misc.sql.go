@@ -108,7 +108,8 @@ const serverRole = `-- name: ServerRole :one
 SELECT pg_is_in_recovery() AS in_recovery,
        current_setting('transaction_read_only')::boolean AS read_only,
        current_setting('synchronous_standby_names') <> '' AS sync_required,
-       statemgmt_sync_standbys()::bigint AS sync_standbys
+       statemgmt_sync_standbys()::bigint AS sync_standbys,
+       pg_has_role('pg_read_all_stats', 'USAGE') AS sees_standbys
 `
 
 type ServerRoleRow struct {
@@ -116,11 +117,13 @@ type ServerRoleRow struct {
 	ReadOnly     bool  `json:"read_only"`
 	SyncRequired bool  `json:"sync_required"`
 	SyncStandbys int64 `json:"sync_standbys"`
+	SeesStandbys bool  `json:"sees_standbys"`
 }
 
 // Failover awareness, on every new connection: whether this server is a writable primary (not in
 // recovery, not read-only) and, when it requires a synchronous standby, whether one is attached (a
-// zombie old primary brought back after a promotion requires one that never comes).
+// zombie old primary brought back after a promotion requires one that never comes); and whether
+// the role may see the standbys at all (pg_read_all_stats, which pg_monitor includes).
 func (q *Queries) ServerRole(ctx context.Context, db DBTX) (*ServerRoleRow, error) {
 	row := db.QueryRow(ctx, serverRole)
 	var i ServerRoleRow
@@ -129,6 +132,7 @@ func (q *Queries) ServerRole(ctx context.Context, db DBTX) (*ServerRoleRow, erro
 		&i.ReadOnly,
 		&i.SyncRequired,
 		&i.SyncStandbys,
+		&i.SeesStandbys,
 	)
 	return &i, err
 }

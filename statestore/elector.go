@@ -418,6 +418,7 @@ func (e *Elector) Run(ctx context.Context, lead LeaderFunc) error {
 		e.mu.Unlock()
 	}()
 	backoff := 50 * time.Millisecond
+	failBackoff := leaderFailBackoffMin
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -440,12 +441,31 @@ func (e *Elector) Run(ctx context.Context, lead LeaderFunc) error {
 			continue
 		}
 		backoff = 50 * time.Millisecond
-		e.lead(ctx, term, lead)
+		if e.lead(ctx, term, lead) {
+			// The leader function failed (a store error, say): campaign
+			// again only after a pause that doubles while it keeps failing,
+			// so a persistent failure neither takes a new term every few
+			// milliseconds nor floods the log; other candidates may lead
+			// meanwhile (TestElectorBacksOffAfterLeaderFunctionFails).
+			if err := sleep(ctx, failBackoff); err != nil {
+				return err
+			}
+			failBackoff = min(failBackoff*2, leaderFailBackoffMax)
+		} else {
+			failBackoff = leaderFailBackoffMin
+		}
 	}
 }
 
+// Pause before campaigning again after the leader function failed: from
+// leaderFailBackoffMin, doubling up to leaderFailBackoffMax.
+const (
+	leaderFailBackoffMin = 100 * time.Millisecond
+	leaderFailBackoffMax = 5 * time.Second
+)
+
 // lead runs one term: the function, the heartbeat, and stepping down.
-func (e *Elector) lead(ctx context.Context, term int64, fn LeaderFunc) {
+func (e *Elector) lead(ctx context.Context, term int64, fn LeaderFunc) (fnFailed bool) {
 	leaderCtx, cancel := context.WithCancelCause(ctx)
 	e.mu.Lock()
 	e.term, e.resignFn, e.leaderCtx = term, cancel, leaderCtx
@@ -473,6 +493,7 @@ func (e *Elector) lead(ctx context.Context, term int64, fn LeaderFunc) {
 	e.mu.Unlock()
 	if fnErr != nil && !errors.Is(fnErr, context.Canceled) {
 		e.logger.ErrorContext(ctx, "leader function failed", "term", term, "error", fnErr)
+		fnFailed = true
 	}
 
 	if lost != nil {
@@ -480,7 +501,7 @@ func (e *Elector) lead(ctx context.Context, term int64, fn LeaderFunc) {
 		e.logger.WarnContext(ctx, "lost leadership", "term", term, "reason", lost.Error(),
 			"led_for", time.Since(elected).Round(time.Millisecond))
 		e.closeConn() // never keep a session whose lock state is unknown
-		return
+		return fnFailed
 	}
 	// Resign: mark the term and unlock, on a context that is not cancelled.
 	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.CheckInterval+2*time.Second)
@@ -488,10 +509,11 @@ func (e *Elector) lead(ctx context.Context, term int64, fn LeaderFunc) {
 	if err := e.abdicate(rctx, term); err != nil {
 		e.logger.WarnContext(ctx, "resign did not complete cleanly; dropping the session", "term", term, "error", err)
 		e.closeConn()
-		return
+		return fnFailed
 	}
 	e.tel.resigned(ctx)
 	e.logger.InfoContext(ctx, "resigned leadership", "term", term, "led_for", time.Since(elected).Round(time.Millisecond))
+	return fnFailed
 }
 
 // hold runs heartbeats until leadership is lost (returns the reason), or the

@@ -31,8 +31,11 @@ with --strict a rejected row (the import stops there), 2 bad flags.`,
 			if err := out.check(); err != nil {
 				return err
 			}
+			if to == "" {
+				to = e.connString() // like every command: --database-url, then DATABASE_URL
+			}
 			if from == "" || to == "" {
-				return usagef("--from and --to are both required")
+				return usagef("--from is required, and --to (or --database-url, or DATABASE_URL) names the target")
 			}
 			loc, err := time.LoadLocation(tz)
 			if err != nil || tz == "" || tz == "Local" {
@@ -69,7 +72,7 @@ with --strict a rejected row (the import stops there), 2 bad flags.`,
 			return out.write(e.stdout, rep, func(tw *tabwriter.Writer) { importTable(tw, rep) })
 		}}
 	dd.Flags().StringVar(&from, "from", "", "the Drydock database (PostgreSQL URL; only read)")
-	dd.Flags().StringVar(&to, "to", "", "this project's database (PostgreSQL URL; migrated)")
+	dd.Flags().StringVar(&to, "to", "", "this project's database (PostgreSQL URL; migrated); default --database-url, then $DATABASE_URL")
 	dd.Flags().StringVar(&tz, "source-timezone", "UTC", "time zone the source's timestamps (without zone) were written in")
 	dd.Flags().BoolVar(&dryRun, "dry-run", false, "read everything and report, write nothing")
 	dd.Flags().BoolVar(&resume, "resume", false, "continue an import that was interrupted")

@@ -121,6 +121,8 @@ func TestImportDrydockCommand(t *testing.T) {
 
 	// A target that is not migrated, a source that is not Drydock's: exit 1, saying so.
 	run(t, "", "", "import", "drydock", "--from", srcURL, "--to", statetest.NewEmpty(t).URL).want(t, 1, "statectl migrate up")
+	// Without --to the target is --database-url (then DATABASE_URL), as for every command.
+	run(t, statetest.NewEmpty(t).URL, "", "import", "drydock", "--from", srcURL).want(t, 1, "statectl migrate up")
 	run(t, "", "", "import", "drydock", "--from", dstURL, "--to", statetest.New(t).URL).want(t, 1, "not a Drydock database")
 
 	badURL, _ := drydockSource(t, true)

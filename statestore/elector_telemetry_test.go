@@ -56,8 +56,23 @@ func TestElectorTelemetry(t *testing.T) {
 	if term, ok, err = el.Claim(ctx); err != nil || !ok {
 		t.Fatalf("Claim = %d, %v, %v", term, ok, err)
 	}
-	if _, err := e.pool.Exec(ctx, "SELECT pg_terminate_backend($1)", int32(el.BackendPID())); err != nil {
+	pid := int32(el.BackendPID())
+	if _, err := e.pool.Exec(ctx, "SELECT pg_terminate_backend($1)", pid); err != nil {
 		t.Fatal(err)
+	}
+	// The lock is released when the backend has exited, not when
+	// pg_terminate_backend returns: wait for that before claiming again.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		var alive bool
+		if err := e.pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)", pid).Scan(&alive); err != nil {
+			t.Fatal(err)
+		}
+		if !alive {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("backend %d still alive 30 s after pg_terminate_backend", pid)
+		}
 	}
 	if err := el.Maintain(ctx, term); err == nil {
 		t.Fatal("Maintain succeeded on a terminated session")

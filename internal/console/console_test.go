@@ -377,6 +377,7 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		{console.Options{RecentMessages: -5}, "Options.RecentMessages"},
 		{console.Options{MaxStreams: -1}, "Options.MaxStreams"},
 		{console.Options{Heartbeat: -time.Second}, "Options.Heartbeat"},
+		{console.Options{StreamWriteTimeout: -time.Second}, "Options.StreamWriteTimeout"},
 	} {
 		if _, err := console.New(f.store, tc.opts); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("New(%+v): %v; want an error naming %s", tc.opts, err, tc.want)

@@ -2,13 +2,21 @@ package console_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/drydock-go/statemgmt/internal/console"
 	"github.com/drydock-go/statemgmt/statestore"
@@ -79,4 +87,148 @@ func TestBreakStreamClientThatNeverReadsLosesItsSlot(t *testing.T) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// Every response carries the security headers, not only the pages that
+// render: errors of every kind (400, 404, 405, 503, a database failure's
+// 500), redirects, static assets and their 404s, and the live stream. With
+// the database unreachable through a URL holding a password, every page is
+// a 500 that names neither the password nor the cause, and the log, which
+// gets the cause, does not hold the password either.
+func TestBreakSecurityHeadersOnEveryResponseAndNoPasswordWhenTheDatabaseIsDown(t *testing.T) {
+	const password = "pw-Zq8-never-shown"
+	f := seed(t, 3, 1)
+	// Served directly, not behind a ServeMux of the test's: a mux in front
+	// answers some requests itself (it redirects /console and unclean paths
+	// such as /console/tasks/../nodes), without the console's headers.
+	lh, err := console.New(f.store, console.Options{Prefix: prefix, MaxStreams: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := httptest.NewServer(lh)
+	t.Cleanup(live.Close)
+
+	var logs bytes.Buffer
+	var logMu sync.Mutex
+	pool, err := pgxpool.New(context.Background(), "postgres://admin:"+password+"@127.0.0.1:1/gone?connect_timeout=2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	down := statestore.New(pool, statestore.Options{DisableListen: true, DisableNotify: true})
+	t.Cleanup(down.Close)
+	h, err := console.New(down, console.Options{Prefix: prefix,
+		Logger: slog.New(slog.NewTextHandler(&lockedWriter{mu: &logMu, w: &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := httptest.NewServer(h)
+	t.Cleanup(dead.Close)
+
+	// Hold the one stream slot so the next stream is refused with 503.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	events := prefix + "/tasks/" + f.root.ID.String() + "/events"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, live.URL+events, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Body.Close()
+	checkHeaders := func(what string, h http.Header) {
+		t.Helper()
+		for k, want := range map[string]string{"Content-Security-Policy": console.ContentSecurityPolicy,
+			"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer"} {
+			if got := h.Get(k); got != want {
+				t.Errorf("%s: %s %q, want %q", what, k, got, want)
+			}
+		}
+	}
+	checkHeaders("the live stream", held.Header)
+
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, tc := range []struct {
+		srv    *httptest.Server
+		method string
+		path   string
+		code   int
+	}{
+		{live, http.MethodGet, "/tasks", 200},
+		{live, http.MethodHead, "/tasks", 200},
+		{live, http.MethodGet, "/static/console.js", 200},
+		{live, http.MethodGet, "/static/console.css", 200},
+		{live, http.MethodGet, "/static/favicon.svg", 200},
+		{live, http.MethodGet, "/static/nope.js", 404},
+		{live, http.MethodGet, "/static/..%2fconsole.go", 404},
+		{live, http.MethodGet, "", 301},
+		{live, http.MethodGet, "/tasks/../nodes", 307}, // ServeMux cleans the path, keeping the method
+		{live, http.MethodGet, "/tasks?status=bogus", 400},
+		{live, http.MethodGet, "/tasks/nope", 400},
+		{live, http.MethodGet, "/tasks/" + uuid.NewString(), 404},
+		{live, http.MethodGet, "/nowhere", 404},
+		{live, http.MethodPost, "/tasks", 405},
+		{live, http.MethodPost, "/tasks/../tasks", 405},
+		{live, http.MethodPut, "/tasks/%2e%2e/tasks", 405},
+		{live, http.MethodGet, "/tasks/x%2F..%2F..%2Fnodes", 400},
+		{live, http.MethodGet, "/nodes/..%2F..%2Fetc", 400},
+		{live, http.MethodDelete, "/tasks/" + f.root.ID.String(), 405},
+		{live, http.MethodGet, events, 503},
+		{dead, http.MethodGet, "/tasks", 500},
+		{dead, http.MethodGet, "/tasks?status=queued&action=deploy_node", 500},
+		{dead, http.MethodGet, "/tasks/" + f.root.ID.String(), 500},
+		{dead, http.MethodGet, events, 500},
+		{dead, http.MethodGet, "/leadership", 500},
+		{dead, http.MethodGet, "/nodes", 500},
+		{dead, http.MethodGet, "/nodes/node-01", 500},
+	} {
+		u := tc.srv.URL + prefix + tc.path
+		if tc.path == events {
+			u = tc.srv.URL + events
+		}
+		// The raw path reaches the server as written (no client-side cleaning).
+		req, err := http.NewRequestWithContext(ctx, tc.method, u, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.URL.Opaque = req.URL.EscapedPath()
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		what := fmt.Sprintf("%s %s", tc.method, u)
+		if resp.StatusCode != tc.code {
+			t.Errorf("%s: %d, want %d", what, resp.StatusCode, tc.code)
+		}
+		checkHeaders(what, resp.Header)
+		if strings.Contains(string(body), password) || strings.Contains(string(body), "127.0.0.1:1") {
+			t.Errorf("%s: the page shows the database's address or password: %s", what, body)
+		}
+	}
+	logMu.Lock()
+	defer logMu.Unlock()
+	if !strings.Contains(logs.String(), "the store failed") && !strings.Contains(logs.String(), "err=") {
+		t.Errorf("the causes were not logged: %s", logs.String())
+	}
+	if strings.Contains(logs.String(), password) {
+		t.Errorf("the log holds the database password: %s", logs.String())
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/net/html"
 
 	"github.com/drydock-go/statemgmt/internal/console"
 	"github.com/drydock-go/statemgmt/statestore"
@@ -231,4 +232,86 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// Keyset paging while another connection keeps adding tasks (of the very
+// action and status filtered on): following Next lists every task that
+// existed before the first page exactly once, and no task twice.
+func TestBreakPagingWhileTasksAreAdded(t *testing.T) {
+	f := seed(t, 120, 2)
+	srv := serve(t, f, console.Options{PageSize: 7})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for _, tc := range []struct {
+		query  string
+		filter statestore.TaskFilter
+	}{
+		{"", statestore.TaskFilter{}},
+		{"status=queued", statestore.TaskFilter{Statuses: []statestore.TaskStatus{statestore.StatusQueued}}},
+		{"action=deploy_node", statestore.TaskFilter{Actions: []string{"deploy_node"}}},
+		{"status=queued&status=requested&action=deploy_node,verify_site", statestore.TaskFilter{
+			Statuses: []statestore.TaskStatus{statestore.StatusQueued, statestore.StatusRequested},
+			Actions:  []string{"deploy_node", "verify_site"}}},
+	} {
+		t.Run(tc.query, func(t *testing.T) {
+			tc.filter.Limit = 10000
+			before, err := f.store.ListTasks(ctx, tc.filter)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stop := make(chan struct{})
+			added := make(chan error, 1)
+			go func() {
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						added <- nil
+						return
+					default:
+					}
+					_, err := f.store.CreateTasks(ctx,
+						statestore.NewTask{Action: "deploy_node", CreatedBy: fmt.Sprintf("late-%d", i)},
+						statestore.NewTask{Action: "verify_site", Status: statestore.StatusRequested},
+						statestore.NewTask{Action: "prepare_site"})
+					if err != nil {
+						added <- err
+						return
+					}
+				}
+			}()
+			seen := map[string]int{}
+			pages := 0
+			for next := prefix + "/tasks?" + tc.query; next != ""; pages++ {
+				code, _, body := fetch(t, http.MethodGet, srv.URL+next)
+				if code != http.StatusOK {
+					t.Fatalf("GET %s: %d", next, code)
+				}
+				for _, m := range rowPattern.FindAllStringSubmatch(body, -1) {
+					seen[m[1]]++
+				}
+				next = ""
+				if m := nextPattern.FindStringSubmatch(body); m != nil {
+					next = html.UnescapeString(m[1])
+				}
+				if pages > 1000 {
+					t.Fatal("paging does not end")
+				}
+			}
+			close(stop)
+			if err := <-added; err != nil {
+				t.Fatal(err)
+			}
+			for id, n := range seen {
+				if n > 1 {
+					t.Errorf("task %s listed %d times", id, n)
+				}
+			}
+			for _, tk := range before.Tasks {
+				if seen[tk.ID.String()] != 1 {
+					t.Errorf("task %s (there before the first page) listed %d times", tk.ID, seen[tk.ID.String()])
+				}
+			}
+			t.Logf("%d pages, %d tasks listed, %d there before", pages, len(seen), len(before.Tasks))
+		})
+	}
 }

@@ -315,3 +315,42 @@ func TestBreakPagingWhileTasksAreAdded(t *testing.T) {
 		})
 	}
 }
+
+// A task deleted (by retention) while its page follows it: the stream
+// says so with a "gone" event and ends, instead of heartbeating for ever
+// over a task that no longer exists (and the browser, told, stops
+// reconnecting to a 404).
+func TestBreakStreamEndsWhenTheTaskIsDeleted(t *testing.T) {
+	f := seed(t, 3, 1)
+	srv := serve(t, f, console.Options{Heartbeat: 20 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	task, err := f.store.CreateTask(ctx, statestore.NewTask{Action: "doomed"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.store.AppendMessage(ctx, task.ID, statestore.NewMessage{Message: "before"}); err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+prefix+"/tasks/"+task.ID.String()+"/events?after=0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	r := bufio.NewReader(resp.Body)
+	readEvents(t, r, 1) // the stream is following the task
+	if _, err := f.store.DeleteTasksCreatedBefore(ctx, time.Now().Add(time.Hour), statestore.RetentionOptions{IncludeActive: true}); err != nil {
+		t.Fatal(err)
+	}
+	var rest strings.Builder
+	if _, err := io.Copy(&rest, r); err != nil { // until the handler ends the stream
+		t.Fatalf("the stream of a deleted task did not end: %v (got %q)", err, rest.String())
+	}
+	if !strings.Contains(rest.String(), "event: gone\n") {
+		t.Errorf("the stream ended without a gone event: %q", rest.String())
+	}
+}

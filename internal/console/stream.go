@@ -100,6 +100,15 @@ func (c *console) taskEvents(w http.ResponseWriter, r *http.Request) {
 			case <-ctx.Done():
 				return
 			case <-t.C:
+				// A task deleted while followed (retention) would otherwise
+				// be followed for ever: say so and end the stream.
+				if _, err := c.store.GetTaskHeader(ctx, id); errors.Is(err, statestore.ErrNotFound) {
+					if err := s.send("event: gone\ndata: {\"error\":\"the task was deleted\"}\n\n"); err != nil {
+						c.logger.DebugContext(ctx, "console: write stream end", "err", err)
+					}
+					cancel()
+					return
+				}
 				if err := s.send(": heartbeat\n\n"); err != nil {
 					cancel()
 					return

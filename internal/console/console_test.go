@@ -341,7 +341,11 @@ func TestBadRequestsNameTheParameter(t *testing.T) {
 	}{
 		{"/tasks?status=bogus", 400, "status: must be one of"},
 		{"/tasks?action=Bad-Action", 400, "action: each must be"},
-		{"/tasks?cursor=not-a-cursor", 400, "invalid filter.Cursor"},
+		{"/tasks?cursor=not-a-cursor", 400, "cursor: not a cursor of this list"},
+		{"/tasks?status=queued&cursor=%00", 400, "cursor: not a cursor of this list"},
+		{"/nodes?data=AAAA", 400, "data: not a cursor of this list"},
+		{"/nodes?data=" + strings.Repeat("A", 5000), 400, "data: not a cursor of this list"},
+		{"/tasks/" + f.root.ID.String() + "/events?after=99999999999999999999", 400, "after: must be a message sequence number"},
 		{"/tasks/nope", 400, "task id: not a UUID"},
 		{"/tasks/" + uuid.NewString(), 404, "read task: not found"},
 		{"/tasks/" + f.root.ID.String() + "/events?after=-1", 400, "after: must be a message sequence number"},

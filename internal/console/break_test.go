@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/net/html"
@@ -352,5 +354,66 @@ func TestBreakStreamEndsWhenTheTaskIsDeleted(t *testing.T) {
 	}
 	if !strings.Contains(rest.String(), "event: gone\n") {
 		t.Errorf("the stream ended without a gone event: %q", rest.String())
+	}
+}
+
+// A stored value cannot split a stream event by any of the line ends SSE
+// knows (LF, CR, CRLF), in any field the event carries, Extra included
+// (stored with whitespace of its own between the JSON tokens): the raw
+// stream holds no CR at all, each event one data line, and every field
+// reads back as stored.
+func TestBreakStreamEventsSurviveEveryLineEnd(t *testing.T) {
+	f := seed(t, 3, 1)
+	srv := serve(t, f, console.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	task, err := f.store.CreateTask(ctx, statestore.NewTask{Action: "line_ends"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nasty := "a\rdata: {\"message\":\"cr\"}\r\rb\r\nevent: failure\r\n\u2028\u2029\u0085</script>"
+	sent := statestore.NewMessage{Message: nasty, Context: nasty[:40], ContextType: "t\rx",
+		Extra: []byte("{\r\n\t\"k\" :\r [\"" + `\r\n\u2028</script>` + "\"\r] }")}
+	if _, err := f.store.AppendMessage(ctx, task.ID, sent); err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+prefix+"/tasks/"+task.ID.String()+"/events?after=0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var raw bytes.Buffer
+	r := bufio.NewReader(io.TeeReader(resp.Body, &raw))
+	events := readEvents(t, r, 1)
+	if bytes.ContainsRune(raw.Bytes(), '\r') {
+		t.Fatalf("the stream holds a CR, which ends an SSE line: %q", raw.String())
+	}
+	ev := events[len(events)-1]
+	if len(ev.fields["data"]) != 1 || len(ev.fields) != 3 {
+		t.Fatalf("event fields %v; want one id, one event, one data", ev.fields)
+	}
+	var got struct {
+		Message     string          `json:"message"`
+		Context     string          `json:"context"`
+		ContextType string          `json:"context_type"`
+		Extra       json.RawMessage `json:"extra"`
+	}
+	if err := json.Unmarshal([]byte(ev.fields["data"][0]), &got); err != nil {
+		t.Fatal(err)
+	}
+	var wantExtra, gotExtra any
+	if err := json.Unmarshal(sent.Extra, &wantExtra); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(got.Extra, &gotExtra); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]any{sent.Message, sent.Context, sent.ContextType, wantExtra},
+		[]any{got.Message, got.Context, got.ContextType, gotExtra}); diff != "" {
+		t.Errorf("streamed (-stored +streamed):\n%s", diff)
 	}
 }

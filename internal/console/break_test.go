@@ -417,3 +417,31 @@ func TestBreakStreamEventsSurviveEveryLineEnd(t *testing.T) {
 		t.Errorf("streamed (-stored +streamed):\n%s", diff)
 	}
 }
+
+// A reconnecting EventSource's Last-Event-ID is input like ?after=: a bad
+// one is a 400 naming the header, and it wins over ?after=.
+func TestBreakBadLastEventIDNamesTheHeader(t *testing.T) {
+	f := seed(t, 3, 1)
+	srv := serve(t, f, console.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, id := range []string{"-1", "x", "99999999999999999999", "1e3", "+1x"} {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+prefix+"/tasks/"+f.root.ID.String()+"/events?after=0", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Last-Event-ID", id)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "Last-Event-ID: must be a message sequence number") {
+			t.Errorf("Last-Event-ID %q: %d; want 400 naming Last-Event-ID", id, resp.StatusCode)
+		}
+	}
+}

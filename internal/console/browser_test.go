@@ -309,8 +309,14 @@ func TestConsoleInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// fast heartbeats, so a stream notices its task deleted at once
+	fast, err := console.New(f.store, console.Options{Prefix: "/fast", Heartbeat: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/console/", basicAuth(user, pass, h))
+	mux.Handle("/fast/", basicAuth(user, pass, fast))
 	mux.Handle("/nocsp/", basicAuth(user, pass, withoutCSP(bare)))
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
@@ -498,4 +504,15 @@ func TestConsoleInBrowser(t *testing.T) {
 		}
 	}
 	b.screenshot("09-hostile-task.png")
+
+	// The task followed is deleted (retention; last, as it deletes every
+	// task): the page says so, and has closed its stream rather than
+	// reconnecting to a 404 for ever.
+	b.open(srv.URL+"/fast/tasks/"+f.root.ID.String(), "#messages")
+	b.waitFor("the live stream", `document.getElementById("live-state").dataset.state === "live"`)
+	if _, err := f.store.DeleteTasksCreatedBefore(ctx, time.Now().Add(time.Hour), statestore.RetentionOptions{IncludeActive: true}); err != nil {
+		t.Fatal(err)
+	}
+	b.waitFor("the page to say the task is gone", `document.getElementById("live-state").dataset.state === "gone"`)
+	b.clean("a deleted task's page", true)
 }

@@ -64,6 +64,11 @@ type Options struct {
 	// Heartbeat is how often an idle stream sends a comment, so proxies do
 	// not close it: default 15s.
 	Heartbeat time.Duration
+	// StreamWriteTimeout bounds each write to a live stream (a message or a
+	// heartbeat): a client that stops reading, so that a write blocks this
+	// long, has its stream ended and its MaxStreams slot freed. Default 1
+	// minute; it replaces the server's WriteTimeout for streams.
+	StreamWriteTimeout time.Duration
 	// Logger receives request failures; slog.Default() when nil.
 	Logger *slog.Logger
 }
@@ -107,6 +112,12 @@ func New(store *statestore.Store, opts Options) (http.Handler, error) {
 		opts.Heartbeat = 15 * time.Second
 	case opts.Heartbeat < 0:
 		return nil, fmt.Errorf("console: Options.Heartbeat: must not be negative, got %s", opts.Heartbeat)
+	}
+	switch {
+	case opts.StreamWriteTimeout == 0:
+		opts.StreamWriteTimeout = time.Minute
+	case opts.StreamWriteTimeout < 0:
+		return nil, fmt.Errorf("console: Options.StreamWriteTimeout: must not be negative, got %s", opts.StreamWriteTimeout)
 	}
 	c := &console{store: store, opts: opts, streams: make(chan struct{}, opts.MaxStreams), logger: opts.Logger}
 	if c.logger == nil {

@@ -341,7 +341,11 @@ func TestBadRequestsNameTheParameter(t *testing.T) {
 	}{
 		{"/tasks?status=bogus", 400, "status: must be one of"},
 		{"/tasks?action=Bad-Action", 400, "action: each must be"},
-		{"/tasks?cursor=not-a-cursor", 400, "invalid filter.Cursor"},
+		{"/tasks?cursor=not-a-cursor", 400, "cursor: not a cursor of this list"},
+		{"/tasks?status=queued&cursor=%00", 400, "cursor: not a cursor of this list"},
+		{"/nodes?data=AAAA", 400, "data: not a cursor of this list"},
+		{"/nodes?data=" + strings.Repeat("A", 5000), 400, "data: not a cursor of this list"},
+		{"/tasks/" + f.root.ID.String() + "/events?after=99999999999999999999", 400, "after: must be a message sequence number"},
 		{"/tasks/nope", 400, "task id: not a UUID"},
 		{"/tasks/" + uuid.NewString(), 404, "read task: not found"},
 		{"/tasks/" + f.root.ID.String() + "/events?after=-1", 400, "after: must be a message sequence number"},
@@ -377,6 +381,7 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		{console.Options{RecentMessages: -5}, "Options.RecentMessages"},
 		{console.Options{MaxStreams: -1}, "Options.MaxStreams"},
 		{console.Options{Heartbeat: -time.Second}, "Options.Heartbeat"},
+		{console.Options{StreamWriteTimeout: -time.Second}, "Options.StreamWriteTimeout"},
 	} {
 		if _, err := console.New(f.store, tc.opts); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("New(%+v): %v; want an error naming %s", tc.opts, err, tc.want)

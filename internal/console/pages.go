@@ -156,6 +156,19 @@ func (c *console) storeFail(w http.ResponseWriter, r *http.Request, what string,
 	}
 }
 
+// badCursor answers a 400 naming the URL parameter param when err is the
+// store's rejection of the cursor it was given as field, and reports
+// whether it did: the store's own name for it (filter.Cursor) means
+// nothing to someone looking at the URL.
+func (c *console) badCursor(w http.ResponseWriter, r *http.Request, err error, field, param string) bool {
+	var bad *statestore.InvalidInputError
+	if !errors.As(err, &bad) || bad.Field != field {
+		return false
+	}
+	c.fail(w, r, http.StatusBadRequest, param+": not a cursor of this list (follow a Next link, or start from the first page)")
+	return true
+}
+
 // --- tasks list ---
 
 type tasksData struct {
@@ -203,7 +216,9 @@ func (c *console) tasksPage(w http.ResponseWriter, r *http.Request) {
 	f.Actions = actions
 	page, err := c.store.ListTasks(r.Context(), f)
 	if err != nil {
-		c.storeFail(w, r, "list tasks", err)
+		if !c.badCursor(w, r, err, "filter.Cursor", "cursor") {
+			c.storeFail(w, r, "list tasks", err)
+		}
 		return
 	}
 	filters := url.Values{}
@@ -375,7 +390,9 @@ func (c *console) nodesPage(w http.ResponseWriter, r *http.Request) {
 	d.Contexts = ctxs
 	data, err := c.store.BuildData(r.Context(), statestore.BuildDataQuery{LatestAllNodes: true, Limit: limit, Cursor: q.Get("data")})
 	if err != nil {
-		c.storeFail(w, r, "list build data", err)
+		if !c.badCursor(w, r, err, "query.Cursor", "data") {
+			c.storeFail(w, r, "list build data", err)
+		}
 		return
 	}
 	if data.Next != "" {

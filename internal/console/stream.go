@@ -69,12 +69,16 @@ func (c *console) taskEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rc := http.NewResponseController(w)
-	// A stream lasts as long as the client stays; a server-wide write
-	// timeout must not cut it.
-	if err := rc.SetWriteDeadline(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
-		c.logger.WarnContext(ctx, "console: clear the stream's write deadline", "err", err)
+	// A stream lasts as long as the client stays, so a server-wide write
+	// timeout must not cut it; each write gets StreamWriteTimeout instead,
+	// so a client that stops reading cannot hold its slot for ever.
+	s := &sse{w: w, rc: rc, timeout: c.opts.StreamWriteTimeout}
+	if err := rc.SetWriteDeadline(time.Now().Add(s.timeout)); err != nil {
+		if !errors.Is(err, http.ErrNotSupported) {
+			c.logger.WarnContext(ctx, "console: set the stream's write deadline", "err", err)
+		}
+		s.timeout = 0 // the writer cannot take deadlines: writes as they come
 	}
-	s := &sse{w: w, rc: rc}
 	// retry: how long the browser waits before reconnecting (with Last-Event-ID).
 	if err := s.send("retry: 2000\n: following task " + id.String() + "\n\n"); err != nil {
 		return
@@ -96,6 +100,15 @@ func (c *console) taskEvents(w http.ResponseWriter, r *http.Request) {
 			case <-ctx.Done():
 				return
 			case <-t.C:
+				// A task deleted while followed (retention) would otherwise
+				// be followed for ever: say so and end the stream.
+				if _, err := c.store.GetTaskHeader(ctx, id); errors.Is(err, statestore.ErrNotFound) {
+					if err := s.send("event: gone\ndata: {\"error\":\"the task was deleted\"}\n\n"); err != nil {
+						c.logger.DebugContext(ctx, "console: write stream end", "err", err)
+					}
+					cancel()
+					return
+				}
 				if err := s.send(": heartbeat\n\n"); err != nil {
 					cancel()
 					return
@@ -131,14 +144,20 @@ func (c *console) taskEvents(w http.ResponseWriter, r *http.Request) {
 
 // sse serialises writes of the tail and the heartbeat, flushing each.
 type sse struct {
-	mu sync.Mutex
-	w  http.ResponseWriter
-	rc *http.ResponseController
+	mu      sync.Mutex
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	timeout time.Duration // each write's deadline from its start; 0: none
 }
 
 func (s *sse) send(text string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.timeout > 0 {
+		if err := s.rc.SetWriteDeadline(time.Now().Add(s.timeout)); err != nil {
+			return fmt.Errorf("set stream write deadline: %w", err)
+		}
+	}
 	if _, err := s.w.Write([]byte(text)); err != nil {
 		return fmt.Errorf("write stream: %w", err)
 	}

@@ -27,6 +27,8 @@
     es.onopen = function () { setState("live", "live"); };
     es.onerror = function () { setState("reconnecting", "reconnecting…"); };
     es.addEventListener("failure", function () { setState("reconnecting", "reconnecting…"); });
+    // The task was deleted while followed: stop, do not reconnect to a 404.
+    es.addEventListener("gone", function () { es.close(); setState("gone", "task deleted"); });
     es.addEventListener("message", function (ev) {
       var m;
       try { m = JSON.parse(ev.data); } catch (e) { return; }

@@ -3,6 +3,7 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -407,4 +408,16 @@ func parseAge(s string) (time.Duration, error) {
 		return 0, usagef("--older-than %q: want a number of days like 30d, or a duration like 12h", s)
 	}
 	return d, nil
+}
+
+// confirm asks on stderr and reads one answer from stdin: true only for y or
+// yes. End of input is a no; a failing stdin is an error (nothing is done).
+func (e *env) confirm(prompt string) (bool, error) {
+	fmt.Fprint(e.stderr, prompt)
+	answer, err := bufio.NewReader(e.stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return false, fmt.Errorf("read the answer from stdin: %w", err)
+	}
+	a := strings.ToLower(strings.TrimSpace(answer))
+	return a == "y" || a == "yes", nil
 }

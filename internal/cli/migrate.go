@@ -1,12 +1,10 @@
 package cli
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -107,9 +105,11 @@ func (e *env) confirmDown(plan statestore.DownPlan) error {
 			fmt.Fprintf(e.stderr, "  %-20s %d rows\n", t.Table, t.Rows)
 		}
 	}
-	fmt.Fprint(e.stderr, "continue? [y/N] ")
-	answer, _ := bufio.NewReader(e.stdin).ReadString('\n')
-	if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
+	ok, err := e.confirm("continue? [y/N] ")
+	if err != nil {
+		return fmt.Errorf("migrate down: %w: nothing changed", err)
+	}
+	if !ok {
 		return errors.New("migrate down cancelled: nothing changed")
 	}
 	return nil

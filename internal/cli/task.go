@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -262,9 +261,11 @@ func (e *env) taskCommand() *cobra.Command {
 				return nil
 			}
 			if !yes {
-				fmt.Fprintf(e.stderr, "delete these task trees with their subtasks and messages? [y/N] ")
-				answer, _ := bufio.NewReader(e.stdin).ReadString('\n')
-				if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
+				ok, err := e.confirm("delete these task trees with their subtasks and messages? [y/N] ")
+				if err != nil {
+					return fmt.Errorf("purge: %w: nothing deleted", err)
+				}
+				if !ok {
 					return errors.New("purge cancelled")
 				}
 			}

@@ -14,6 +14,7 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -199,7 +200,7 @@ func loadAuth(o serveOptions, logger *slog.Logger) (*authenticator, error) {
 			return nil, err
 		}
 		tok := bytes.TrimSpace(b)
-		if len(tok) < minTokenLength {
+		if utf8.RuneCount(tok) < minTokenLength { // characters, as documented, not bytes
 			return nil, usagef("--auth-token-file %s: the token must be at least %d characters", o.authTokenFile, minTokenLength)
 		}
 		if bytes.ContainsAny(tok, " \t\r\n") {
@@ -221,7 +222,7 @@ func loadAuth(o serveOptions, logger *slog.Logger) (*authenticator, error) {
 			return nil, usagef("--basic-auth-file %s: want one line user:password", o.basicAuthFile)
 		case !ok || user == "":
 			return nil, usagef("--basic-auth-file %s: want user:password (a non-empty user, a colon, the password)", o.basicAuthFile)
-		case len(pass) < minPasswordLength:
+		case utf8.RuneCountInString(pass) < minPasswordLength: // characters, not bytes
 			return nil, usagef("--basic-auth-file %s: the password must be at least %d characters", o.basicAuthFile, minPasswordLength)
 		}
 		u, p := sha256.Sum256([]byte(user)), sha256.Sum256([]byte(pass))

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -234,5 +235,44 @@ func TestServeBreakShutdownEndsStreams(t *testing.T) {
 	}
 	if logs := srv.stderr.String(); strings.Contains(logs, "connections still open") {
 		t.Errorf("shutdown had to close connections by force: %q", logs)
+	}
+}
+
+// TestServeBreakNoSecretInPagesOrMetrics: with a password in --database-url
+// (ignored by the trust-auth test server) and a token file readable by
+// others, /metrics, /readyz, the console and the log never carry the
+// password or the token; the loose file draws a warning naming it.
+func TestServeBreakNoSecretInPagesOrMetrics(t *testing.T) {
+	url, _ := setup(t)
+	const dbPass, token = "DbPw-9f8e7d6c5b4a", "tok-fedcba9876543210"
+	withPass := url + " password=" + dbPass // statetest gives keyword/value form
+	tokFile := writeFile(t, "token", token+"\n")
+	if err := os.Chmod(tokFile, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srv := startServe(t, withPass, "--auth-token-file", tokFile)
+	c := &http.Client{Timeout: 30 * time.Second}
+	for _, path := range []string{"/metrics", "/readyz", "/healthz", "/console/", "/console/leadership", "/console/nodes"} {
+		code, body, _ := get(t, c, "GET", srv.base+path, bearer(token))
+		if code != 200 {
+			t.Errorf("%s: %d %q", path, code, body)
+		}
+		for _, secret := range []string{dbPass, token} {
+			if strings.Contains(body, secret) {
+				t.Errorf("%s carries a secret", path)
+			}
+		}
+	}
+	if code := srv.stop(); code != ExitOK {
+		t.Fatalf("serve exited %d; stderr: %s", code, srv.stderr.String())
+	}
+	logs := srv.stderr.String()
+	if !strings.Contains(logs, "readable by others") || !strings.Contains(logs, tokFile) {
+		t.Errorf("no warning naming the loose credential file: %q", logs)
+	}
+	for _, secret := range []string{dbPass, token} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("a secret reached the logs: %q", logs)
+		}
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/drydock-go/statemgmt/statestore"
 )
 
@@ -274,5 +276,35 @@ func TestServeBreakNoSecretInPagesOrMetrics(t *testing.T) {
 		if strings.Contains(logs, secret) {
 			t.Errorf("a secret reached the logs: %q", logs)
 		}
+	}
+}
+
+// TestServeBreakReadyzDuringMigration: while another session holds tern's
+// migration lock and, in an open transaction, the schema_version row (as a
+// migration does until it commits), /readyz still answers 200 at once:
+// the probe takes no lock and waits for none.
+func TestServeBreakReadyzDuringMigration(t *testing.T) {
+	url, _ := setup(t)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock(9628173550095224)"); err != nil { // tern's lockNum
+		t.Fatal(err)
+	}
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if _, err := tx.Exec(ctx, "UPDATE public.schema_version SET version = version"); err != nil {
+		t.Fatal(err)
+	}
+	srv := startServe(t, url)
+	c := &http.Client{Timeout: 30 * time.Second}
+	if code, body, _ := get(t, c, "GET", srv.base+"/readyz", nil); code != 200 {
+		t.Fatalf("/readyz during a migration: %d %q", code, body)
 	}
 }

@@ -308,3 +308,21 @@ func TestServeBreakReadyzDuringMigration(t *testing.T) {
 		t.Fatalf("/readyz during a migration: %d %q", code, body)
 	}
 }
+
+// TestServeBreakHugeCredentialFile: a credential file far larger than any
+// secret (a wrong path, or a device such as /dev/zero that never ends) is
+// refused naming the flag, instead of being read whole into memory.
+func TestServeBreakHugeCredentialFile(t *testing.T) {
+	url, _ := setup(t)
+	huge := writeFile(t, "huge", strings.Repeat("a", 1<<20)+"\n")
+	for _, flag := range []string{"--auth-token-file", "--basic-auth-file"} {
+		t.Run(flag, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			var out, errOut syncBuffer
+			code := Main(ctx, []string{"--database-url", url, "serve", "--listen", "127.0.0.1:0", flag, huge},
+				strings.NewReader(""), &out, &errOut)
+			result{code, out.String(), errOut.String()}.want(t, ExitUsage, flag, "larger than")
+		})
+	}
+}

@@ -183,7 +183,7 @@ func TestServeBreakDatabasePasswordNotEchoed(t *testing.T) {
 }
 
 // TestServeBreakTLSMinimum: a client that offers at most TLS 1.1 gets no
-// handshake.
+// handshake; plain HTTP gets net/http's 400.
 func TestServeBreakTLSMinimum(t *testing.T) {
 	url, _ := setup(t)
 	cert, key, pool := selfSigned(t)
@@ -193,6 +193,12 @@ func TestServeBreakTLSMinimum(t *testing.T) {
 	if err == nil {
 		conn.Close()
 		t.Fatalf("a TLS %x handshake succeeded", conn.ConnectionState().Version)
+	}
+	// Plain HTTP to the TLS port: net/http's own 400, before any handler
+	// (so, as the docs say, without the strict headers), and no page.
+	code, body, _ := get(t, &http.Client{Timeout: 30 * time.Second}, "GET", "http://"+host+"/metrics", nil)
+	if code != http.StatusBadRequest || strings.Contains(body, "go_") {
+		t.Fatalf("plain HTTP to the TLS port: %d %q", code, body)
 	}
 }
 

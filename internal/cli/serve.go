@@ -8,12 +8,14 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -37,6 +39,10 @@ const (
 	readyTimeout           = 3 * time.Second
 	minTokenLength         = 16
 	minPasswordLength      = 8
+	// maxSecretFileBytes bounds what serve reads of a credential file: far
+	// more than any secret, so a wrong path or a device that never ends
+	// (/dev/zero) is refused instead of filling memory.
+	maxSecretFileBytes = 64 << 10
 )
 
 // serveOptions are the flags of statectl serve.
@@ -199,7 +205,7 @@ func loadAuth(o serveOptions, logger *slog.Logger) (*authenticator, error) {
 			return nil, err
 		}
 		tok := bytes.TrimSpace(b)
-		if len(tok) < minTokenLength {
+		if utf8.RuneCount(tok) < minTokenLength { // characters, as documented, not bytes
 			return nil, usagef("--auth-token-file %s: the token must be at least %d characters", o.authTokenFile, minTokenLength)
 		}
 		if bytes.ContainsAny(tok, " \t\r\n") {
@@ -221,7 +227,7 @@ func loadAuth(o serveOptions, logger *slog.Logger) (*authenticator, error) {
 			return nil, usagef("--basic-auth-file %s: want one line user:password", o.basicAuthFile)
 		case !ok || user == "":
 			return nil, usagef("--basic-auth-file %s: want user:password (a non-empty user, a colon, the password)", o.basicAuthFile)
-		case len(pass) < minPasswordLength:
+		case utf8.RuneCountInString(pass) < minPasswordLength: // characters, not bytes
 			return nil, usagef("--basic-auth-file %s: the password must be at least %d characters", o.basicAuthFile, minPasswordLength)
 		}
 		u, p := sha256.Sum256([]byte(user)), sha256.Sum256([]byte(pass))
@@ -232,8 +238,8 @@ func loadAuth(o serveOptions, logger *slog.Logger) (*authenticator, error) {
 	return a, nil
 }
 
-// readSecretFile reads a credential file, warning (without its contents)
-// when others may read it.
+// readSecretFile reads a credential file of at most maxSecretFileBytes,
+// warning (without its contents) when others may read it.
 func readSecretFile(flag, path string, logger *slog.Logger) ([]byte, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -242,9 +248,17 @@ func readSecretFile(flag, path string, logger *slog.Logger) ([]byte, error) {
 	if fi.Mode().Perm()&0o077 != 0 {
 		logger.Warn("credential file is readable by others; chmod 600 it", "flag", flag, "path", path, "mode", fi.Mode().Perm().String())
 	}
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, usagef("%s: %v", flag, err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxSecretFileBytes+1))
+	if err != nil {
+		return nil, usagef("%s: %v", flag, err)
+	}
+	if len(b) > maxSecretFileBytes {
+		return nil, usagef("%s %s: larger than %d KiB: not a credential file", flag, path, maxSecretFileBytes>>10)
 	}
 	return b, nil
 }

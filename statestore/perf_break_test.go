@@ -3,6 +3,8 @@ package statestore_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -207,5 +209,105 @@ func TestClaimWaitBreakWokenClaimerThatFailsHandsOn(t *testing.T) {
 	}
 	if err := <-victim; !errors.Is(err, context.Canceled) {
 		t.Errorf("victim: %v, want context.Canceled", err)
+	}
+}
+
+// Many goroutines of one Store append to one task at once: mixed batch
+// sizes, some callers cancelling at random moments (queued or in flight),
+// some appending idempotently (ClientID) in between. Every call that
+// succeeds got one block of consecutive numbers in its own order, matching
+// what is stored; the task's numbers run 1..n with no gap or duplicate;
+// a cancelled call wrote either all or none of its messages.
+func TestGroupedAppendBreakStress(t *testing.T) {
+	ctx := ctxTimeout(t, 120*time.Second)
+	db := statetest.New(t)
+	log := newQueryLog()
+	s := tracedStore(t, db, log, statestore.Options{DisableListen: true})
+	task, err := s.CreateTask(ctx, statestore.NewTask{Action: "noop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const callers = 40
+	type result struct {
+		out       []statestore.ResultMessage
+		err       error
+		n         int
+		cancelled bool
+	}
+	results := make([]result, callers)
+	var wg sync.WaitGroup
+	for i := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n := 1 + (i*7)%13
+			if i%10 == 9 {
+				n = 300
+			}
+			msgs := make([]statestore.NewMessage, n)
+			for j := range msgs {
+				msgs[j] = statestore.NewMessage{Message: fmt.Sprintf("c%d m%d", i, j)}
+				if i%5 == 4 {
+					msgs[j].ClientID = fmt.Sprintf("c%d-%d", i, j)
+				}
+			}
+			cctx := ctx
+			if i%4 == 3 {
+				var cancel context.CancelFunc
+				cctx, cancel = context.WithCancel(ctx)
+				go func() {
+					// Cancel at some point while the calls are under way.
+					for range i % 5 {
+						runtime.Gosched()
+					}
+					cancel()
+				}()
+				results[i].cancelled = true
+			}
+			out, err := s.AppendMessages(cctx, task.ID, msgs...)
+			results[i].out, results[i].err, results[i].n = out, err, n
+		}()
+	}
+	wg.Wait()
+	waitQueued(t, ctx, s, task, -1)
+	t.Logf("%d grouped statements for %d calls", log.count("AppendResultMessages", task.ID.String()), callers)
+	stored, err := s.Messages(ctx, task.ID, 0, 100000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bySeq := map[int64]string{}
+	count := map[int]int{} // caller → messages stored
+	for k, m := range stored {
+		if m.Sequence != int64(k+1) {
+			t.Fatalf("stored message %d has number %d: a gap or duplicate", k, m.Sequence)
+		}
+		bySeq[m.Sequence] = m.Message
+		var c, j int
+		if _, err := fmt.Sscanf(m.Message, "c%d m%d", &c, &j); err != nil {
+			t.Fatalf("stored %q", m.Message)
+		}
+		count[c]++
+	}
+	for i, r := range results {
+		switch {
+		case r.err == nil:
+			if len(r.out) != r.n || count[i] != r.n {
+				t.Errorf("caller %d: returned %d, stored %d, want %d", i, len(r.out), count[i], r.n)
+				continue
+			}
+			for j, m := range r.out {
+				want := fmt.Sprintf("c%d m%d", i, j)
+				if m.Sequence != r.out[0].Sequence+int64(j) || bySeq[m.Sequence] != want {
+					t.Errorf("caller %d message %d: number %d holds %q, want one block holding %q",
+						i, j, m.Sequence, bySeq[m.Sequence], want)
+				}
+			}
+		case r.cancelled && errors.Is(r.err, context.Canceled):
+			if count[i] != 0 && count[i] != r.n {
+				t.Errorf("cancelled caller %d: %d of %d messages stored", i, count[i], r.n)
+			}
+		default:
+			t.Errorf("caller %d: %v", i, r.err)
+		}
 	}
 }

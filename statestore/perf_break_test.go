@@ -311,3 +311,62 @@ func TestGroupedAppendBreakStress(t *testing.T) {
 		}
 	}
 }
+
+// A task deleted while calls to it are queued behind a statement: every
+// call, the one blocked on the row lock and those grouped after it, fails
+// on its own with ErrNotFound.
+func TestGroupedAppendBreakTaskDeletedMidGroup(t *testing.T) {
+	ctx := ctxTimeout(t, 60*time.Second)
+	db := statetest.New(t)
+	log := newQueryLog()
+	s := tracedStore(t, db, log, statestore.Options{DisableListen: true})
+	other := tracedStore(t, db, newQueryLog(), statestore.Options{DisableListen: true})
+	task, err := s.CreateTask(ctx, statestore.NewTask{Action: "noop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	locked, unlock := make(chan struct{}), make(chan struct{})
+	deleted := make(chan error, 1)
+	go func() {
+		deleted <- other.InTx(ctx, func(ctx context.Context, tx *statestore.Store) error {
+			if err := tx.ExecForTest(ctx, "DELETE FROM tasks WHERE task_id = $1", task.ID.String()); err != nil {
+				return err
+			}
+			close(locked)
+			<-unlock
+			return nil
+		})
+	}()
+	select {
+	case <-locked:
+	case err := <-deleted:
+		t.Fatalf("delete task: %v", err)
+	}
+	const callers = 5
+	errs := make(chan error, callers)
+	appendOne := func(i int) {
+		_, err := s.AppendMessages(ctx, task.ID, statestore.NewMessage{Message: fmt.Sprint(i)}, statestore.NewMessage{Message: "x"})
+		errs <- err
+	}
+	go appendOne(0)
+	for log.count("AppendResultMessages", task.ID.String()) == 0 {
+		select {
+		case <-ctx.Done():
+			t.Fatal("first append never sent")
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	for i := 1; i < callers; i++ {
+		go appendOne(i)
+	}
+	waitQueued(t, ctx, s, task, callers-1)
+	close(unlock)
+	if err := <-deleted; err != nil {
+		t.Fatal(err)
+	}
+	for range callers {
+		if err := <-errs; !errors.Is(err, statestore.ErrNotFound) {
+			t.Errorf("append to a task deleted meanwhile: %v, want ErrNotFound", err)
+		}
+	}
+}

@@ -46,7 +46,8 @@ type NewMessage struct {
 	Context string
 	// ContextType says what kind of thing Context names, e.g. "node".
 	ContextType string
-	// Time defaults to the database's clock when zero.
+	// Time defaults to the database's clock when zero; otherwise it must be
+	// one PostgreSQL stores (4714 BC to 294276 AD), or the call is refused.
 	Time time.Time
 	// Extra is any JSON to keep with the message, or nil.
 	Extra json.RawMessage

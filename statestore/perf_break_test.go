@@ -370,3 +370,35 @@ func TestGroupedAppendBreakTaskDeletedMidGroup(t *testing.T) {
 		}
 	}
 }
+
+// The message times Go accepts are exactly those PostgreSQL stores: the
+// first and last instants are stored as given, one microsecond outside is
+// refused naming the field.
+func TestAppendMessageTimeRangeBreak(t *testing.T) {
+	ctx := ctxTimeout(t, 60*time.Second)
+	s, _ := newStore(t, statestore.Options{DisableListen: true})
+	task, err := s.CreateTask(ctx, statestore.NewTask{Action: "noop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := time.Date(-4713, 11, 24, 0, 0, 0, 0, time.UTC)
+	last := time.Date(294276, 12, 31, 23, 59, 59, 999999000, time.UTC)
+	for _, tc := range []struct {
+		at time.Time
+		ok bool
+	}{
+		{first, true}, {last, true},
+		{first.Add(-time.Microsecond), false}, {last.Add(time.Microsecond), false},
+	} {
+		m, err := s.AppendMessage(ctx, task.ID, statestore.NewMessage{Message: "t", Time: tc.at})
+		var ie *statestore.InvalidInputError
+		switch {
+		case tc.ok && err != nil:
+			t.Errorf("time %v: %v", tc.at, err)
+		case tc.ok && !m.Time.Equal(tc.at):
+			t.Errorf("time %v stored as %v", tc.at, m.Time)
+		case !tc.ok && (!errors.As(err, &ie) || ie.Field != "message.Time"):
+			t.Errorf("time %v: %v, want an InvalidInputError for message.Time", tc.at, err)
+		}
+	}
+}

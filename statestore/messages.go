@@ -82,8 +82,8 @@ func messageFromRow(r *db.ResultMessage) ResultMessage {
 // the same time may share one statement (one row lock, one commit); each
 // call's messages still form one block of consecutive numbers in its own
 // order. A call whose ctx ends while it waits for the statement before it
-// returns ctx's error; its messages are written only if their own statement
-// had already been sent.
+// returns ctx's error; its messages are written only if it had already
+// been taken into a shared statement (when the one before it ended).
 func (s *Store) AppendMessages(ctx context.Context, id uuid.UUID, msgs ...NewMessage) (_ []ResultMessage, err error) {
 	ctx, span := s.start(ctx, "statestore.AppendMessages")
 	defer finish(span, &err)

@@ -402,3 +402,66 @@ func TestAppendMessageTimeRangeBreak(t *testing.T) {
 		}
 	}
 }
+
+// Claimers of different actions that each keep what they claim (up to 2)
+// all get work from one batch of five tasks of two actions queued in one
+// transaction, with an hour's poll interval: the wake-ups of both actions
+// are handed on until the batch is claimed.
+func TestQueuedMixedBatchBreakAllClaimed(t *testing.T) {
+	needsListen(t)
+	ctx := ctxTimeout(t, 60*time.Second)
+	db := statetest.New(t)
+	s := tracedStore(t, db, newQueryLog(), statestore.Options{PollInterval: time.Hour})
+	writer := tracedStore(t, db, newQueryLog(), statestore.Options{})
+	admin := storePool(t, db)
+	ctx = stopFirst(t, ctx)
+
+	// Start the listener and let its connect-time wake-up of everyone pass.
+	wctx, wcancel := context.WithCancel(ctx)
+	warm := make(chan struct{})
+	go func() {
+		defer close(warm)
+		_, _ = s.ClaimTasksWait(wctx, "warm", 1, "warm-up")
+	}()
+	listenerPID(t, ctx, admin, db.Name, 0)
+	wcancel()
+	<-warm
+
+	claimers := [][]string{{"a", "b"}, {"a"}, {"b"}, nil}
+	claimed := make(chan *statestore.Task, 8)
+	var wg sync.WaitGroup
+	ctx, stop := context.WithCancel(ctx)
+	t.Cleanup(func() { stop(); wg.Wait() }) // claimers left without a task stop waiting
+	for i, actions := range claimers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tasks, err := s.ClaimTasksWait(ctx, fmt.Sprintf("holder-%d", i), 2, actions...)
+			if err != nil && ctx.Err() == nil {
+				t.Errorf("ClaimTasksWait: %v", err)
+			}
+			for _, task := range tasks {
+				claimed <- task
+			}
+		}()
+	}
+	for statestore.ClaimersWaitingForTest(s) != len(claimers) {
+		select {
+		case <-ctx.Done():
+			t.Fatal("claimers never waiting")
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	batch := []statestore.NewTask{{Action: "a"}, {Action: "b"}, {Action: "a"}, {Action: "b"}, {Action: "a"}}
+	if _, err := writer.CreateTasks(ctx, batch...); err != nil {
+		t.Fatal(err)
+	}
+	for got := 0; got < len(batch); {
+		select {
+		case <-claimed:
+			got++
+		case <-ctx.Done():
+			t.Fatalf("%d of %d tasks of the batch claimed: a wake-up was not handed on", got, len(batch))
+		}
+	}
+}

@@ -104,15 +104,24 @@ func TestGroupedAppendBreakBadTimeFailsOnlyItsCall(t *testing.T) {
 }
 
 // cancelTracer cancels a context when a ClaimTasks statement of claimer
-// starts while armed.
+// starts while armed, and counts the QueuedTaskExists statements of
+// claimers of action "noop" only (the victim's) that have ended.
 type cancelTracer struct {
 	claimer string
 	armed   atomic.Bool
 	cancel  context.CancelFunc
 	fired   atomic.Bool
+	looked  atomic.Int32
 }
 
+type victimLookKey struct{}
+
 func (c *cancelTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	if queryName(d.SQL) == "QueuedTaskExists" && len(d.Args) == 1 {
+		if a, ok := d.Args[0].([]string); ok && len(a) == 1 && a[0] == "noop" {
+			return context.WithValue(ctx, victimLookKey{}, true)
+		}
+	}
 	if !c.armed.Load() || queryName(d.SQL) != "ClaimTasks" {
 		return ctx
 	}
@@ -125,7 +134,11 @@ func (c *cancelTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.T
 	return ctx
 }
 
-func (c *cancelTracer) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+func (c *cancelTracer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryEndData) {
+	if ctx.Value(victimLookKey{}) != nil {
+		c.looked.Add(1)
+	}
+}
 
 // A woken claimer that fails before its claim runs (its context ended right
 // after the wake-up) hands the wake-up on: another claimer of the action
@@ -188,8 +201,10 @@ func TestClaimWaitBreakWokenClaimerThatFailsHandsOn(t *testing.T) {
 		}
 	}()
 	t.Cleanup(wg.Wait)
-	// Both subscribed: the notification wakes the victim (waiting for noop
-	// only, it is picked before a claimer of every action).
+	// Both subscribed, the victim past its first claim (so that the claim
+	// the tracer cancels is the one after its wake-up): the notification
+	// wakes the victim (waiting for noop only, it is picked before a
+	// claimer of every action).
 	waitFor := func(what string, cond func() bool) {
 		for !cond() {
 			select {
@@ -200,7 +215,7 @@ func TestClaimWaitBreakWokenClaimerThatFailsHandsOn(t *testing.T) {
 		}
 	}
 	waitFor("both claimers waiting", func() bool {
-		return statestore.ClaimersWaitingForTest(s) == 2
+		return statestore.ClaimersWaitingForTest(s) == 2 && tr.looked.Load() > 0
 	})
 	tr.armed.Store(true)
 	if _, err := writer.CreateTask(ctx, statestore.NewTask{Action: "noop"}); err != nil {

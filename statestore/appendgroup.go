@@ -52,9 +52,10 @@ func newAppendGroups() *appendGroups {
 // appendGrouped runs call's append, alone or with others queued for the same
 // task, and returns its rows in sequence order. A call whose ctx ends while
 // it waits for another statement to finish returns ctx's error and is left
-// out of later statements; once its statement is sent, the call's messages
-// may be written though it returned the error (as with any call cancelled
-// after its statement reached the server).
+// out of later statements; once it has been taken into a statement
+// (takeQueued), the call's messages may be written though it returned the
+// error (as with any call cancelled after its statement reached the
+// server): the statement runs on while any of its calls' contexts lives.
 func (s *Store) appendGrouped(ctx context.Context, id uuid.UUID, call *appendCall) ([]*db.AppendResultMessagesRow, error) {
 	g := s.groups
 	g.mu.Lock()

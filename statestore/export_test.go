@@ -92,3 +92,25 @@ func SetTelemetryOffForTest(off bool) (restore func()) {
 
 // NeedsProbeForTest exposes needsProbe.
 func NeedsProbeForTest(err error) bool { return needsProbe(err) }
+
+// ClaimersWaitingForTest is how many ClaimTasksWait claimers are subscribed
+// to queued wake-ups (for any action).
+func ClaimersWaitingForTest(s *Store) int {
+	l := s.wake
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	seen := map[*subscription]bool{}
+	for _, subs := range l.byKey[channelTaskQueued] {
+		for sub := range subs {
+			if sub.claimer {
+				seen[sub] = true
+			}
+		}
+	}
+	for sub := range l.anyKey[channelTaskQueued] {
+		if sub.claimer {
+			seen[sub] = true
+		}
+	}
+	return len(seen)
+}

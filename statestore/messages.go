@@ -46,7 +46,8 @@ type NewMessage struct {
 	Context string
 	// ContextType says what kind of thing Context names, e.g. "node".
 	ContextType string
-	// Time defaults to the database's clock when zero.
+	// Time defaults to the database's clock when zero; otherwise it must be
+	// one PostgreSQL stores (4714 BC to 294276 AD), or the call is refused.
 	Time time.Time
 	// Extra is any JSON to keep with the message, or nil.
 	Extra json.RawMessage
@@ -81,8 +82,8 @@ func messageFromRow(r *db.ResultMessage) ResultMessage {
 // the same time may share one statement (one row lock, one commit); each
 // call's messages still form one block of consecutive numbers in its own
 // order. A call whose ctx ends while it waits for the statement before it
-// returns ctx's error; its messages are written only if their own statement
-// had already been sent.
+// returns ctx's error; its messages are written only if it had already
+// been taken into a shared statement (when the one before it ended).
 func (s *Store) AppendMessages(ctx context.Context, id uuid.UUID, msgs ...NewMessage) (_ []ResultMessage, err error) {
 	ctx, span := s.start(ctx, "statestore.AppendMessages")
 	defer finish(span, &err)

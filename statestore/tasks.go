@@ -857,6 +857,7 @@ func (s *Store) ClaimTasksWait(ctx context.Context, claimer string, max int, act
 	ctx, span := s.start(ctx, "statestore.ClaimTasksWait")
 	defer finish(span, &err)
 	var retry time.Duration
+	var earlier *subscription // the last subscription of ours that was woken
 	for {
 		// Subscribe before claiming so a task queued in between wakes us.
 		sub := s.wake.subscribeClaimer(actions...)
@@ -865,15 +866,24 @@ func (s *Store) ClaimTasksWait(ctx context.Context, claimer string, max int, act
 		if err != nil || len(tasks) > 0 {
 			// A queued notification wakes one claimer (see listener.notified).
 			// Hand it on when this claim may not have seen the task that
-			// woke us (woken during or after it), or when we took all we
-			// asked for and more may be queued.
-			if w := woken(sub); w || len(tasks) == max {
-				if !w {
-					sub = nil
-				}
-				s.wake.passOn(sub, taskActions(tasks)...)
+			// woke us (woken during or after it), when we took all we
+			// asked for and more may be queued, or when we fail after an
+			// earlier wake-up whose task we never claimed (a context ended
+			// right after the wake-up:
+			// TestClaimWaitBreakWokenClaimerThatFailsHandsOn).
+			hand := earlier
+			if woken(sub) {
+				hand = sub
+			} else if err == nil && len(tasks) < max {
+				hand = nil // the claim after the wake-up took what it found
+			}
+			if hand != nil || len(tasks) == max {
+				s.wake.passOn(hand, taskActions(tasks)...)
 			}
 			return tasks, err
+		}
+		if woken(sub) {
+			earlier = sub
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -333,7 +334,23 @@ func validateMessage(m NewMessage, field func(string) string) error {
 		validateText(m.Context, field("Context"), 1024),
 		validateText(m.ContextType, field("ContextType"), 64),
 		validateJSON(m.Extra, field("Extra"), false),
+		validateMessageTime(m.Time, field("Time")),
 	})
+}
+
+// validateMessageTime refuses a message time PostgreSQL cannot store (its
+// timestamptz runs from 4714 BC, Go's year -4713, to 294276 AD), so the
+// call fails alone, naming the field, before any statement: a grouped
+// append never fails the calls it shares a statement with
+// (TestGroupedAppendBreakBadTimeFailsOnlyItsCall). Zero means "now".
+func validateMessageTime(t time.Time, field string) error {
+	if t.IsZero() {
+		return nil
+	}
+	if t.Before(time.Date(-4713, 11, 24, 0, 0, 0, 0, time.UTC)) || !t.Before(time.Date(294277, 1, 1, 0, 0, 0, 0, time.UTC)) {
+		return invalid(field, "is outside the times PostgreSQL stores (4714 BC to 294276 AD)")
+	}
+	return nil
 }
 
 // firstError returns the first non-nil error, keeping *InvalidInputError

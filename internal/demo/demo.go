@@ -213,7 +213,11 @@ func ownDatabaseOn(ctx context.Context, serverURL string, out *lineWriter) (stri
 	if err != nil {
 		return "", nil, fmt.Errorf("demo: the server of DATABASE_URL: %w", err)
 	}
-	closeSrv := func() { _ = srv.Close(context.WithoutCancel(ctx)) }
+	closeSrv := func() {
+		if err := srv.Close(context.WithoutCancel(ctx)); err != nil {
+			out.printf("cleanup: close the server handle: %v", err)
+		}
+	}
 	db, err := srv.CreateEmptyDatabase(ctx)
 	if err != nil {
 		closeSrv()

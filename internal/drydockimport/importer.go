@@ -165,7 +165,7 @@ type importer struct {
 // Run imports the Drydock database on src into the statemgmt database on
 // dst. src is only read; dst must be migrated to the current schema. src and
 // dst stay open: the caller closes them.
-func Run(ctx context.Context, src, dst *pgx.Conn, opts Options) (*Report, error) {
+func Run(ctx context.Context, src, dst *pgx.Conn, opts Options) (_ *Report, err error) {
 	began := time.Now()
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = defaultBatchSize
@@ -192,8 +192,11 @@ func Run(ctx context.Context, src, dst *pgx.Conn, opts Options) (*Report, error)
 		return nil, ErrBusy
 	}
 	defer func() {
-		// Released with the session too; this is for callers that keep dst.
-		_, _ = im.q.ReleaseDrydockImportLock(context.WithoutCancel(ctx), dst, importLockKey)
+		// Released with the session too; this is for callers that keep dst,
+		// who must hear that the lock may still be held.
+		if _, rerr := im.q.ReleaseDrydockImportLock(context.WithoutCancel(ctx), dst, importLockKey); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("target: release the import lock: %w", rerr))
+		}
 	}()
 
 	im.srcTx, err = src.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
@@ -329,7 +332,11 @@ func (im *importer) fillReport(ctx context.Context, r *Report) error {
 	for _, x := range rows {
 		r.Rejected = append(r.Rejected, Rejection{Table: x.SourceTable, Key: x.SourceKey, Reason: x.Reason})
 	}
-	r.LeaderTerm, _ = strconv.ParseInt(im.prog[TableActiveInstance].position, 10, 64)
+	term, err := positionInt(im.prog[TableActiveInstance])
+	if err != nil {
+		return err
+	}
+	r.LeaderTerm = term
 	return nil
 }
 
@@ -538,4 +545,18 @@ func serverReason(e *pgconn.PgError) string {
 		return "refused by the target: " + what
 	}
 	return col + ": " + what
+}
+
+// positionInt reads a progress position that is a number (0 when the table
+// has not started). A position that is not a number means the bookkeeping
+// was changed by hand: an error, never a silent restart from 0.
+func positionInt(p *progress) (int64, error) {
+	if p.position == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(p.position, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("target: the recorded position of %s, %q, is not a count: resume cannot continue (restore the bookkeeping or import into a fresh database)", p.table, p.position)
+	}
+	return n, nil
 }

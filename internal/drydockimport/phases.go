@@ -100,8 +100,11 @@ func (im *importer) tasks(ctx context.Context) error {
 	p := im.prog[TableTasks]
 	order, orphans := taskOrder(im.graph)
 	// Position: how many tasks of the order are done (orphans come last).
-	done, _ := strconv.Atoi(p.position)
-	for start := done; start < len(order); start += im.opts.BatchSize {
+	done, err := positionInt(p)
+	if err != nil {
+		return err
+	}
+	for start := int(done); start < len(order); start += im.opts.BatchSize {
 		end := min(start+im.opts.BatchSize, len(order))
 		rows, err := im.sq.SourceTasks(ctx, im.srcTx, order[start:end])
 		if err != nil {
@@ -300,7 +303,10 @@ type message struct {
 
 func (im *importer) messages(ctx context.Context) error {
 	p := im.prog[TableResultMessage]
-	after, _ := strconv.ParseInt(p.position, 10, 32)
+	after, err := positionInt(p)
+	if err != nil {
+		return err
+	}
 	counters := map[uuid.UUID]int64{}
 	if after > 0 && !im.opts.DryRun {
 		seqs, err := im.q.ImportedMessageSeqs(ctx, im.dst)

@@ -120,7 +120,7 @@ FOR SHARE;
 SELECT * FROM leader_term ORDER BY term DESC LIMIT @max_rows;
 
 -- name: TryAdvisoryLock :one
--- Takes the session-level leadership lock if free; never waits.
+-- Takes a session-level advisory lock if free; never waits (the leadership lock; also the Drydock import's and the demo's run locks).
 SELECT pg_try_advisory_lock(@lock_key::bigint) AS acquired;
 
 -- name: WaitAdvisoryLock :exec
@@ -136,7 +136,7 @@ SELECT pg_advisory_lock(@lock_key::bigint);
 SELECT statemgmt_terminate_fenced_sessions()::bigint AS terminated;
 
 -- name: ReleaseAdvisoryLock :one
--- Releases the session-level leadership lock; false if this session did not hold it.
+-- Releases a session-level advisory lock TryAdvisoryLock took; false if this session did not hold it.
 SELECT pg_advisory_unlock(@lock_key::bigint) AS released;
 
 -- name: SetSessionKeepalives :exec

@@ -39,10 +39,6 @@ LIMIT @max_rows;
 -- The ids of rejected tasks (a resumed import rejects their subtasks and messages too).
 SELECT source_key FROM drydock_import_rejected WHERE source_table = 'tasks';
 
--- name: TryDrydockImportLock :one
--- Takes the session lock that keeps two imports into one database apart; never waits.
-SELECT pg_try_advisory_lock(@lock_key::bigint) AS acquired;
-
 -- name: CopyImportTasks :copyfrom
 -- Bulk-loads imported tasks with COPY, every column the source has.
 INSERT INTO tasks (task_id, parent_task_id, status, action, design_ref, node_filter, request_context, retry,
@@ -110,7 +106,3 @@ SELECT (SELECT count(*) FROM tasks)::bigint AS tasks,
        (SELECT count(*) FROM boot_action)::bigint AS boot_actions,
        (SELECT count(*) FROM boot_action_status)::bigint AS boot_action_statuses,
        (SELECT count(*) FROM leader_term)::bigint AS leader_terms;
-
--- name: ReleaseDrydockImportLock :one
--- Releases the import's session lock (ending the session releases it too).
-SELECT pg_advisory_unlock(@lock_key::bigint) AS released;

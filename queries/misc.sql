@@ -44,3 +44,17 @@ SELECT pg_try_advisory_lock(9628173550095224) AS locked;
 -- name: ReleaseMigrationLock :one
 -- Releases the migration lock TryMigrationLock took (tern takes and releases its own, nested, in between).
 SELECT pg_advisory_unlock(9628173550095224) AS released;
+
+-- name: CountTableRowsUpTo :many
+-- Counts up to row_limit rows of each named table of the current schema that exists (the demo's in-use check: "1000+" without scanning a big table); identifiers come from the catalog and are quoted by format's %I.
+SELECT t.table_name::text AS table_name,
+       ((xpath('/row/n/text()',
+               query_to_xml(format('SELECT count(*) AS n FROM (SELECT 1 FROM %I.%I LIMIT %s) s',
+                                   t.table_schema, t.table_name, @row_limit::int), false, true, '')))[1]::text)::bigint AS row_count
+FROM information_schema.tables t
+WHERE t.table_schema = current_schema() AND t.table_name = ANY(@tables::text[])
+ORDER BY t.table_name;
+
+-- name: TerminateBackend :one
+-- Ends one server session (the demo kills the leader's session to show a failover).
+SELECT pg_terminate_backend(@pid::int) AS terminated;

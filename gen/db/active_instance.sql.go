@@ -288,7 +288,7 @@ const releaseAdvisoryLock = `-- name: ReleaseAdvisoryLock :one
 SELECT pg_advisory_unlock($1::bigint) AS released
 `
 
-// Releases the session-level leadership lock; false if this session did not hold it.
+// Releases a session-level advisory lock TryAdvisoryLock took; false if this session did not hold it.
 func (q *Queries) ReleaseAdvisoryLock(ctx context.Context, db DBTX, lockKey int64) (bool, error) {
 	row := db.QueryRow(ctx, releaseAdvisoryLock, lockKey)
 	var released bool
@@ -397,7 +397,7 @@ const tryAdvisoryLock = `-- name: TryAdvisoryLock :one
 SELECT pg_try_advisory_lock($1::bigint) AS acquired
 `
 
-// Takes the session-level leadership lock if free; never waits.
+// Takes a session-level advisory lock if free; never waits (the leadership lock; also the Drydock import's and the demo's run locks).
 func (q *Queries) TryAdvisoryLock(ctx context.Context, db DBTX, lockKey int64) (bool, error) {
 	row := db.QueryRow(ctx, tryAdvisoryLock, lockKey)
 	var acquired bool

@@ -282,18 +282,6 @@ func (q *Queries) RecordImportedLeader(ctx context.Context, db DBTX, arg RecordI
 	return term, err
 }
 
-const releaseDrydockImportLock = `-- name: ReleaseDrydockImportLock :one
-SELECT pg_advisory_unlock($1::bigint) AS released
-`
-
-// Releases the import's session lock (ending the session releases it too).
-func (q *Queries) ReleaseDrydockImportLock(ctx context.Context, db DBTX, lockKey int64) (bool, error) {
-	row := db.QueryRow(ctx, releaseDrydockImportLock, lockKey)
-	var released bool
-	err := row.Scan(&released)
-	return released, err
-}
-
 const saveDrydockImportProgress = `-- name: SaveDrydockImportProgress :exec
 INSERT INTO drydock_import_progress (source_table, position, rows_read, rows_written, rows_rejected, truncated, recovered, done)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -388,16 +376,4 @@ func (q *Queries) TargetRowCounts(ctx context.Context, db DBTX) (*TargetRowCount
 		&i.LeaderTerms,
 	)
 	return &i, err
-}
-
-const tryDrydockImportLock = `-- name: TryDrydockImportLock :one
-SELECT pg_try_advisory_lock($1::bigint) AS acquired
-`
-
-// Takes the session lock that keeps two imports into one database apart; never waits.
-func (q *Queries) TryDrydockImportLock(ctx context.Context, db DBTX, lockKey int64) (bool, error) {
-	row := db.QueryRow(ctx, tryDrydockImportLock, lockKey)
-	var acquired bool
-	err := row.Scan(&acquired)
-	return acquired, err
 }

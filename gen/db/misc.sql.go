@@ -45,6 +45,47 @@ func (q *Queries) CountTableRows(ctx context.Context, db DBTX, tables []string) 
 	return items, nil
 }
 
+const countTableRowsUpTo = `-- name: CountTableRowsUpTo :many
+SELECT t.table_name::text AS table_name,
+       ((xpath('/row/n/text()',
+               query_to_xml(format('SELECT count(*) AS n FROM (SELECT 1 FROM %I.%I LIMIT %s) s',
+                                   t.table_schema, t.table_name, $1::int), false, true, '')))[1]::text)::bigint AS row_count
+FROM information_schema.tables t
+WHERE t.table_schema = current_schema() AND t.table_name = ANY($2::text[])
+ORDER BY t.table_name
+`
+
+type CountTableRowsUpToParams struct {
+	RowLimit int32    `json:"row_limit"`
+	Tables   []string `json:"tables"`
+}
+
+type CountTableRowsUpToRow struct {
+	TableName string `json:"table_name"`
+	RowCount  int64  `json:"row_count"`
+}
+
+// Counts up to row_limit rows of each named table of the current schema that exists (the demo's in-use check: "1000+" without scanning a big table); identifiers come from the catalog and are quoted by format's %I.
+func (q *Queries) CountTableRowsUpTo(ctx context.Context, db DBTX, arg CountTableRowsUpToParams) ([]*CountTableRowsUpToRow, error) {
+	rows, err := db.Query(ctx, countTableRowsUpTo, arg.RowLimit, arg.Tables)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []*CountTableRowsUpToRow{}
+	for rows.Next() {
+		var i CountTableRowsUpToRow
+		if err := rows.Scan(&i.TableName, &i.RowCount); err != nil {
+			return nil, err
+		}
+		items = append(items, &i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listenMessage = `-- name: ListenMessage :exec
 LISTEN statemgmt_message
 `
@@ -135,6 +176,18 @@ func (q *Queries) ServerRole(ctx context.Context, db DBTX) (*ServerRoleRow, erro
 		&i.SeesStandbys,
 	)
 	return &i, err
+}
+
+const terminateBackend = `-- name: TerminateBackend :one
+SELECT pg_terminate_backend($1::int) AS terminated
+`
+
+// Ends one server session (the demo kills the leader's session to show a failover).
+func (q *Queries) TerminateBackend(ctx context.Context, db DBTX, pid int32) (bool, error) {
+	row := db.QueryRow(ctx, terminateBackend, pid)
+	var terminated bool
+	err := row.Scan(&terminated)
+	return terminated, err
 }
 
 const tryMigrationLock = `-- name: TryMigrationLock :one

@@ -33,6 +33,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/drydock-go/statemgmt/fetch"
+	"github.com/drydock-go/statemgmt/gen/db"
 	"github.com/drydock-go/statemgmt/statestore"
 	"github.com/drydock-go/statemgmt/statestore/statetest"
 )
@@ -158,8 +159,8 @@ func database(ctx context.Context, cfg Config, out *lineWriter) (string, func(),
 		// run, so that a second demo started at the same moment, which
 		// would also find the database empty, is refused.
 		release := func() { conn.Close(context.WithoutCancel(ctx)) }
-		var locked bool
-		if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", demoLockKey).Scan(&locked); err != nil {
+		locked, err := db.New().TryAdvisoryLock(ctx, conn, demoLockKey)
+		if err != nil {
 			release()
 			return "", nil, fmt.Errorf("demo: lock the database: %w", err)
 		}
@@ -262,21 +263,22 @@ var inUseTables = []struct{ table, what string }{
 // refuseInUse returns ErrDatabaseInUse, saying what the database holds, if
 // any of inUseTables exists and has rows. It only reads.
 func refuseInUse(ctx context.Context, conn *pgx.Conn, url string) error {
+	names := make([]string, len(inUseTables))
+	for i, t := range inUseTables {
+		names[i] = t.table
+	}
+	// Count at most 1001 rows: enough to say "1000+" without scanning a big table.
+	rows, err := db.New().CountTableRowsUpTo(ctx, conn, db.CountTableRowsUpToParams{RowLimit: 1001, Tables: names})
+	if err != nil {
+		return fmt.Errorf("demo: inspect the database: %w", err)
+	}
+	counts := make(map[string]int64, len(rows))
+	for _, r := range rows {
+		counts[r.TableName] = r.RowCount
+	}
 	var held []string
-	for _, t := range inUseTables {
-		var exists bool
-		if err := conn.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", t.table).Scan(&exists); err != nil {
-			return fmt.Errorf("demo: inspect the database: %w", err)
-		}
-		if !exists {
-			continue
-		}
-		var n int
-		// Count at most 1001 rows: enough to say "1000+" without scanning a big table.
-		if err := conn.QueryRow(ctx, "SELECT count(*) FROM (SELECT 1 FROM "+pgx.Identifier{t.table}.Sanitize()+" LIMIT 1001) s").Scan(&n); err != nil {
-			return fmt.Errorf("demo: inspect the database: %w", err)
-		}
-		switch {
+	for _, t := range inUseTables { // in inUseTables' order; a missing table holds nothing
+		switch n := counts[t.table]; {
 		case n > 1000:
 			held = append(held, "1000+ "+t.what)
 		case n > 0:
@@ -593,8 +595,8 @@ func (d *run) killLeader(ctx context.Context) error {
 		d.mu.Lock()
 		d.killedTerm, d.killedAt = l.Term, time.Now()
 		d.mu.Unlock()
-		var ok bool
-		if err := d.pool.QueryRow(ctx, "SELECT pg_terminate_backend($1)", l.BackendPID).Scan(&ok); err != nil {
+		ok, err := db.New().TerminateBackend(ctx, d.pool, int32(l.BackendPID))
+		if err != nil {
 			return fmt.Errorf("demo: kill the leader's backend: %w", err)
 		}
 		if ok {

@@ -184,7 +184,7 @@ func Run(ctx context.Context, src, dst *pgx.Conn, opts Options) (_ *Report, err 
 	if want := statestore.LatestSchemaVersion(); v != want {
 		return nil, fmt.Errorf("target is at schema version %d, this statectl needs %d (run statectl migrate up on it first): %w", v, want, ErrTargetSchema)
 	}
-	ok, err := im.q.TryDrydockImportLock(ctx, dst, importLockKey)
+	ok, err := im.q.TryAdvisoryLock(ctx, dst, importLockKey)
 	if err != nil {
 		return nil, fmt.Errorf("target: take the import lock: %w", err)
 	}
@@ -194,7 +194,7 @@ func Run(ctx context.Context, src, dst *pgx.Conn, opts Options) (_ *Report, err 
 	defer func() {
 		// Released with the session too; this is for callers that keep dst,
 		// who must hear that the lock may still be held.
-		if _, rerr := im.q.ReleaseDrydockImportLock(context.WithoutCancel(ctx), dst, importLockKey); rerr != nil {
+		if _, rerr := im.q.ReleaseAdvisoryLock(context.WithoutCancel(ctx), dst, importLockKey); rerr != nil {
 			err = errors.Join(err, fmt.Errorf("target: release the import lock: %w", rerr))
 		}
 	}()
